@@ -1,0 +1,21 @@
+"""symgrad: symbolic tensors, sympy-derived gradients, and compiled functions, with Theano's API.
+
+>>> import numpy as np
+>>> import symgrad as sg
+>>> import symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> f = sg.function([x], sg.grad((x ** 2).sum(), x))
+>>> f([1.0, 2.0])
+array([2., 4.])
+"""
+from . import tensor  # noqa: F401
+from .compile.function import Function, function  # noqa: F401
+from .compile.io import In  # noqa: F401
+from .compile.shared import SharedVariable, shared  # noqa: F401
+from .config import config  # noqa: F401
+from .gradient import grad  # noqa: F401
+from .printing import debugprint, pp  # noqa: F401
+from . import printing  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad"]

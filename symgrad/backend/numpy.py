@@ -1,0 +1,373 @@
+"""The reference backend: one numpy call per node, simple enough to be obviously right.
+
+Every op type has one entry in ``IMPLS``: ``factory(node) -> function(*input_arrays) -> array``.
+Other backends are tested against this one.
+
+>>> import numpy as np, symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> kernel = compile_graph([x], [T.exp(x)])
+>>> kernel([np.zeros(2)])
+[array([1., 1.])]
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+from ..graph import Apply, Constant, Variable, toposort
+from ..tensor.elemwise import Elemwise
+from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from ..tensor.linalg import Dot
+from ..tensor.nnet import Softmax
+from ..tensor.reduction import Reduce
+from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
+from .exprprint import NumpyExprPrinter
+
+IMPLS: dict[type, Callable[[Apply], Callable]] = {}
+
+
+def impl(op_type):
+    def register(factory):
+        IMPLS[op_type] = factory
+        return factory
+
+    return register
+
+
+# --- helpers available to printed expressions ---------------------------------------------------
+def _sigmoid(x):
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x):
+    x = np.asarray(x)
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def _cast(x, dtype):
+    return np.asarray(x).astype(dtype)
+
+
+_NAMESPACE = {"np": np, "_sigmoid": _sigmoid, "_softplus": _softplus, "_cast": _cast}
+
+
+@lru_cache(maxsize=4096)
+def expr_function(expr: sympy.Expr, nin: int) -> Callable:
+    """Compile an elementwise expression to a Python function of ``x0..x{nin-1}`` on numpy arrays."""
+    source = NumpyExprPrinter().doprint(expr)
+    args = ", ".join(f"x{i}" for i in range(nin))
+    return eval(f"lambda {args}: {source}", dict(_NAMESPACE))  # noqa: S307 - our own printed code
+
+
+def eval_expr(expr: sympy.Expr, args: Sequence) -> np.ndarray:
+    """Evaluate an expression on concrete arguments (used for constant folding)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(expr_function(expr, len(args))(*args))
+
+
+def natural_dtype(expr: sympy.Expr, dtypes: tuple) -> str:
+    """The dtype numpy produces for ``expr`` on arrays of these dtypes (before any final cast)."""
+    return _natural_dtype(expr, tuple(dtypes))
+
+
+@lru_cache(maxsize=4096)
+def _natural_dtype(expr, dtypes):
+    args = [np.ones(1, d) for d in dtypes]
+    return eval_expr(expr, args).dtype.name
+
+
+def broadcast_shape(node: Apply, arrays) -> tuple:
+    """Output shape of an elementwise node; a size mismatch in a non-broadcastable dim is an error."""
+    out_type = node.outputs[0].type
+    ndim = out_type.ndim
+    shape = [1] * ndim
+    owner = [None] * ndim
+    for var, arr in zip(node.inputs, arrays):
+        pad = ndim - var.ndim
+        for i, n in enumerate(np.shape(arr)):
+            d = pad + i
+            if var.broadcastable[i]:
+                continue
+            if owner[d] is None:
+                shape[d], owner[d] = n, var
+            elif shape[d] != n:
+                raise ValueError(
+                    f"shapes do not match in dimension {d}: {_describe(owner[d], None)} has size {shape[d]} "
+                    f"but {_describe(var, None)} has size {n} (only dimensions declared broadcastable, "
+                    "e.g. T.row/T.col or dimshuffle('x'), are broadcast)")
+    return tuple(shape)
+
+
+@impl(Elemwise)
+def _elemwise(node):
+    op = node.op
+    fn = expr_function(op.expr, op.nin)
+    dtype = np.dtype(op.dtype)
+
+    def run(*args):
+        shape = broadcast_shape(node, args)
+        out = np.asarray(fn(*args), dtype=dtype)
+        if out.shape != shape:
+            out = np.array(np.broadcast_to(out, shape))
+        return out
+
+    return run
+
+
+@impl(Dot)
+def _dot(node):
+    def run(a, b):
+        if a.shape[-1] != b.shape[0]:
+            raise ValueError(f"dot: inner dimensions disagree: {_describe(node.inputs[0], a)} "
+                             f"and {_describe(node.inputs[1], b)}")
+        return np.dot(a, b)
+
+    return run
+
+
+@impl(Reduce)
+def _reduce(node):
+    op = node.op
+    fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
+          "argmax": np.argmax, "argmin": np.argmin}[op.kind]
+    dtype = node.outputs[0].dtype
+    if op.kind in ("argmax", "argmin"):
+        axis = None if op.axis is None else op.axis[0]
+    else:
+        axis = op.axis
+
+    def run(x):
+        if op.kind not in ("sum", "prod") and any(x.shape[a] == 0 for a in (op.axis or range(x.ndim))):
+            raise ValueError(f"{op.kind} of an empty dimension of {_describe(node.inputs[0], x)}")
+        return np.asarray(fn(x, axis=axis), dtype=dtype)
+
+    return run
+
+
+@impl(DimShuffle)
+def _dimshuffle(node):
+    op = node.op
+    kept = [d for d in op.new_order if d != "x"]
+    dropped = list(op.dropped)
+    expand = [i for i, d in enumerate(op.new_order) if d == "x"]
+
+    def run(x):
+        if any(x.shape[d] != 1 for d in dropped):
+            raise ValueError(f"cannot drop dimension(s) {dropped} of {_describe(node.inputs[0], x)}: size is not 1")
+        y = np.transpose(x, kept + dropped).reshape([x.shape[d] for d in kept])
+        return np.expand_dims(y, expand) if expand else y
+
+    return run
+
+
+@impl(Reshape)
+def _reshape(node):
+    out_bc = node.outputs[0].broadcastable
+
+    def run(x, shp):
+        try:
+            y = np.reshape(x, tuple(int(s) for s in shp))
+        except ValueError:
+            raise ValueError(f"cannot reshape {_describe(node.inputs[0], x)} into shape {tuple(shp)}") from None
+        if any(b and n != 1 for b, n in zip(out_bc, y.shape)):
+            raise ValueError(f"reshape produced shape {y.shape}, expected size 1 in broadcastable dims")
+        return y
+
+    return run
+
+
+@impl(Shape)
+def _shape(node):
+    return lambda x: np.array(x.shape, dtype="int64")
+
+
+@impl(MakeVector)
+def _makevector(node):
+    dtype = node.outputs[0].dtype
+    return lambda *xs: np.array(xs, dtype=dtype)
+
+
+@impl(ARange)
+def _arange(node):
+    dtype = node.outputs[0].dtype
+
+    def run(start, stop, step):
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        return np.arange(start, stop, step, dtype=dtype)
+
+    return run
+
+
+@impl(Join)
+def _join(node):
+    axis = node.op.axis
+
+    def run(*xs):
+        try:
+            return np.concatenate(xs, axis=axis)
+        except ValueError:
+            shapes = ", ".join(_describe(v, x) for v, x in zip(node.inputs, xs))
+            raise ValueError(f"join along axis {axis}: shapes do not fit: {shapes}") from None
+
+    return run
+
+
+def index_tuple(spec: tuple, idx) -> tuple:
+    """Rebuild a numpy index from a Subtensor spec and the index input arrays."""
+    out, k = [], 0
+    for entry in spec:
+        if entry == "i":
+            out.append(int(idx[k]))
+            k += 1
+        elif entry == "a":
+            out.append(idx[k])
+            k += 1
+        else:
+            parts = []
+            for present in entry[1:]:
+                if present:
+                    parts.append(int(idx[k]))
+                    k += 1
+                else:
+                    parts.append(None)
+            if parts[2] == 0:
+                raise ValueError("slice step cannot be zero")
+            out.append(slice(*parts))
+    return tuple(out)
+
+
+def _checked_index(node, x, idx):
+    index = index_tuple(node.op.spec, idx)
+    for d, entry in enumerate(index):
+        if isinstance(entry, int) and not -x.shape[d] <= entry < x.shape[d]:
+            raise IndexError(f"index {entry} is out of bounds for axis {d} of {_describe(node.inputs[0], x)}")
+        if isinstance(entry, np.ndarray) and entry.size and (entry.max() >= x.shape[d] or entry.min() < -x.shape[d]):
+            raise IndexError(f"index array {_describe(node.inputs[1 + d], entry)} has values out of bounds "
+                             f"for axis {d} of {_describe(node.inputs[0], x)}")
+    return index
+
+
+@impl(Subtensor)
+def _subtensor(node):
+    return lambda x, *idx: x[_checked_index(node, x, idx)]
+
+
+@impl(AdvancedSubtensor)
+def _advanced_subtensor(node):
+    def run(x, *idx):
+        index = _checked_index(node, x, idx)
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"indexing {_describe(node.inputs[0], x)}: {e}") from None
+
+    return run
+
+
+@impl(IncSubtensor)
+def _inc_subtensor(node):
+    op = node.op
+    y_var = node.inputs[1]
+
+    def run(x, y, *idx):
+        index = _checked_index(node, x, idx)
+        out = x.copy()
+        region = np.shape(x[index])
+        pad = len(region) - y.ndim
+        for i, n in enumerate(y.shape):
+            if not y_var.broadcastable[i] and n != region[pad + i]:
+                raise ValueError(f"inc/set_subtensor: value {_describe(y_var, y)} does not match the indexed "
+                                 f"region of shape {region}")
+        if op.set_instead_of_inc:
+            out[index] = y
+        elif op.advanced:
+            np.add.at(out, index, y)
+        else:
+            out[index] += y
+        return out
+
+    return run
+
+
+@impl(Softmax)
+def _softmax(node):
+    axis = node.op.axis
+
+    def run(x):
+        if x.shape[axis] == 0:
+            return x.copy()
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    return run
+
+
+def _describe(var: Variable, value) -> str:
+    """``'x' (float64 matrix of shape (3, 4))`` for error messages."""
+    if var.name:
+        label = repr(var.name)
+    elif var.owner is not None:
+        label = f"the result of {var.owner.op}"
+    else:
+        label = "a constant" if isinstance(var, Constant) else "an unnamed input"
+    if value is None:
+        return label
+    return f"{label} ({var.type.describe()} of shape {np.shape(value)})"
+
+
+def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
+    """A kernel computing ``outputs`` from arrays for ``inputs``, node by node."""
+    order = toposort(outputs)
+    slot: dict[int, int] = {}
+    for v in inputs:
+        slot.setdefault(id(v), len(slot))
+    constants: list[tuple[int, np.ndarray]] = []
+    steps = []
+    for node in order:
+        for v in node.inputs:
+            if id(v) not in slot:
+                if not isinstance(v, Constant):
+                    raise ValueError(f"graph input {v!r} was not provided")
+                slot[id(v)] = len(slot)
+                constants.append((slot[id(v)], v.data))
+        factory = IMPLS.get(type(node.op))
+        if factory is None:
+            raise NotImplementedError(f"numpy backend: no implementation for {node.op}")
+        for o in node.outputs:
+            slot[id(o)] = len(slot)
+        steps.append((factory(node), [slot[id(v)] for v in node.inputs], slot[id(node.outputs[0])], node))
+    for v in outputs:
+        if id(v) not in slot:
+            if not isinstance(v, Constant):
+                raise ValueError(f"output {v!r} is a graph input that was not provided")
+            slot[id(v)] = len(slot)
+            constants.append((slot[id(v)], v.data))
+    out_slots = [slot[id(v)] for v in outputs]
+    size = len(slot)
+    n_in = len(inputs)
+    in_slots = [slot[id(v)] for v in inputs]
+
+    def kernel(values):
+        storage = [None] * size
+        for s, val in zip(in_slots, values[:n_in]):
+            storage[s] = val
+        for s, val in constants:
+            storage[s] = val
+        with np.errstate(all="ignore"):
+            for fn, ins, out, node in steps:
+                args = [storage[i] for i in ins]
+                try:
+                    storage[out] = fn(*args)
+                except (ValueError, IndexError) as e:
+                    raise type(e)(f"{e}\n  while computing {node.op} of "
+                                  f"{', '.join(_describe(v, a) for v, a in zip(node.inputs, args))}") from None
+        return [storage[s] for s in out_slots]
+
+    kernel.order = order
+    return kernel

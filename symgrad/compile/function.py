@@ -1,0 +1,339 @@
+"""``function``: compile inputs, outputs and updates into a callable ``Function``.
+
+Calling a ``Function`` converts every argument (safe upcasts only, unless downcasts are allowed),
+runs the backend kernel, and only then writes all updates together: a call that fails leaves
+every shared variable exactly as it was.
+
+>>> import numpy as np, symgrad as sg, symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> total = sg.shared(0.0, name="total")
+>>> f = sg.function([x], x.sum(), updates=[(total, total + x.sum())])
+>>> float(f([1.0, 2.0])), float(total.get_value())
+(3.0, 3.0)
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import Sequence
+
+import numpy as np
+
+from ..backend import get_backend
+from ..config import config
+from ..graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
+from ..tensor.variable import as_tensor_variable
+from .convert import make_converter
+from .io import In, as_in, check_input_variable
+from .shared import SharedVariable
+
+
+class MissingInputError(ValueError):
+    """An output depends on a free variable that is not among the function's inputs."""
+
+
+class UnusedInputError(ValueError):
+    """An input does not take part in computing any output or update."""
+
+
+def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
+    if updates is None:
+        return []
+    if isinstance(updates, dict):
+        pairs = list(updates.items())
+    else:
+        try:
+            pairs = [tuple(p) for p in updates]
+        except TypeError:
+            raise TypeError("updates must be a list of (shared_variable, new_expression) pairs or a dict") from None
+    out, seen = [], set()
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise TypeError(f"updates[{i}] must be a (shared_variable, new_expression) pair, got {pair!r}")
+        var, expr = pair
+        if not isinstance(var, SharedVariable):
+            raise TypeError(f"updates[{i}]: only shared variables can be updated, got {var!r} "
+                            f"({type(var).__name__})")
+        if id(var) in seen:
+            raise ValueError(f"updates: shared variable {var.label()} is updated twice")
+        seen.add(id(var))
+        expr = as_tensor_variable(expr)
+        if expr.type is not var.type:
+            if expr.ndim == var.ndim and expr.dtype != var.dtype and np.can_cast(expr.dtype, var.dtype, "safe") \
+                    and expr.broadcastable == var.broadcastable:
+                from ..tensor.elemwise import cast
+
+                expr = cast(expr, var.dtype)
+            else:
+                raise TypeError(f"updates: the new value of shared variable {var.label()} must be a "
+                                f"{var.type.describe()}, got {expr.type.describe()} (use T.cast to convert)")
+        out.append((var, expr))
+    return out
+
+
+def _normalize_givens(givens) -> dict:
+    if not givens:
+        return {}
+    pairs = list(givens.items()) if isinstance(givens, dict) else [tuple(p) for p in givens]
+    out = {}
+    for old, new in pairs:
+        if not isinstance(old, Variable):
+            raise TypeError(f"givens: keys must be symbolic variables, got {type(old).__name__}")
+        new = as_tensor_variable(new)
+        if new.ndim != old.ndim or new.dtype != old.dtype:
+            if new.ndim == old.ndim and np.can_cast(new.dtype, old.dtype, "safe"):
+                from ..tensor.elemwise import cast
+
+                new = cast(new, old.dtype)
+            else:
+                raise TypeError(f"givens: replacement for {old.label()} must be a {old.type.describe()}, "
+                                f"got {new.type.describe()}")
+        out[old] = new
+    return out
+
+
+class Function:
+    """A compiled function; call it with the inputs' values (positionally or by name).
+
+    ``fn.maker`` style internals are not exposed; ``fn.inputs``, ``fn.outputs`` and ``fn.updates``
+    hold the symbolic graph it was built from, and ``fn.mode`` the backend.
+    """
+
+    def __init__(self, inputs: list[In], outputs: list[Variable], single: bool | None,
+                 updates: list[tuple[SharedVariable, Variable]], mode: str, allow_input_downcast,
+                 on_unused_input: str, name: str | None):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.updates = updates
+        self.mode = mode
+        self.name = name
+        self._single = single
+        self._allow_input_downcast = allow_input_downcast
+        self._on_unused_input = on_unused_input
+        self._build()
+
+    # --- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        from ..rewrite import optimize
+
+        input_vars = [spec.variable for spec in self.inputs]
+        targets = list(self.outputs) + [expr for _, expr in self.updates]
+        roots = graph_inputs(targets)
+        given = {id(v) for v in input_vars}
+        for v in roots:
+            if id(v) not in given and not isinstance(v, (Constant, SharedVariable)):
+                raise MissingInputError(
+                    f"function: the outputs depend on {v.label()} ({v.type.describe()}), which is not in the "
+                    f"inputs list {[s.variable for s in self.inputs]}")
+        used = {id(v) for v in roots}
+        for i, spec in enumerate(self.inputs):
+            if id(spec.variable) not in used and self._on_unused_input != "ignore":
+                msg = (f"function: input {i} ({spec.variable.label()}) is not used to compute any output or "
+                       "update; pass on_unused_input='ignore' (or 'warn') if this is intended")
+                if self._on_unused_input == "raise":
+                    raise UnusedInputError(msg)
+                warnings.warn(msg, stacklevel=3)
+        self._shared = [v for v in roots if isinstance(v, SharedVariable)]
+        optimized = optimize(targets)
+        backend = get_backend(self.mode)
+        kernel_inputs = input_vars + self._shared
+        self._kernel = backend.compile_graph(kernel_inputs, optimized)
+        self.optimized_outputs = optimized
+        self._converters = [make_converter(spec.variable.type, _input_label(spec, i), self._allow_input_downcast)
+                            for i, spec in enumerate(self.inputs)]
+        self._defaults = [self._converters[i](spec.value) if spec.has_default else None
+                          for i, spec in enumerate(self.inputs)]
+        self._by_name = {}
+        for i, spec in enumerate(self.inputs):
+            if spec.name:
+                self._by_name.setdefault(spec.name, i)
+        self._n_out = len(self.outputs)
+
+    # --- calling --------------------------------------------------------------------------------
+    def _bind(self, args, kwargs) -> list:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"{self._what()} takes {n} input(s), got {len(args)} positional argument(s)")
+        values = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            i = self._by_name.get(key)
+            if i is None:
+                raise TypeError(f"{self._what()} got an unknown keyword argument {key!r}; "
+                                f"inputs are named {list(self._by_name)}")
+            if values[i] is not _MISSING:
+                raise TypeError(f"{self._what()} got input {key!r} twice (positionally and by keyword)")
+            values[i] = value
+        out = []
+        for i, value in enumerate(values):
+            if value is _MISSING:
+                if self._defaults[i] is None:
+                    raise TypeError(f"{self._what()}: missing required input {_input_label(self.inputs[i], i)}")
+                out.append(self._defaults[i])
+            else:
+                out.append(self._converters[i](value))
+        return out
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        results = self._kernel(values + [s.value for s in self._shared])
+        outputs = results[:self._n_out]
+        new_values = results[self._n_out:]
+        protected = values + [s.value for s in self._shared]
+        outputs = [_fresh(o, protected) for o in outputs]
+        # Every update was computed from the old values; write them all only now.
+        for (var, _), value in zip(self.updates, new_values):
+            var._value = _fresh(np.asarray(value, dtype=var.dtype), protected + outputs)
+        if self._single is None:
+            return []
+        return outputs[0] if self._single else outputs
+
+    def _what(self) -> str:
+        return f"function {self.name!r}" if self.name else "function"
+
+    # --- pickling: the graph is stored flat, so deep graphs do not hit the recursion limit -------
+    def __reduce__(self):
+        outs = list(self.outputs) + [e for _, e in self.updates]
+        extra = [spec.variable for spec in self.inputs] + [v for v, _ in self.updates]
+        state = {
+            "graph": flatten_graph(outs, extra),
+            "inputs": [(spec.name, spec.value, spec.borrow) for spec in self.inputs],
+            "n_out": len(self.outputs), "single": self._single, "mode": self.mode,
+            "allow_input_downcast": self._allow_input_downcast,
+            "on_unused_input": self._on_unused_input, "name": self.name,
+        }
+        return (_rebuild_function, (state,))
+
+    def __repr__(self):
+        return f"<symgrad.Function {self.name or ''} ({len(self.inputs)} inputs, {self._n_out} outputs, " \
+               f"{len(self.updates)} updates, mode={self.mode!r})>"
+
+
+_MISSING = object()
+
+
+def _input_label(spec: In, i: int) -> str:
+    name = spec.name or spec.variable.name
+    return f"input {name!r} (index {i})" if name else f"input {i}"
+
+
+def _fresh(arr: np.ndarray, protected: Sequence) -> np.ndarray:
+    """``arr``, copied if it may share memory with an input, a shared value or a constant."""
+    if not isinstance(arr, np.ndarray):
+        return np.asarray(arr)
+    if not arr.flags.writeable or any(arr is p or np.may_share_memory(arr, p) for p in protected):
+        return arr.copy()
+    return arr
+
+
+def flatten_graph(outputs: list[Variable], extra: list[Variable]) -> tuple:
+    """The graph as flat lists: (leaves, nodes as (op, input ids, names), output ids, extra ids)."""
+    leaves = graph_inputs(outputs)
+    ids = {id(v): i for i, v in enumerate(leaves)}
+    for v in extra:
+        if id(v) not in ids:
+            ids[id(v)] = len(ids)
+            leaves.append(v)
+    nodes = []
+    for node in toposort(outputs):
+        nodes.append((node.op, [ids[id(v)] for v in node.inputs], [o.name for o in node.outputs]))
+        for o in node.outputs:
+            ids[id(o)] = len(ids)
+    return leaves, nodes, [ids[id(v)] for v in outputs], [ids[id(v)] for v in extra]
+
+
+def unflatten_graph(state: tuple) -> tuple[list[Variable], list[Variable]]:
+    leaves, nodes, out_ids, extra_ids = state
+    table: list[Variable] = list(leaves)
+    for op, in_ids, names in nodes:
+        node: Apply = op.make_node(*[table[i] for i in in_ids])
+        for o, nm in zip(node.outputs, names):
+            o.name = nm
+        table.extend(node.outputs)
+    return [table[i] for i in out_ids], [table[i] for i in extra_ids]
+
+
+def _rebuild_function(state: dict) -> Function:
+    outs, extra = unflatten_graph(state["graph"])
+    n_in = len(state["inputs"])
+    inputs = []
+    for var, (name, value, borrow) in zip(extra[:n_in], state["inputs"]):
+        spec = In(var, name=name, borrow=borrow)
+        spec.value = value
+        inputs.append(spec)
+    n_out = state["n_out"]
+    updates = list(zip(extra[n_in:], outs[n_out:]))
+    return Function(inputs, outs[:n_out], state["single"], updates, state["mode"],
+                    state["allow_input_downcast"], state["on_unused_input"], state["name"])
+
+
+def function(inputs: Sequence, outputs=None, updates=None, givens=None, mode: str | None = None,
+             allow_input_downcast: bool | None = None, on_unused_input: str = "raise",
+             name: str | None = None) -> Function:
+    """Compile a callable computing ``outputs`` from ``inputs`` and applying ``updates``.
+
+    - ``outputs``: a variable (the call returns one array, 0-d for scalars), a list (returns a
+      list), or None (returns ``[]``).
+    - ``updates``: (shared_variable, new_expression) pairs or a dict; all are computed from the old
+      values and written together after the outputs.
+    - ``givens``: {variable: replacement} substituted in outputs and updates.
+    - ``mode``: "numpy" (the reference backend); default ``symgrad.config.mode``.
+
+    >>> import symgrad.tensor as T
+    >>> a, b = T.dscalars("a", "b")
+    >>> f = function([a, In(b, value=2.0)], a * b)
+    >>> float(f(3.0)), float(f(3.0, b=4.0))
+    (6.0, 12.0)
+    """
+    if isinstance(inputs, (Variable, In)):
+        raise TypeError("function: inputs must be a list of variables (e.g. [x], not x)")
+    specs = [as_in(x, i) for i, x in enumerate(inputs)]
+    seen = set()
+    for i, spec in enumerate(specs):
+        check_input_variable(spec, i)
+        if id(spec.variable) in seen:
+            raise ValueError(f"function: input {spec.variable.label()} is listed twice")
+        seen.add(id(spec.variable))
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
+    if outputs is None:
+        single, outs = None, []
+    elif isinstance(outputs, (list, tuple)):
+        single, outs = False, [as_tensor_variable(o) for o in outputs]
+    else:
+        single, outs = True, [as_tensor_variable(outputs)]
+    update_pairs = _normalize_updates(updates)
+    replace = _normalize_givens(givens)
+    if replace:
+        n = len(outs)
+        rebuilt = clone_replace(outs + [e for _, e in update_pairs], replace)
+        outs = rebuilt[:n]
+        update_pairs = [(v, e) for (v, _), e in zip(update_pairs, rebuilt[n:])]
+    mode = mode or config.mode
+    get_backend(mode)  # fail early on an unknown mode
+    return Function(specs, outs, single, update_pairs, mode, allow_input_downcast, on_unused_input, name)
+
+
+_EVAL_CACHE: "weakref.WeakKeyDictionary[Variable, dict]" = weakref.WeakKeyDictionary()
+
+
+def eval_variable(var: Variable, inputs_to_values: dict, mode: str | None):
+    """Implementation of ``var.eval({x: value})``: keys may be variables or their names."""
+    roots = [v for v in graph_inputs([var]) if not isinstance(v, (Constant, SharedVariable))]
+    by_name = {v.name: v for v in roots if v.name}
+    keys, values = [], []
+    for k, value in inputs_to_values.items():
+        if isinstance(k, str):
+            if k not in by_name:
+                raise ValueError(f"eval: {k!r} is not the name of an input of this expression "
+                                 f"(inputs: {sorted(by_name)})")
+            k = by_name[k]
+        keys.append(k)
+        values.append(value)
+    mode = mode or config.mode
+    cache = _EVAL_CACHE.setdefault(var, {})
+    key = (tuple(id(k) for k in keys), mode)
+    fn = cache.get(key)
+    if fn is None:
+        fn = function(keys, var, mode=mode, on_unused_input="ignore")
+        cache[key] = fn
+    return fn(*values)

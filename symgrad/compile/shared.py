@@ -1,0 +1,91 @@
+"""Shared variables: named state that compiled functions read and update in place of globals.
+
+>>> import numpy as np
+>>> w = shared(np.zeros(3), name="w")
+>>> w.type, w.get_value()
+(TensorType(float64, vector), array([0., 0., 0.]))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import TensorType, Variable
+from ..tensor.variable import _TensorOperators
+from .convert import describe_value, make_converter
+
+
+class SharedVariable(_TensorOperators, Variable):
+    """A graph input whose value lives with the variable and persists across calls."""
+
+    __slots__ = ("_value", "_convert")
+
+    def __init__(self, type_: TensorType, value: np.ndarray, name: str | None = None):
+        super().__init__(type_, name=name)
+        self._convert = make_converter(type_, f"shared variable {self.label()}")
+        self._value = value
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The current value (a copy unless ``borrow=True``)."""
+        return self._value if borrow else self._value.copy()
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        """Replace the value; it must convert safely to this variable's type (same rules as inputs)."""
+        arr = self._convert(value)
+        self._value = arr if (borrow or arr is not value) else arr.copy()
+
+    @property
+    def value(self):
+        return self._value
+
+    def __getstate__(self):
+        return {"type": self.type, "name": self.name, "value": self._value}
+
+    def __setstate__(self, state):
+        Variable.__init__(self, state["type"], name=state["name"])
+        self._convert = make_converter(self.type, f"shared variable {self.label()}")
+        self._value = state["value"]
+
+    def __reduce__(self):
+        return (_new_shared, (), self.__getstate__())
+
+    def __repr__(self):
+        return self.name or f"<shared {self.type.describe()}>"
+
+
+def _new_shared():
+    return SharedVariable.__new__(SharedVariable)
+
+
+def shared(value, name: str | None = None, borrow: bool = False, broadcastable=None,
+           strict: bool = False, allow_downcast=None) -> SharedVariable:
+    """Create a shared variable holding a copy of ``value`` (no copy with ``borrow=True``).
+
+    Python ``int`` becomes int64, ``float`` float64 (0-d); arrays keep their dtype.
+
+    >>> b = shared(0.0, name="b")
+    >>> b.type
+    TensorType(float64, scalar)
+    """
+    if isinstance(value, Variable):
+        raise TypeError(f"shared() needs a value (numpy array or number), got the symbolic variable {value!r}")
+    if isinstance(value, bool):
+        arr = np.asarray(value, dtype=bool)
+    elif isinstance(value, int):
+        arr = np.asarray(value, dtype="int64")
+    elif isinstance(value, float):
+        arr = np.asarray(value, dtype="float64")
+    else:
+        try:
+            arr = np.asarray(value)
+        except ValueError:
+            raise TypeError(f"shared {name!r}: cannot make an array from a ragged nested sequence") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"shared {name!r}: value must be a bool, integer or float array, got {describe_value(arr)}")
+    if not (borrow and isinstance(value, np.ndarray)) or arr is not value:
+        arr = np.array(arr, copy=True)
+    bc = tuple(broadcastable) if broadcastable is not None else (False,) * arr.ndim
+    if len(bc) != arr.ndim:
+        raise ValueError(f"shared {name!r}: broadcastable has {len(bc)} entries for a {arr.ndim}-d value")
+    var = SharedVariable(TensorType(arr.dtype, bc), arr, name=name)
+    var.set_value(arr, borrow=True)
+    return var

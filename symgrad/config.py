@@ -1,0 +1,34 @@
+"""Configuration read from the environment (``SYMGRAD_*``) and settable at run time.
+
+Config is read when a function is compiled, never while it runs, so a compiled function's
+behaviour cannot change behind the user's back.
+
+>>> import symgrad
+>>> symgrad.config.floatX
+'float64'
+"""
+from __future__ import annotations
+
+import os
+
+_MODES = ("numpy", "numba")
+
+
+class _Config:
+    """Settings object; attribute names follow Theano (``floatX``, ``mode``)."""
+
+    def __init__(self) -> None:
+        self.floatX = os.environ.get("SYMGRAD_FLOATX", "float64")
+        # The numba backend is a later milestone; until it lands the reference backend is the default.
+        self.mode = os.environ.get("SYMGRAD_MODE", "numpy")
+        self.cache_dir = os.environ.get("SYMGRAD_CACHE_DIR", "")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "floatX" and value not in ("float64", "float32"):
+            raise ValueError(f"config.floatX must be 'float64' or 'float32', got {value!r}")
+        if name == "mode" and value not in _MODES:
+            raise ValueError(f"config.mode must be one of {_MODES}, got {value!r}")
+        object.__setattr__(self, name, value)
+
+
+config = _Config()

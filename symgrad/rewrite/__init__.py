@@ -1,0 +1,27 @@
+"""Graph rewrites run before any backend lowers the graph: merge, constant folding, elementwise
+fusion, and stabilization of fused formulas. Each pass returns new outputs; graphs are never
+edited in place.
+
+>>> import symgrad.tensor as T
+>>> z = T.dvector("z")
+>>> (out,) = optimize([T.log(1 / (1 + T.exp(-z)))])
+>>> out.owner.op.expr
+-softplus(-x0)
+"""
+from __future__ import annotations
+
+from ..graph import Variable
+from .constant_folding import fold_constants
+from .fusion import fuse
+from .merge import merge
+from .stabilize import stabilize_graph
+
+
+def optimize(outputs: list[Variable]) -> list[Variable]:
+    """The standard pipeline, shared by every backend."""
+    outputs = merge(list(outputs))
+    outputs = fold_constants(outputs)
+    outputs = merge(outputs)
+    outputs = fuse(outputs)
+    outputs = stabilize_graph(outputs)
+    return merge(outputs)

@@ -1,0 +1,170 @@
+"""Numerical stabilization of fused elementwise expressions, by exact algebra in sympy.
+
+Formulas built from ``exp`` overflow or cancel catastrophically when written naively: the
+chain-rule gradient of a sigmoid cross-entropy contains ``(1 - y) / (1 - p)`` times ``p (1 - p)``,
+which is ``0 * inf`` once ``p`` rounds to 1. After fusion the whole formula is one sympy
+expression, so it can be rewritten exactly:
+
+1. sigmoid and softplus are expanded to ``exp``/``log``; every ``exp`` must be ``exp(k*u)`` for
+   one argument ``u`` and integers k, so the formula is a rational function of ``E = exp(u)``;
+2. each ``log(R(E))`` is factored into ``log`` of linear factors: ``log(E) = u``,
+   ``log(1 + E) = softplus(u)``;
+3. the remaining terms with ``E`` are combined and split into partial fractions in ``E``:
+   ``c / (1 + E) = c * sigmoid(-u)``, ``E**k = exp(k*u)``.
+
+The result is mathematically identical and finite wherever the true value is. The work is
+bounded (expression size, degree) and cached per expression; when a formula does not fit the
+pattern it is left as it is.
+
+>>> import sympy
+>>> from symgrad.scalar import arg
+>>> z, y = arg(0), arg(1)
+>>> p = 1 / (1 + sympy.exp(-z))
+>>> stabilize(-y * sympy.log(p) - (1 - y) * sympy.log(1 - p))
+y*softplus(-x0) + (1 - y)*softplus(x0)
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy
+
+from .. import scalar as S
+from ..graph import Variable, toposort
+from ..tensor.elemwise import Elemwise
+
+MAX_OPS = 300
+MAX_DEGREE = 6
+
+
+def stabilize_graph(outputs: list[Variable]) -> list[Variable]:
+    """Replace each Elemwise node's expression by its stabilized form (when that changes it)."""
+    memo: dict[int, Variable] = {}
+    for node in toposort(outputs):
+        inputs = [memo.get(id(v), v) for v in node.inputs]
+        op = node.op
+        if isinstance(op, Elemwise) and op.dtype[0] == "f":
+            expr = stabilize(op.expr)
+            if expr != op.expr:
+                op = Elemwise(expr, op.nin, op.dtype)
+        if op is not node.op or any(a is not b for a, b in zip(inputs, node.inputs)):
+            new = op.make_node(*inputs)
+            for old, nw in zip(node.outputs, new.outputs):
+                nw.name = nw.name or old.name
+                memo[id(old)] = nw
+    return [memo.get(id(v), v) for v in outputs]
+
+
+@lru_cache(maxsize=2048)
+def stabilize(expr: sympy.Expr) -> sympy.Expr:
+    """The stable form of ``expr`` (or ``expr`` itself if it needs none or does not fit)."""
+    if not expr.has(sympy.exp, S.sigmoid, S.softplus) or sympy.count_ops(expr) > MAX_OPS:
+        return expr
+    try:
+        result = _stabilize(expr)
+    except (sympy.PolynomialError, sympy.polys.polyerrors.PolificationFailed, ValueError, TypeError,
+            NotImplementedError, ZeroDivisionError, RecursionError):
+        return expr
+    return expr if result is None else result
+
+
+def _stabilize(expr):
+    e = expr.replace(S.sigmoid, lambda a: 1 / (1 + sympy.exp(-a)))
+    e = e.replace(S.softplus, lambda a: sympy.log(1 + sympy.exp(a)))
+    exps = sorted(e.atoms(sympy.exp), key=sympy.default_sort_key)
+    if not exps:
+        return None
+    u = exps[0].args[0]
+    if u.could_extract_minus_sign():
+        u = -u
+    E = sympy.Dummy("E", positive=True)
+    powers = {}
+    for atom in exps:
+        k = sympy.cancel(atom.args[0] / u)
+        if not (k.is_Integer and abs(int(k)) <= MAX_DEGREE):
+            return None  # several unrelated exponentials: not a pattern we know
+        powers[atom] = E ** k
+    e = e.xreplace(powers)
+    if not _needs_work(e, E):
+        return None
+    e = e.replace(lambda t: isinstance(t, sympy.log) and t.args[0].has(E), lambda t: _stable_log(t.args[0], E, u))
+    terms = sympy.Add.make_args(e)
+    with_e = [t for t in terms if t.has(E)]
+    without = [t for t in terms if not t.has(E)]
+    if with_e:
+        rational = sympy.cancel(sympy.together(sympy.Add(*with_e)))
+        num, den = sympy.fraction(rational)
+        if not (_polynomial_in(num, E) and _polynomial_in(den, E)):
+            return None
+        if sympy.degree(den, E) > 0:
+            rational = sympy.apart(rational, E)
+        with_e = [_back_to_exp(t, E, u) for t in sympy.Add.make_args(rational)]
+    result = sympy.Add(*with_e, *without)
+    if result.has(E):
+        return None
+    return result
+
+
+def _needs_work(e, E) -> bool:
+    """Only rewrite formulas with a log of exponentials or an exponential in a denominator."""
+    for t in sympy.preorder_traversal(e):
+        if isinstance(t, sympy.log) and t.args[0].has(E):
+            return True
+        if isinstance(t, sympy.Pow) and t.exp.is_negative and t.base.has(E) and t.base != E:
+            return True
+    return False
+
+
+def _polynomial_in(p, E) -> bool:
+    try:
+        return sympy.Poly(p, E).degree() <= MAX_DEGREE
+    except sympy.PolynomialError:
+        return False
+
+
+def _stable_log(arg, E, u):
+    """log of a rational function of E, as a sum of u, softplus(u) and logs of E-free factors."""
+    num, den = sympy.fraction(sympy.cancel(sympy.together(arg)))
+    return _log_of_polynomial(num, E, u) - _log_of_polynomial(den, E, u)
+
+
+def _log_of_polynomial(p, E, u):
+    coeff, factors = sympy.factor_list(p, E)
+    out = sympy.log(coeff) if coeff != 1 else sympy.S.Zero
+    for f, mult in factors:
+        if f == E:
+            out += mult * u
+        elif sympy.expand(f - (E + 1)) == 0:
+            out += mult * S.softplus(u)
+        elif not f.has(E):
+            out += mult * sympy.log(f)
+        else:
+            poly = sympy.Poly(f, E)
+            if poly.degree() == 1 and poly.coeffs()[1] != 0:
+                a, b = poly.coeffs()  # a*E + b = b * (1 + (a/b) E)
+                ratio = sympy.cancel(a / b)
+                if ratio == 1:
+                    out += mult * (sympy.log(b) + S.softplus(u))
+                    continue
+            raise ValueError("log of a polynomial without a stable form")
+    return out
+
+
+def _back_to_exp(term, E, u):
+    """One partial-fraction term back in terms of u: c/(E+1)**k -> c*sigmoid(-u)**k."""
+    num, den = sympy.fraction(term)
+    out_den = sympy.S.One
+    for factor in sympy.Mul.make_args(den):
+        base, mult = factor.as_base_exp()
+        if base.has(E):
+            if sympy.expand(base - (E + 1)) == 0:
+                num = num * S.sigmoid(-u) ** mult
+                continue
+            if base == E:
+                num = num * sympy.exp(-mult * u)
+                continue
+            raise ValueError("denominator without a stable form")
+        out_den *= base ** mult
+    num = num.replace(lambda t: t == E or (isinstance(t, sympy.Pow) and t.base == E),
+                      lambda t: sympy.exp(u) if t == E else sympy.exp(t.exp * u))
+    return num / out_den

@@ -1,0 +1,69 @@
+"""Neural-network functions (Theano's ``T.nnet``): sigmoid, softplus, relu, softmax and the
+cross-entropies. Elementwise ones are sympy expressions; softmax is one structural op with a
+stable implementation (max subtracted) and a one-line gradient rule.
+
+>>> import symgrad.tensor as T
+>>> T.nnet.softmax(T.dmatrix("z")).type
+TensorType(float64, matrix)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..graph import Apply, Op, TensorType, Variable
+from .elemwise import log, relu, sigmoid, softplus  # noqa: F401  (part of T.nnet)
+from .variable import as_tensor_variable
+
+
+@dataclass(frozen=True)
+class Softmax(Op):
+    """exp(x - max) / sum(exp(x - max)) along ``axis``."""
+
+    axis: int
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        if x.dtype[0] != "f":
+            from .elemwise import cast
+
+            x = cast(x, "float64")
+        return Apply(self, [x], [TensorType(x.dtype, x.broadcastable)])
+
+
+def softmax(x, axis: int = -1) -> Variable:
+    """Row-wise softmax of a matrix (or over ``axis``); a vector is treated as one row."""
+    x = as_tensor_variable(x)
+    if x.ndim == 0:
+        raise TypeError(f"softmax of {x.label()}: expected a vector or matrix, got a scalar")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"softmax of {x.label()}: axis {axis} out of bounds for {x.type.describe()}")
+    return Softmax(axis % x.ndim)(x)
+
+
+def binary_crossentropy(output, target) -> Variable:
+    """-(target * log(output) + (1 - target) * log(1 - output)), elementwise."""
+    return -(target * log(output) + (1 - target) * log(1 - output))
+
+
+def sigmoid_binary_crossentropy(logits, target) -> Variable:
+    """Binary cross-entropy of ``sigmoid(logits)``, written in its stable softplus form."""
+    return target * softplus(-logits) + (1 - target) * softplus(logits)
+
+
+def categorical_crossentropy(coding_dist, true_dist) -> Variable:
+    """-log(probability of the true class) per row.
+
+    ``true_dist`` is either a one-hot (or soft) matrix like ``coding_dist`` or an integer vector of
+    class indices.
+    """
+    from .basic import arange
+    from .indexing import getitem
+    from .reduction import sum
+
+    coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
+    if true_dist.ndim == coding_dist.ndim:
+        return -sum(true_dist * log(coding_dist), axis=-1)
+    if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu":
+        return -log(getitem(coding_dist, (arange(coding_dist.shape[0]), true_dist)))
+    raise TypeError(f"categorical_crossentropy: true_dist must be a {coding_dist.ndim}-d distribution or a "
+                    f"{coding_dist.ndim - 1}-d integer index, got {true_dist.type.describe()}")

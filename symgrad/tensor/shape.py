@@ -1,0 +1,248 @@
+"""Structural shape ops: Shape, DimShuffle (transpose / add or drop broadcastable dims),
+Reshape, MakeVector, ARange, Join.
+
+>>> import symgrad.tensor as T
+>>> X = T.dmatrix("X")
+>>> X.T.broadcastable, X.dimshuffle(0, 'x', 1).broadcastable
+((False, False), (False, True, False))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Apply, Constant, Op, TensorType, Variable
+from .variable import as_tensor_variable, constant
+
+
+def _as_int_scalar(v, what: str) -> Variable:
+    v = as_tensor_variable(v)
+    if v.ndim != 0 or v.dtype[0] not in "iub":
+        raise TypeError(f"{what} must be an integer scalar, got {v.type.describe()}")
+    return v
+
+
+@dataclass(frozen=True)
+class Shape(Op):
+    """The shape of a tensor as an int64 vector."""
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [TensorType("int64", (False,))])
+
+    def __str__(self):
+        return "Shape"
+
+
+@dataclass(frozen=True)
+class DimShuffle(Op):
+    """Reorder dims; ``'x'`` inserts a broadcastable dim; dims left out are dropped (must be broadcastable)."""
+
+    input_ndim: int
+    new_order: tuple
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        if x.ndim != self.input_ndim:
+            raise TypeError(f"{self}: expected a {self.input_ndim}-d input, got {x.type.describe()}")
+        bc = tuple(True if d == "x" else x.broadcastable[d] for d in self.new_order)
+        return Apply(self, [x], [TensorType(x.dtype, bc)])
+
+    @property
+    def dropped(self) -> tuple:
+        return tuple(i for i in range(self.input_ndim) if i not in self.new_order)
+
+    def __str__(self):
+        return f"DimShuffle{{{','.join(map(str, self.new_order))}}}"
+
+
+def dimshuffle(x, pattern) -> Variable:
+    """Theano's dimshuffle: ``x.dimshuffle(1, 0)`` transposes, ``'x'`` adds a broadcastable dim."""
+    x = as_tensor_variable(x)
+    pattern = tuple(pattern)
+    for d in pattern:
+        if d != "x" and not (isinstance(d, (int, np.integer)) and 0 <= d < x.ndim):
+            raise ValueError(f"dimshuffle of {x.label()} ({x.type.describe()}): invalid entry {d!r} in {pattern}")
+    pattern = tuple(d if d == "x" else int(d) for d in pattern)
+    kept = [d for d in pattern if d != "x"]
+    if len(set(kept)) != len(kept):
+        raise ValueError(f"dimshuffle of {x.label()}: repeated dimension in {pattern}")
+    for d in range(x.ndim):
+        if d not in kept and not x.broadcastable[d]:
+            raise ValueError(f"dimshuffle of {x.label()} ({x.type.describe()}) cannot drop dimension {d}: "
+                             "it is not broadcastable")
+    if pattern == tuple(range(x.ndim)):
+        return x
+    return DimShuffle(x.ndim, pattern)(x)
+
+
+def transpose(x, axes=None) -> Variable:
+    """Reverse (or permute by ``axes``) the dimensions, like numpy.transpose."""
+    x = as_tensor_variable(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(a + x.ndim if isinstance(a, (int, np.integer)) and a < 0 else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose of {x.label()} ({x.type.describe()}): axes {axes} are not a permutation")
+    return dimshuffle(x, axes)
+
+
+def shape(x) -> Variable:
+    """Symbolic shape (int64 vector); ``x.shape[0]`` is an int64 scalar."""
+    return Shape()(as_tensor_variable(x))
+
+
+def shape_i(x, i: int) -> Variable:
+    from .indexing import getitem
+
+    return getitem(shape(x), i)
+
+
+@dataclass(frozen=True)
+class MakeVector(Op):
+    """Stack scalars into a vector of ``dtype``."""
+
+    dtype: str
+
+    def make_node(self, *scalars) -> Apply:
+        scalars = [as_tensor_variable(s) for s in scalars]
+        for s in scalars:
+            if s.ndim != 0:
+                raise TypeError(f"MakeVector: expected scalars, got {s.type.describe()}")
+        return Apply(self, scalars, [TensorType(self.dtype, (False,))])
+
+
+@dataclass(frozen=True)
+class Reshape(Op):
+    """Reshape to an ``ndim``-d array; the shape is an int64 vector input (one entry may be -1)."""
+
+    ndim: int
+
+    def make_node(self, x, shp) -> Apply:
+        x, shp = as_tensor_variable(x), as_tensor_variable(shp)
+        bc = [False] * self.ndim
+        if shp.owner is not None and isinstance(shp.owner.op, MakeVector):
+            bc = [isinstance(s, Constant) and s.data == 1 for s in shp.owner.inputs]
+        elif isinstance(shp, Constant):
+            bc = [int(s) == 1 for s in shp.data]
+        return Apply(self, [x, shp], [TensorType(x.dtype, tuple(bc))])
+
+
+def reshape(x, newshape, ndim: int | None = None) -> Variable:
+    """numpy-style reshape; ``newshape`` may mix ints and symbolic scalars (``-1`` allowed once)."""
+    x = as_tensor_variable(x)
+    if isinstance(newshape, (int, np.integer)) or (isinstance(newshape, Variable) and newshape.ndim == 0):
+        newshape = (newshape,)
+    if isinstance(newshape, Variable):
+        if newshape.ndim != 1 or newshape.dtype[0] not in "iu":
+            raise TypeError(f"reshape of {x.label()}: shape must be an integer vector, got {newshape.type.describe()}")
+        if ndim is None:
+            raise ValueError(f"reshape of {x.label()} with a symbolic shape vector needs ndim=")
+        shp = cast_int64(newshape)
+    else:
+        entries = list(newshape)
+        if sum(1 for e in entries if isinstance(e, (int, np.integer)) and e == -1) > 1:
+            raise ValueError(f"reshape of {x.label()}: only one dimension can be -1, got {tuple(newshape)}")
+        ndim = len(entries)
+        shp = MakeVector("int64")(*[cast_int64(_as_int_scalar(e, "reshape dimension")) for e in entries])
+    return Reshape(ndim)(x, shp)
+
+
+def cast_int64(v):
+    from .elemwise import cast
+
+    return cast(v, "int64")
+
+
+def flatten(x, ndim: int = 1) -> Variable:
+    """Keep the first ``ndim - 1`` dimensions and flatten the rest into one."""
+    x = as_tensor_variable(x)
+    if not 1 <= ndim <= max(x.ndim, 1):
+        raise ValueError(f"flatten of {x.label()} ({x.type.describe()}): ndim must be in [1, {max(x.ndim, 1)}], got {ndim}")
+    lead = [shape_i(x, i) for i in range(ndim - 1)]
+    return reshape(x, lead + [-1])
+
+
+@dataclass(frozen=True)
+class ARange(Op):
+    """numpy.arange(start, stop, step) with scalar inputs."""
+
+    dtype: str
+
+    def make_node(self, start, stop, step) -> Apply:
+        ins = [_as_int_scalar(v, "arange bound") if self.dtype[0] in "iu" else as_tensor_variable(v)
+               for v in (start, stop, step)]
+        return Apply(self, ins, [TensorType(self.dtype, (False,))])
+
+
+def arange(start, stop=None, step=1, dtype: str | None = None) -> Variable:
+    """Symbolic numpy.arange; ``T.arange(n)`` with ``n`` symbolic gives 0..n-1."""
+    if stop is None:
+        start, stop = 0, start
+    ins = [as_tensor_variable(v) for v in (start, stop, step)]
+    if dtype is None:
+        dtype = np.result_type(*[np.empty((), v.dtype) for v in ins]).name
+        if dtype[0] in "ub":
+            dtype = "int64"
+    return ARange(dtype)(*ins)
+
+
+@dataclass(frozen=True)
+class Join(Op):
+    """Concatenate tensors of equal ndim along ``axis``."""
+
+    axis: int
+
+    def make_node(self, *tensors) -> Apply:
+        tensors = [as_tensor_variable(t) for t in tensors]
+        ndim = tensors[0].ndim
+        for t in tensors:
+            if t.ndim != ndim:
+                raise TypeError(f"join: all inputs must have the same ndim, got {[t.type.describe() for t in tensors]}")
+        dtype = np.result_type(*[np.empty((), t.dtype) for t in tensors]).name
+        from .elemwise import cast
+
+        tensors = [cast(t, dtype) for t in tensors]
+        bc = [all(t.broadcastable[d] for t in tensors) for d in range(ndim)]
+        bc[self.axis] = False
+        return Apply(self, tensors, [TensorType(dtype, tuple(bc))])
+
+
+def _norm_axis(axis: int, ndim: int, who: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{who}: axis {axis} is out of bounds for a {ndim}-d tensor")
+    return axis % ndim
+
+
+def concatenate(tensors, axis: int = 0) -> Variable:
+    """Join along an existing axis (numpy.concatenate)."""
+    tensors = [as_tensor_variable(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    if tensors[0].ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated; use stack")
+    if len(tensors) == 1:
+        return tensors[0]
+    return Join(_norm_axis(axis, tensors[0].ndim, "concatenate"))(*tensors)
+
+
+def join(axis: int, *tensors) -> Variable:
+    """Theano's ``T.join(axis, a, b, ...)``."""
+    return concatenate(tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0) -> Variable:
+    """Join along a new axis (numpy.stack)."""
+    tensors = [as_tensor_variable(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    ndim = tensors[0].ndim
+    axis = _norm_axis(axis, ndim + 1, "stack")
+    if ndim == 0 and all(t.ndim == 0 for t in tensors):
+        dtype = np.result_type(*[np.empty((), t.dtype) for t in tensors]).name
+        from .elemwise import cast
+
+        return MakeVector(dtype)(*[cast(t, dtype) for t in tensors])
+    expanded = [dimshuffle(t, list(range(axis)) + ["x"] + list(range(axis, t.ndim))) for t in tensors]
+    return Join(axis)(*expanded)

@@ -174,7 +174,9 @@ def relu(a):
 
 def clip(a, a_min, a_max):
     """Limit values to [a_min, a_max] (numpy.clip); gradient 0 outside."""
-    return elemwise(lambda x, lo, hi: S.minimum(S.maximum(x, lo), hi), (a, a_min, a_max), np.clip)
+    keys = tuple(v.dtype if isinstance(v, Variable) else type(v) for v in map(_operand, (a, a_min, a_max)))
+    dtype = ufunc_dtype(np.minimum, (ufunc_dtype(np.maximum, keys[:2]), keys[2]))
+    return elemwise(lambda x, lo, hi: S.minimum(S.maximum(x, lo), hi), (a, a_min, a_max), dtype=dtype)
 
 
 def switch(cond, a, b):

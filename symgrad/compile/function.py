@@ -196,7 +196,9 @@ class Function:
         extra = [spec.variable for spec in self.inputs] + [v for v, _ in self.updates]
         state = {
             "graph": flatten_graph(outs, extra),
-            "inputs": [(spec.name, spec.value, spec.borrow) for spec in self.inputs],
+            # (the no-default sentinel is not picklable by identity: store a flag instead)
+            "inputs": [(spec.name, spec.has_default, spec.value if spec.has_default else None, spec.borrow)
+                       for spec in self.inputs],
             "n_out": len(self.outputs), "single": self._single, "mode": self.mode,
             "allow_input_downcast": self._allow_input_downcast,
             "on_unused_input": self._on_unused_input, "name": self.name,
@@ -256,9 +258,10 @@ def _rebuild_function(state: dict) -> Function:
     outs, extra = unflatten_graph(state["graph"])
     n_in = len(state["inputs"])
     inputs = []
-    for var, (name, value, borrow) in zip(extra[:n_in], state["inputs"]):
+    for var, (name, has_default, value, borrow) in zip(extra[:n_in], state["inputs"]):
         spec = In(var, name=name, borrow=borrow)
-        spec.value = value
+        if has_default:
+            spec.value = value
         inputs.append(spec)
     n_out = state["n_out"]
     updates = list(zip(extra[n_in:], outs[n_out:]))

@@ -24,6 +24,7 @@ from ..tensor.elemwise import Elemwise
 SMALL_EXPR_OPS = 8  # inner expressions this small are recomputed in every consumer
 MAX_FUSED_OPS = 400  # stop growing a fused expression past this size
 MAX_FUSED_INPUTS = 32
+MAX_FUSED_DEPTH = 32  # nesting depth: sympy, its printers and Python's parser all recurse on it
 
 
 def fuse(outputs: list[Variable]) -> list[Variable]:
@@ -50,6 +51,7 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
             if (isinstance(getattr(inner, "op", None), Elemwise)
                     and (single_use or sympy.count_ops(inner.op.expr) <= SMALL_EXPR_OPS)
                     and sympy.count_ops(inner.op.expr) <= MAX_FUSED_OPS
+                    and _depth(inner.op.expr) <= MAX_FUSED_DEPTH
                     and len(leaves) + len(inner.inputs) <= MAX_FUSED_INPUTS):
                 mapping = {S.arg(j): _leaf(leaves, iv) for j, iv in enumerate(inner.inputs)}
                 expr = inner.op.expr.xreplace(mapping)
@@ -64,6 +66,16 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
         new_out.name = node.outputs[0].name
         memo[id(node.outputs[0])] = new_out
     return [memo.get(id(v), v) for v in outputs]
+
+
+def _depth(expr: sympy.Expr) -> int:
+    """Nesting depth of an expression tree, computed without recursion."""
+    best, stack = 0, [(expr, 0)]
+    while stack:
+        e, d = stack.pop()
+        best = max(best, d)
+        stack.extend((a, d + 1) for a in e.args)
+    return best
 
 
 def _leaf(leaves: list[Variable], v: Variable) -> sympy.Symbol:

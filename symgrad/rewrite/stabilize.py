@@ -90,7 +90,7 @@ def _stabilize(expr):
     e = e.replace(lambda t: isinstance(t, sympy.log) and t.args[0].has(E), lambda t: _stable_log(t.args[0], E, u))
     terms = sympy.Add.make_args(e)
     with_e = [t for t in terms if t.has(E)]
-    without = [t for t in terms if not t.has(E)]
+    free = [t for t in terms if not t.has(E)]
     if with_e:
         rational = sympy.cancel(sympy.together(sympy.Add(*with_e)))
         num, den = sympy.fraction(rational)
@@ -98,11 +98,33 @@ def _stabilize(expr):
             return None
         if sympy.degree(den, E) > 0:
             rational = sympy.apart(rational, E)
-        with_e = [_back_to_exp(t, E, u) for t in sympy.Add.make_args(rational)]
-    result = sympy.Add(*with_e, *without)
+        with_e = []
+        for t in sympy.Add.make_args(rational):
+            (with_e if t.has(E) else free).append(t)
+        with_e, free = _prefer_sigmoid_of_u(with_e, free, E, u)
+        with_e = [_back_to_exp(t, E, u) for t in with_e]
+    result = sympy.Add(*with_e, *free)
     if result.has(E):
         return None
     return result
+
+
+def _prefer_sigmoid_of_u(with_e, free, E, u):
+    """P0 + c/(1+E) = (P0 + c) - c*sigmoid(u): take that form when P0 + c is simpler.
+
+    This is what turns the cross-entropy gradient ``1 - y - sigmoid(-z)`` into ``sigmoid(z) - y``.
+    """
+    simple = [t for t in with_e if sympy.fraction(t)[1].as_base_exp() == (E + 1, 1)
+              and not sympy.fraction(t)[0].has(E)]
+    if len(simple) != 1 or not free:
+        return with_e, free
+    c = sympy.fraction(simple[0])[0]
+    p0 = sympy.Add(*free)
+    alt = sympy.expand(p0 + c)
+    if len(sympy.Add.make_args(alt)) >= len(sympy.Add.make_args(sympy.expand(p0))):
+        return with_e, free
+    rest = [t for t in with_e if t is not simple[0]]
+    return rest, [alt, -c * S.sigmoid(u)]
 
 
 def _needs_work(e, E) -> bool:
@@ -123,31 +145,45 @@ def _polynomial_in(p, E) -> bool:
 
 
 def _stable_log(arg, E, u):
-    """log of a rational function of E, as a sum of u, softplus(u) and logs of E-free factors."""
+    """log of a rational function of E, as a sum of u, softplus(u) and logs of E-free factors.
+
+    ``k*u - k*softplus(u)`` (from ``log(E / (1 + E))``) is written ``-k*softplus(-u)``, which keeps
+    full relative precision where ``u`` is large.
+    """
     num, den = sympy.fraction(sympy.cancel(sympy.together(arg)))
-    return _log_of_polynomial(num, E, u) - _log_of_polynomial(den, E, u)
+    e_num, sp_num, rest_num = _log_of_polynomial(num, E)
+    e_den, sp_den, rest_den = _log_of_polynomial(den, E)
+    n_e, n_sp = e_num - e_den, sp_num - sp_den
+    out = rest_num - rest_den
+    if n_e * n_sp < 0:
+        m = min(abs(n_e), abs(n_sp))
+        sign = 1 if n_e > 0 else -1
+        out += -sign * m * S.softplus(-u)
+        n_e -= sign * m
+        n_sp += sign * m
+    return out + n_e * u + n_sp * S.softplus(u)
 
 
-def _log_of_polynomial(p, E, u):
+def _log_of_polynomial(p, E):
+    """(power of E, power of 1 + E, log of the rest) for a polynomial p in E."""
     coeff, factors = sympy.factor_list(p, E)
-    out = sympy.log(coeff) if coeff != 1 else sympy.S.Zero
+    rest = sympy.log(coeff) if coeff != 1 else sympy.S.Zero
+    n_e = n_sp = 0
     for f, mult in factors:
         if f == E:
-            out += mult * u
+            n_e += mult
         elif sympy.expand(f - (E + 1)) == 0:
-            out += mult * S.softplus(u)
+            n_sp += mult
         elif not f.has(E):
-            out += mult * sympy.log(f)
+            rest += mult * sympy.log(f)
         else:
             poly = sympy.Poly(f, E)
-            if poly.degree() == 1 and poly.coeffs()[1] != 0:
-                a, b = poly.coeffs()  # a*E + b = b * (1 + (a/b) E)
-                ratio = sympy.cancel(a / b)
-                if ratio == 1:
-                    out += mult * (sympy.log(b) + S.softplus(u))
-                    continue
+            if poly.degree() == 1 and poly.coeffs()[1] != 0 and sympy.cancel(poly.coeffs()[0] / poly.coeffs()[1]) == 1:
+                rest += mult * sympy.log(poly.coeffs()[1])  # b*E + b = b * (1 + E)
+                n_sp += mult
+                continue
             raise ValueError("log of a polynomial without a stable form")
-    return out
+    return n_e, n_sp, rest
 
 
 def _back_to_exp(term, E, u):

@@ -17,7 +17,8 @@ from .tensor.elemwise import Elemwise
 from .tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from .tensor.linalg import Dot
 from .tensor.reduction import Reduce
-from .tensor.shape import DimShuffle, MakeVector, Reshape, Shape
+from .tensor.nnet import Softmax
+from .tensor.shape import ARange, DimShuffle, MakeVector, Reshape, Shape
 
 
 def _index_text(spec, idx_texts) -> str:
@@ -65,6 +66,10 @@ def _node_text(node, texts: list[str]) -> str:
         return f"{texts[0]}.shape"
     if isinstance(op, MakeVector):
         return f"[{', '.join(texts)}]"
+    if isinstance(op, ARange):
+        return f"arange({', '.join(texts)})"
+    if isinstance(op, Softmax):
+        return f"softmax({texts[0]})"
     if isinstance(op, Reshape):
         return f"reshape({texts[0]}, {texts[1]})"
     return f"{op}({', '.join(texts)})"

@@ -24,6 +24,19 @@ from .variable import as_tensor_variable
 FULL = ("s", False, False, False)
 
 
+def spec_text(spec: tuple) -> str:
+    """Theano-style index pattern: ``int64`` for a scalar, ``array`` for an index array, ``a:b:c`` slices."""
+    parts = []
+    for entry in spec:
+        if entry == "i":
+            parts.append("int64")
+        elif entry == "a":
+            parts.append("array")
+        else:
+            parts.append(":".join("int64" if present else "" for present in entry[1:]).rstrip(":") or ":")
+    return ", ".join(parts)
+
+
 def _index_output_bc(x: Variable, spec: tuple, idx_inputs: list) -> tuple:
     """Broadcastable pattern of ``x[...]`` following numpy's rules for advanced indices."""
     bc_before, bc_after, adv_positions, adv_inputs = [], [], [], []
@@ -76,6 +89,9 @@ class Subtensor(Op):
         _check_index_inputs(self.spec, idx)
         return Apply(self, [x, *idx], [TensorType(x.dtype, _index_output_bc(x, self.spec, idx))])
 
+    def __str__(self):
+        return f"Subtensor{{{spec_text(self.spec)}}}"
+
 
 @dataclass(frozen=True)
 class AdvancedSubtensor(Op):
@@ -88,6 +104,9 @@ class AdvancedSubtensor(Op):
         idx = [as_tensor_variable(v) for v in idx]
         _check_index_inputs(self.spec, idx)
         return Apply(self, [x, *idx], [TensorType(x.dtype, _index_output_bc(x, self.spec, idx))])
+
+    def __str__(self):
+        return f"AdvancedSubtensor{{{spec_text(self.spec)}}}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,10 @@ class IncSubtensor(Op):
         if not np.can_cast(y.dtype, x.dtype, "same_kind"):
             raise TypeError(f"inc/set_subtensor: cannot write {y.dtype} values into {x.label()} ({x.dtype})")
         return Apply(self, [x, y, *idx], [x.type])
+
+    def __str__(self):
+        kind = "Set" if self.set_instead_of_inc else "Inc"
+        return f"{'Advanced' if self.advanced else ''}{kind}Subtensor{{{spec_text(self.spec)}}}"
 
 
 def _parse_index(x: Variable, index) -> tuple[tuple, list, bool]:

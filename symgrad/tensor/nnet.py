@@ -29,6 +29,9 @@ class Softmax(Op):
             x = cast(x, "float64")
         return Apply(self, [x], [TensorType(x.dtype, x.broadcastable)])
 
+    def __str__(self):
+        return f"Softmax{{axis={self.axis}}}"
+
 
 def softmax(x, axis: int = -1) -> Variable:
     """Row-wise softmax of a matrix (or over ``axis``); a vector is treated as one row."""

@@ -112,6 +112,9 @@ class MakeVector(Op):
                 raise TypeError(f"MakeVector: expected scalars, got {s.type.describe()}")
         return Apply(self, scalars, [TensorType(self.dtype, (False,))])
 
+    def __str__(self):
+        return f"MakeVector{{{self.dtype}}}"
+
 
 @dataclass(frozen=True)
 class Reshape(Op):
@@ -127,6 +130,9 @@ class Reshape(Op):
         elif isinstance(shp, Constant):
             bc = [int(s) == 1 for s in shp.data]
         return Apply(self, [x, shp], [TensorType(x.dtype, tuple(bc))])
+
+    def __str__(self):
+        return f"Reshape{{{self.ndim}}}"
 
 
 def reshape(x, newshape, ndim: int | None = None) -> Variable:
@@ -175,6 +181,9 @@ class ARange(Op):
                for v in (start, stop, step)]
         return Apply(self, ins, [TensorType(self.dtype, (False,))])
 
+    def __str__(self):
+        return f"ARange{{{self.dtype}}}"
+
 
 def arange(start, stop=None, step=1, dtype: str | None = None) -> Variable:
     """Symbolic numpy.arange; ``T.arange(n)`` with ``n`` symbolic gives 0..n-1."""
@@ -207,6 +216,9 @@ class Join(Op):
         bc = [all(t.broadcastable[d] for t in tensors) for d in range(ndim)]
         bc[self.axis] = False
         return Apply(self, tensors, [TensorType(dtype, tuple(bc))])
+
+    def __str__(self):
+        return f"Join{{axis={self.axis}}}"
 
 
 def _norm_axis(axis: int, ndim: int, who: str) -> int:

@@ -138,11 +138,15 @@ def make_elemwise(expr: sympy.Expr, inputs: Sequence[Variable], dtype: str) -> V
     """An Elemwise over only the inputs ``expr`` mentions, with 0-d constants folded in."""
     subs, keep = {}, []
     free = expr.free_symbols
+    # A number in the expression is a weak scalar: only a constant whose dtype would not widen the
+    # other inputs may become one (float64(2.5) * float32 array is computed in float64).
+    others = {v.dtype for k, v in enumerate(inputs)
+              if S.arg(k) in free and not (isinstance(v, Constant) and v.ndim == 0)}
     for k, v in enumerate(inputs):
         sym = S.arg(k)
         if sym not in free:
             continue
-        if isinstance(v, Constant) and v.ndim == 0:
+        if isinstance(v, Constant) and v.ndim == 0 and all(np.result_type(v.dtype, d) == d for d in others):
             subs[sym] = sympy.sympify(v.data.item())
             continue
         for j, seen in enumerate(keep):

@@ -52,6 +52,17 @@ class NumpyExprPrinter(PythonCodePrinter):
             return f"(1/np.sqrt({self._print(expr.base)}))"
         return super()._print_Pow(expr, rational=rational)
 
+    def _print_Mul(self, expr):
+        c, rest = expr.as_coeff_Mul()
+        if c.is_negative and rest is not sympy.S.One and not (c == -1 and rest.is_Symbol):
+            # -(a*b), not (-a)*b: numpy cannot negate a bool factor (the values are bit-identical).
+            return f"-({self._print(-expr)})"
+        # sympy stores x / 3 as Mul(1/3, x); print a division, as numpy computes x / 3 (not
+        # x * 0.333..., which differs in the last bit).
+        if c.is_Rational and not c.is_Integer and rest is not sympy.S.One:
+            return f"({self._print(c.p * rest)})/{c.q}"
+        return super()._print_Mul(expr)
+
     def _print_Function(self, expr):
         name = type(expr).__name__
         if name.startswith("cast_"):

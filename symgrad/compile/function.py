@@ -58,15 +58,9 @@ def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
             raise ValueError(f"updates: shared variable {var.label()} is updated twice")
         seen.add(id(var))
         expr = as_tensor_variable(expr)
-        if expr.type is not var.type:
-            if expr.ndim == var.ndim and expr.dtype != var.dtype and np.can_cast(expr.dtype, var.dtype, "safe") \
-                    and expr.broadcastable == var.broadcastable:
-                from ..tensor.elemwise import cast
-
-                expr = cast(expr, var.dtype)
-            else:
-                raise TypeError(f"updates: the new value of shared variable {var.label()} must be a "
-                                f"{var.type.describe()}, got {expr.type.describe()} (use T.cast to convert)")
+        if expr.type is not var.type:  # exactly the shared variable's type, as Theano requires
+            raise TypeError(f"updates: the new value of shared variable {var.label()} must be a "
+                            f"{var.type.describe()}, got {expr.type.describe()} (use T.cast to convert)")
         out.append((var, expr))
     return out
 
@@ -179,10 +173,15 @@ class Function:
         outputs = results[:self._n_out]
         new_values = results[self._n_out:]
         protected = values + [s.value for s in self._shared]
-        outputs = [_fresh(o, protected) for o in outputs]
+        fresh: list = []
+        for o in outputs:  # outputs must not alias inputs, shared values or each other
+            fresh.append(_fresh(o, protected + fresh))
+        outputs = fresh
         # Every update was computed from the old values; write them all only now.
+        written: list = []
         for (var, _), value in zip(self.updates, new_values):
-            var._value = _fresh(np.asarray(value, dtype=var.dtype), protected + outputs)
+            var._value = _fresh(np.asarray(value, dtype=var.dtype), protected + outputs + written)
+            written.append(var._value)
         if self._single is None:
             return []
         return outputs[0] if self._single else outputs

@@ -15,6 +15,8 @@ cast, so fused and unfused graphs compute the same values.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy
 
 from .. import scalar as S
@@ -49,12 +51,14 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
             inner = v.owner
             single_use = len(users.get(id(orig), ())) == 1 and id(orig) not in is_output
             if (isinstance(getattr(inner, "op", None), Elemwise)
-                    and (single_use or sympy.count_ops(inner.op.expr) <= SMALL_EXPR_OPS)
-                    and sympy.count_ops(inner.op.expr) <= MAX_FUSED_OPS
+                    and (single_use or _ops(inner.op.expr) <= SMALL_EXPR_OPS)
+                    and _ops(inner.op.expr) <= MAX_FUSED_OPS
                     and _depth(inner.op.expr) <= MAX_FUSED_DEPTH
                     and len(leaves) + len(inner.inputs) <= MAX_FUSED_INPUTS):
                 mapping = {S.arg(j): _leaf(leaves, iv) for j, iv in enumerate(inner.inputs)}
-                expr = inner.op.expr.xreplace(mapping)
+                expr = inner.op.expr
+                if any(k is not v for k, v in mapping.items()):  # often the identity: skip the walk
+                    expr = expr.xreplace(mapping)
                 natural = natural_dtype(inner.op.expr, tuple(iv.dtype for iv in inner.inputs))
                 if natural != inner.op.dtype:
                     expr = S.cast_to(inner.op.dtype)(expr)
@@ -68,6 +72,12 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
     return [memo.get(id(v), v) for v in outputs]
 
 
+@lru_cache(maxsize=4096)
+def _ops(expr: sympy.Expr) -> int:
+    return sympy.count_ops(expr)
+
+
+@lru_cache(maxsize=4096)
 def _depth(expr: sympy.Expr) -> int:
     """Nesting depth of an expression tree, computed without recursion."""
     best, stack = 0, [(expr, 0)]

@@ -102,7 +102,8 @@ def _stabilize(expr):
         for t in sympy.Add.make_args(rational):
             (with_e if t.has(E) else free).append(t)
         with_e, free = _prefer_sigmoid_of_u(with_e, free, E, u)
-        with_e = [_back_to_exp(t, E, u) for t in with_e]
+        paired = _sigmoid_product(with_e, E, u)
+        with_e = paired if paired is not None else [_back_to_exp(t, E, u) for t in with_e]
     result = sympy.Add(*with_e, *free)
     if result.has(E):
         return None
@@ -121,10 +122,35 @@ def _prefer_sigmoid_of_u(with_e, free, E, u):
     c = sympy.fraction(simple[0])[0]
     p0 = sympy.Add(*free)
     alt = sympy.expand(p0 + c)
-    if len(sympy.Add.make_args(alt)) >= len(sympy.Add.make_args(sympy.expand(p0))):
+    # alt == 0 has no terms at all (sigmoid(u) itself: 1 - sigmoid(-u) would lose precision for u << 0)
+    n_alt = 0 if alt == 0 else len(sympy.Add.make_args(alt))
+    if n_alt >= len(sympy.Add.make_args(sympy.expand(p0))):
         return with_e, free
     rest = [t for t in with_e if t is not simple[0]]
     return rest, [alt, -c * S.sigmoid(u)]
+
+
+def _sigmoid_product(with_e, E, u):
+    """``sum_k c_k t**k`` with ``t = 1/(1+E) = sigmoid(-u)`` and a factor ``1 - t = sigmoid(u)``: write it
+    ``sigmoid(u) * Q(sigmoid(-u))``, or None.
+
+    The sigmoid's derivative ``t - t**2`` becomes ``sigmoid(u)*sigmoid(-u)``, accurate for u of either
+    sign (``t - t**2`` cancels to 0 once t rounds to 1, for u << 0).
+    """
+    if len(with_e) < 2:
+        return None
+    t = sympy.Dummy("t")
+    poly = sympy.S.Zero
+    for term in with_e:
+        num, den = sympy.fraction(term)
+        base, k = den.as_base_exp()
+        if num.has(E) or not (k.is_Integer and k > 0) or sympy.expand(base - (E + 1)) != 0:
+            return None
+        poly += num * t ** k
+    q, r = sympy.div(sympy.Poly(poly, t), sympy.Poly(1 - t, t))
+    if not r.is_zero:
+        return None
+    return [S.sigmoid(u) * q.as_expr().xreplace({t: S.sigmoid(-u)})]
 
 
 def _needs_work(e, E) -> bool:

@@ -66,7 +66,9 @@ def categorical_crossentropy(coding_dist, true_dist) -> Variable:
     coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
     if true_dist.ndim == coding_dist.ndim:
         return -sum(true_dist * log(coding_dist), axis=-1)
-    if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu":
+    if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu" and coding_dist.ndim in (1, 2):
+        if coding_dist.ndim == 1:  # one row, one class index
+            return -log(getitem(coding_dist, true_dist))
         return -log(getitem(coding_dist, (arange(coding_dist.shape[0]), true_dist)))
     raise TypeError(f"categorical_crossentropy: true_dist must be a {coding_dist.ndim}-d distribution or a "
                     f"{coding_dist.ndim - 1}-d integer index, got {true_dist.type.describe()}")

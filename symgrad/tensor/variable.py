@@ -16,6 +16,8 @@ class _TensorOperators:
     """Operators and methods shared by tensor variables, constants and shared variables."""
 
     __slots__ = ()
+    # numpy defers to our reflected operators: np_array * x is symbolic, not an object array.
+    __array_ufunc__ = None
 
     # arithmetic -------------------------------------------------------------------------
     def __add__(self, other): return _T().add(self, other)

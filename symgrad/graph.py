@@ -7,8 +7,8 @@ subgraphs can be merged and a compiled kernel can be keyed by the graph's conten
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
 >>> y = T.exp(x) + 1
->>> [type(n.op).__name__ for n in toposort([y])]
-['Elemwise']
+>>> [str(n.op) for n in toposort([y])]
+['Elemwise{exp(x0)}', 'Elemwise{x0 + 1}']
 """
 from __future__ import annotations
 

@@ -112,8 +112,9 @@ def debugprint(obj, file=None, print_type: bool = False) -> str | None:
     >>> import symgrad.tensor as T
     >>> x = T.dvector("x")
     >>> print(debugprint(T.exp(x) + 1, file="str"))
-    Elemwise{exp(x0) + 1} [id A]
-     |x [id B]
+    Elemwise{x0 + 1} [id A]
+     |Elemwise{exp(x0)} [id B]
+       |x [id C]
     """
     from .compile.function import Function
 

@@ -8,7 +8,7 @@ boolean/integer valued (comparisons, bitwise logic, floor division). Each define
 
 >>> import sympy
 >>> sympy.diff(sigmoid(arg(0)), arg(0))
-sigmoid(x0)*(1 - sigmoid(x0))
+(1 - sigmoid(x0))*sigmoid(x0)
 """
 from __future__ import annotations
 

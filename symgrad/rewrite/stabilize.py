@@ -21,7 +21,7 @@ pattern it is left as it is.
 >>> z, y = arg(0), arg(1)
 >>> p = 1 / (1 + sympy.exp(-z))
 >>> stabilize(-y * sympy.log(p) - (1 - y) * sympy.log(1 - p))
-y*softplus(-x0) + (1 - y)*softplus(x0)
+x1*softplus(-x0) + (1 - x1)*softplus(x0)
 """
 from __future__ import annotations
 

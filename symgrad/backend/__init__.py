@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import importlib
 
-BACKENDS = {"numpy": "symgrad.backend.numpy"}
+BACKENDS = {"numpy": "symgrad.backend.numpy", "numba": "symgrad.backend.numba"}
 
 
 def get_backend(mode: str):
-    """The backend module for ``mode`` ('numpy'), or a ValueError listing the choices."""
-    if mode == "numba" and mode not in BACKENDS:
-        raise ValueError("mode='numba': the numba backend has not landed yet; use mode='numpy'")
+    """The backend module for ``mode`` ('numpy' or 'numba'), or a ValueError listing the choices."""
     if mode not in BACKENDS:
         raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(BACKENDS)}")
     return importlib.import_module(BACKENDS[mode])

@@ -60,7 +60,7 @@ class NumpyExprPrinter(PythonCodePrinter):
         # sympy stores x / 3 as Mul(1/3, x); print a division, as numpy computes x / 3 (not
         # x * 0.333..., which differs in the last bit).
         if c.is_Rational and not c.is_Integer and rest is not sympy.S.One:
-            return f"({self._print(c.p * rest)})/{c.q}"
+            return f"({self._print(c.p * rest)})/{self._print(sympy.Integer(c.q))}"
         return super()._print_Mul(expr)
 
     def _print_Function(self, expr):

@@ -321,8 +321,13 @@ def _describe(var: Variable, value) -> str:
     return f"{label} ({var.type.describe()} of shape {np.shape(value)})"
 
 
-def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
-    """A kernel computing ``outputs`` from arrays for ``inputs``, node by node."""
+def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
+                  updated: dict | None = None) -> Callable:
+    """A kernel computing ``outputs`` from arrays for ``inputs``, node by node.
+
+    ``updated`` (input slot -> output index, used by compiled backends' loops) is not needed here:
+    ``Function.loop`` drives this kernel step by step.
+    """
     order = toposort(outputs)
     slot: dict[int, int] = {}
     for v in inputs:
@@ -370,4 +375,6 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Ca
         return [storage[s] for s in out_slots]
 
     kernel.order = order
+    kernel.loop = None
+    kernel.source = None
     return kernel

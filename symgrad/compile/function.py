@@ -131,7 +131,10 @@ class Function:
         optimized = optimize(targets)
         backend = get_backend(self.mode)
         kernel_inputs = input_vars + self._shared
-        self._kernel = backend.compile_graph(kernel_inputs, optimized)
+        slot_of = {id(v): len(input_vars) + k for k, v in enumerate(self._shared)}
+        updated = {slot_of[id(var)]: len(self.outputs) + k for k, (var, _) in enumerate(self.updates)
+                   if id(var) in slot_of}
+        self._kernel = backend.compile_graph(kernel_inputs, optimized, updated)
         self.optimized_outputs = optimized
         self._converters = [make_converter(spec.variable.type, _input_label(spec, i), self._allow_input_downcast)
                             for i, spec in enumerate(self.inputs)]
@@ -167,9 +170,44 @@ class Function:
                 out.append(self._converters[i](value))
         return out
 
+    @property
+    def source(self) -> str | None:
+        """The generated kernel module (numba mode), so a user can read what runs."""
+        return self._kernel.source
+
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
-        results = self._kernel(values + [s.value for s in self._shared])
+        return self._finish(values, self._kernel(values + [s.value for s in self._shared]))
+
+    def loop(self, n_steps: int, *args, **kwargs):
+        """Run the step ``n_steps`` times (updates applied between steps) and return the outputs of
+        the last step: the same result as calling the function ``n_steps`` times. In numba mode the
+        whole loop runs inside compiled code. All updates are written only once every step succeeded.
+
+        >>> import symgrad as sg, symgrad.tensor as T
+        >>> c = sg.shared(0.0, name="c")
+        >>> f = sg.function([], c, updates=[(c, c + 1)])
+        >>> float(f.loop(5)), float(c.get_value())
+        (4.0, 5.0)
+        """
+        if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
+            raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
+        values = self._bind(args, kwargs)
+        state = [s.value for s in self._shared]
+        if self._kernel.loop is not None:
+            return self._finish(values, self._kernel.loop(int(n_steps), values + state))
+        slot = {id(s): k for k, s in enumerate(self._shared)}
+        targets = [slot.get(id(var)) for var, _ in self.updates]
+        for _ in range(int(n_steps)):
+            results = self._kernel(values + state)
+            state = list(state)
+            for k, value in zip(targets, results[self._n_out:]):
+                if k is not None:
+                    state[k] = value
+        return self._finish(values, results)
+
+    def _finish(self, values: list, results: list):
+        """Copy outputs that could alias, then write every update (all computed before any write)."""
         outputs = results[:self._n_out]
         new_values = results[self._n_out:]
         protected = values + [s.value for s in self._shared]

@@ -1,0 +1,98 @@
+"""The numba backend: the whole optimized graph printed as one Python function, jitted with
+``numba.njit(cache=True)`` from a module in the kernel cache.
+
+``compile_graph(inputs, outputs)`` returns a kernel with the same calling convention as the numpy
+backend's, plus ``kernel.loop(n, values, updated)`` running n steps inside compiled code and
+``kernel.source`` (the generated module text).
+
+>>> import numpy as np, symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> compile_graph([x], [T.exp(x)])([np.zeros(2)])
+[array([1., 1.])]
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ...graph import Variable
+from .cache import load_module
+from .codegen import generate
+
+
+def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int]) -> str:
+    """``loop(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot."""
+    args = [f"a{i}" for i in range(len(inputs))]
+    state = list(args)
+    lines = ["def loop(n, " + ", ".join(args) + "):"]
+    for slot in updated:
+        # state is carried in C-contiguous arrays so every call sees one type (one specialization)
+        if inputs[slot].ndim:
+            lines.append(f"    s{slot} = np.ascontiguousarray(a{slot})")
+            state[slot] = f"s{slot}"
+        else:
+            lines.append(f"    s{slot} = a{slot}")
+            state[slot] = f"s{slot}"
+    lines.append("    for step in range(n - 1):")
+    lines.append(f"        r = kernel({', '.join(state)})")
+    for slot, out_index in updated.items():
+        conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
+        lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
+    lines.append(f"    return kernel({', '.join(state)})")
+    return "\n".join(lines)
+
+
+def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
+                  updated: dict[int, int] | None = None) -> Callable:
+    """A kernel computing ``outputs`` from arrays for ``inputs``.
+
+    ``updated`` maps an input slot to the output index that replaces it between steps of ``loop``.
+    """
+    updated = updated or {}
+    source = generate(inputs, outputs)
+    if updated:
+        source += "\n\n\n" + _loop_source(inputs, len(outputs), updated)
+    jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
+    namespace = load_module(source, jit_names)
+    jitted = namespace["kernel"]
+    scalar_in = [v.ndim == 0 for v in inputs]
+    out_dtypes = [np.dtype(v.dtype) for v in outputs]
+    reference: list = []
+
+    def prepare(values):
+        return [v[()] if s else v for v, s in zip(values, scalar_in)]
+
+    def finish(results):
+        return [r if isinstance(r, np.ndarray) and r.dtype == dt else np.asarray(r, dtype=dt)
+                for r, dt in zip(results, out_dtypes)]
+
+    def explain(values, error):
+        """Re-run the reference backend to turn a kernel's static message into a precise one."""
+        if not reference:
+            from ..numpy import compile_graph as numpy_compile
+
+            reference.append(numpy_compile(inputs, outputs))
+        try:
+            reference[0](values)
+        except type(error) as precise:
+            raise precise from None
+        raise error
+
+    def kernel(values):
+        try:
+            return finish(jitted(*prepare(values)))
+        except (ValueError, IndexError) as e:
+            explain(values, e)
+
+    def loop(n: int, values):
+        try:
+            return finish(namespace["loop"](n, *prepare(values)))
+        except (ValueError, IndexError) as e:
+            explain(values, e)
+
+    kernel.source = source
+    kernel.loop = loop if updated else None
+    kernel.jitted = jitted
+    return kernel

@@ -1,0 +1,822 @@
+"""Print a whole optimized graph as ONE Python function for numba.
+
+The printer has one emitter per op type (``EMITTERS``). Fused elementwise nodes become explicit
+loops with broadcasting and ranks resolved at generation time; reductions are loops; dot goes to
+BLAS through ``np.dot``; indexing is bounds-checked before any access, so no input can make the
+kernel read or write out of bounds. 0-d values are plain scalars inside the kernel.
+
+>>> import symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> print(generate([x], [T.exp(x) * 2]).splitlines()[-1])
+    return (v0,)
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+from ... import scalar as S
+from ...graph import Apply, Constant, Variable, toposort
+from ...tensor.elemwise import Elemwise
+from ...tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor
+from ...tensor.linalg import Dot
+from ...tensor.nnet import Softmax
+from ...tensor.reduction import Reduce
+from ...tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
+from .scalarprint import ScalarPrinter
+
+CSE_MIN_OPS = 6  # below this, common-subexpression elimination is not worth the temporaries
+
+
+class Emitter:
+    """Accumulates the function body; hands out unique local names."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.globals: list[str] = []
+        self.depth = 1
+        self.names: dict[int, str] = {}
+        self.counter = 0
+        self.used: set[str] = set()  # kernel variables read by the node being emitted
+        self.variables: set[str] = set()
+
+    def fresh(self, prefix: str = "t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def open(self, line: str) -> None:
+        self.emit(line)
+        self.depth += 1
+
+    def close(self, n: int = 1) -> None:
+        self.depth -= n
+
+    def name(self, v: Variable) -> str:
+        key = id(v)
+        if key not in self.names:
+            if not isinstance(v, Constant):
+                raise ValueError(f"numba backend: {v!r} is used before it is computed")
+            self.names[key] = self.constant(v)
+        name = self.names[key]
+        if name in self.variables:
+            self.used.add(name)
+        return name
+
+    def bind(self, v: Variable, name: str) -> str:
+        self.names[id(v)] = name
+        self.variables.add(name)
+        return name
+
+    def constant(self, c: Constant) -> str:
+        data = c.data
+        if data.ndim == 0:
+            return _literal(data.item(), c.dtype)
+        gname = f"C{len(self.globals)}"
+        self.globals.append(f"{gname} = np.array({data.tolist()!r}, dtype={_np(c.dtype)}).reshape({data.shape!r})")
+        return gname
+
+
+def _np(dtype: str) -> str:
+    """numba's spelling of a dtype in generated code."""
+    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
+
+
+def _literal(value, dtype: str) -> str:
+    """A typed scalar literal: np.float32(0.5), np.int64(3), True."""
+    if dtype == "bool":
+        return repr(bool(value))
+    if dtype.startswith("float"):
+        value = float(value)
+        if value != value:
+            text = "np.nan"
+        elif np.isinf(value):
+            text = "np.inf" if value > 0 else "-np.inf"
+        else:
+            text = repr(value)
+        return f"np.{dtype}({text})"
+    return f"np.{dtype}({int(value)})"
+
+
+def _label(v: Variable) -> str:
+    """A short, static description for error messages raised inside the kernel."""
+    if v.name:
+        return repr(v.name)
+    if v.owner is not None:
+        return f"the result of {v.owner.op}"
+    return "a constant" if isinstance(v, Constant) else "an input"
+
+
+def _msg(text: str) -> str:
+    return repr(text)
+
+
+EMITTERS: dict[type, Callable[[Emitter, Apply], None]] = {}
+
+
+def emitter(op_type):
+    def register(fn):
+        EMITTERS[op_type] = fn
+        return fn
+
+    return register
+
+
+# --- elementwise ------------------------------------------------------------------------------
+def _float_width(node: Apply) -> str:
+    floats = {v.dtype for v in node.inputs if v.dtype.startswith("float")}
+    if node.op.dtype == "float32" or (floats and floats <= {"float32", "float16"}):
+        return "float32"
+    return "float64"
+
+
+def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: Sequence[str], what: str) -> list[str]:
+    """Sizes of each output dim, from the first non-broadcastable input dim; others are checked."""
+    sizes = []
+    for d in range(out.ndim):
+        size = None
+        for v, nm in zip(inputs, names):
+            j = d - (out.ndim - v.ndim)
+            if j < 0 or v.broadcastable[j]:
+                continue
+            if size is None:
+                size = em.fresh("n")
+                em.emit(f"{size} = {nm}.shape[{j}]")
+                first = v
+            else:
+                em.emit(f"if {nm}.shape[{j}] != {size}:")
+                em.emit("    raise ValueError(" + _msg(
+                    f"{what}: shapes do not match in dimension {d}: {_label(first)} and {_label(v)} "
+                    "(only dimensions declared broadcastable are broadcast)") + ")")
+        sizes.append(size or "1")
+    return sizes
+
+
+def _open_loops(em: Emitter, sizes: Sequence[str]) -> list[str]:
+    idx = []
+    for s in sizes:
+        i = em.fresh("i")
+        em.open(f"for {i} in range({s}):")
+        idx.append(i)
+    return idx
+
+
+def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
+    if v.ndim == 0:
+        return nm
+    pad = len(idx) - v.ndim
+    parts = ["0" if v.broadcastable[j] else idx[pad + j] for j in range(v.ndim)]
+    return f"{nm}[{', '.join(parts)}]"
+
+
+@lru_cache(maxsize=8192)
+def _cse(expr: sympy.Expr) -> tuple[tuple, sympy.Expr]:
+    """Common subexpressions of ``expr`` (cached: the same fused expression recurs across graphs)."""
+    if sympy.count_ops(expr) < CSE_MIN_OPS:
+        return (), expr
+    temps, (reduced,) = sympy.cse(expr, symbols=sympy.numbered_symbols("_cse"), optimizations=None)
+    return tuple(temps), reduced
+
+
+def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str) -> str:
+    """Emit temporaries for ``expr`` over ``values`` (code per arg) and return its code.
+
+    Symbols are renamed while printing, never substituted: rebuilding a sympy expression
+    re-evaluates every function in it, which dominates code generation on large graphs.
+    """
+    names = {S.arg(k): v for k, v in enumerate(values)}
+    temps, reduced = _cse(expr)
+    if temps:
+        prefix = em.fresh("c") + "_"
+        for sym, _ in temps:
+            names[sym] = prefix + sym.name[4:]
+    printer = ScalarPrinter(float_width, names)
+    for sym, sub in temps:
+        em.emit(f"{names[sym]} = {printer.doprint(sub)}")
+    return printer.doprint(reduced)
+
+
+@emitter(Elemwise)
+def _elemwise(em: Emitter, node: Apply) -> None:
+    op, out = node.op, node.outputs[0]
+    names = [em.name(v) for v in node.inputs]
+    o = em.bind(out, f"v{len(em.names)}")
+    width = _float_width(node)
+    cast = "" if op.dtype == "bool" else f"np.{op.dtype}"
+    if out.ndim == 0:
+        code = scalar_code(em, op.expr, names, width)
+        em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
+        return
+    sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {op}")
+    em.emit(f"{o} = np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})")
+    idx = _open_loops(em, sizes)
+    loads = []
+    for v, nm in zip(node.inputs, names):
+        if v.ndim == 0:
+            loads.append(nm)
+        else:
+            t = em.fresh("x")
+            em.emit(f"{t} = {_access(v, nm, idx)}")
+            loads.append(t)
+    code = scalar_code(em, op.expr, loads, width)
+    em.emit(f"{o}[{', '.join(idx)}] = {code}")
+    em.close(len(idx))
+
+
+# --- reductions -------------------------------------------------------------------------------
+def _init_value(kind: str, dtype: str) -> str:
+    if kind == "sum":
+        return _literal(0, dtype)
+    if kind == "prod":
+        return _literal(1, dtype)
+    if dtype.startswith("float"):
+        return _literal(-np.inf if kind == "max" else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return _literal(info.min if kind == "max" else info.max, dtype)
+
+
+def _combine(kind: str, acc: str, v: str) -> list[str]:
+    if kind == "sum":
+        return [f"{acc} += {v}"]
+    if kind == "prod":
+        return [f"{acc} *= {v}"]
+    cmp = ">" if kind == "max" else "<"
+    return [f"if {v} {cmp} {acc} or {v} != {v}:", f"    {acc} = {v}"]  # NaN propagates, as in numpy
+
+
+@emitter(Reduce)
+def _reduce(em: Emitter, node: Apply) -> None:
+    op, (x,), out = node.op, node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    dtype = out.dtype
+    axes = tuple(range(x.ndim)) if op.axis is None else op.axis
+    if x.ndim == 0:
+        em.emit(f"{o} = {'np.int64(0)' if op.kind in ('argmax', 'argmin') else f'{_np(dtype)}({xn})'}")
+        return
+    if op.kind in ("max", "min", "argmax", "argmin"):
+        checks = " or ".join(f"{xn}.shape[{a}] == 0" for a in axes)
+        em.emit(f"if {checks}:")
+        em.emit(f"    raise ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
+    sizes = [f"{xn}.shape[{d}]" for d in range(x.ndim)]
+    kept = [d for d in range(x.ndim) if d not in axes]
+    if op.kind in ("argmax", "argmin"):
+        cmp = ">" if op.kind == "argmax" else "<"
+        src_dtype = x.dtype
+        init = _init_value("max" if op.kind == "argmax" else "min", src_dtype) if src_dtype != "bool" else "False"
+        if op.axis is None:
+            best, counter = em.fresh("best"), em.fresh("k")
+            em.emit(f"{best} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
+            em.emit(f"{o} = np.int64(0)")
+            em.emit(f"{counter} = 0")
+            idx = _open_loops(em, sizes)
+            v = em.fresh("x")
+            em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+            em.emit(f"if {v} {cmp} {best} or ({v} != {v} and {best} == {best}):")
+            em.emit(f"    {best} = {v}")
+            em.emit(f"    {o} = np.int64({counter})")
+            em.emit(f"{counter} += 1")
+            em.close(len(idx))
+            return
+        kept_sizes = ", ".join(sizes[d] for d in kept)
+        best = em.fresh("best")
+        em.emit(f"{best} = np.empty(({kept_sizes},), dtype={_np(src_dtype)})" if kept else f"{best} = np.empty((1,), dtype={_np(src_dtype)})")
+        em.emit(f"{o} = np.zeros(({kept_sizes},), dtype=np.int64)" if kept else f"{o} = np.int64(0)")
+        idx = _open_loops(em, sizes)
+        k = ", ".join(idx[d] for d in kept) if kept else "0"
+        ax = idx[axes[0]]
+        v = em.fresh("x")
+        em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+        target = f"{o}[{k}]" if kept else o
+        em.emit(f"if {ax} == 0 or {v} {cmp} {best}[{k}] or ({v} != {v} and {best}[{k}] == {best}[{k}]):")
+        em.emit(f"    {best}[{k}] = {v}")
+        em.emit(f"    {target} = {ax}")
+        em.close(len(idx))
+        return
+    init = _init_value(op.kind, dtype)
+    idx_all = None
+    if not kept:
+        em.emit(f"{o} = {init}")
+        idx_all = _open_loops(em, sizes)
+        v = f"{xn}[{', '.join(idx_all)}]"
+        for line in _combine(op.kind, o, v):
+            em.emit(line)
+        em.close(len(idx_all))
+        return
+    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {init}, dtype={_np(dtype)})")
+    idx = _open_loops(em, sizes)
+    acc = f"{o}[{', '.join(idx[d] for d in kept)}]"
+    v = em.fresh("x")
+    em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+    for line in _combine(op.kind, acc, v):
+        em.emit(line)
+    em.close(len(idx))
+
+
+# --- dot --------------------------------------------------------------------------------------
+@emitter(Dot)
+def _dot(em: Emitter, node: Apply) -> None:
+    a, b = node.inputs
+    out = node.outputs[0]
+    an, bn = em.name(a), em.name(b)
+    o = em.bind(out, f"v{len(em.names)}")
+    em.emit(f"if {an}.shape[{a.ndim - 1}] != {bn}.shape[0]:")
+    em.emit(f"    raise ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+    dtype = out.dtype
+    if dtype in ("float32", "float64"):
+        ops = []
+        for v, nm in ((a, an), (b, bn)):
+            ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype(np.{dtype})")
+        em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
+        return
+    # integer or bool dot: BLAS has no such type; plain loops in numpy's accumulation dtype
+    acc = em.fresh("acc")
+    if a.ndim == 1 and b.ndim == 1:
+        em.emit(f"{o} = {_literal(0, dtype)}")
+        em.open(f"for k in range({an}.shape[0]):")
+        em.emit(f"{o} += {an}[k] * {bn}[k]")
+        em.close()
+        return
+    rows = f"{an}.shape[0]" if a.ndim == 2 else "1"
+    cols = f"{bn}.shape[1]" if b.ndim == 2 else "1"
+    shape = ", ".join(s for s, keep in ((rows, a.ndim == 2), (cols, b.ndim == 2)) if keep)
+    em.emit(f"{o} = np.zeros(({shape},), dtype={_np(dtype)})")
+    em.open(f"for i in range({rows}):")
+    em.open(f"for j in range({cols}):")
+    em.emit(f"{acc} = {_literal(0, dtype)}")
+    ai = "i, k" if a.ndim == 2 else "k"
+    bj = "k, j" if b.ndim == 2 else "k"
+    em.open(f"for k in range({bn}.shape[0]):")
+    em.emit(f"{acc} += {an}[{ai}] * {bn}[{bj}]")
+    em.close()
+    target = ", ".join(i for i, keep in (("i", a.ndim == 2), ("j", b.ndim == 2)) if keep)
+    em.emit(f"{o}[{target}] = {acc}")
+    em.close(2)
+
+
+# --- shape ops --------------------------------------------------------------------------------
+@emitter(DimShuffle)
+def _dimshuffle(em: Emitter, node: Apply) -> None:
+    op, (x,), out = node.op, node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    if x.ndim == 0:
+        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn})")
+        return
+    if out.ndim == 0:
+        em.emit(f"{o} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
+        return
+    kept = [d for d in op.new_order if d != "x"]
+    cur = xn
+    if op.dropped:
+        parts = ["0" if d in op.dropped else ":" for d in range(x.ndim)]
+        cur_new = em.fresh("t")
+        em.emit(f"{cur_new} = {cur}[{', '.join(parts)}]")
+        cur = cur_new
+    order = sorted(kept)
+    perm = [order.index(d) for d in kept]
+    if perm != list(range(len(perm))):
+        cur_new = em.fresh("t")
+        if perm == list(reversed(range(len(perm)))):
+            em.emit(f"{cur_new} = {cur}.T")  # numba types .T of a C array as F-contiguous: BLAS takes it as is
+        else:
+            em.emit(f"{cur_new} = np.transpose({cur}, ({', '.join(map(str, perm))},))")
+        cur = cur_new
+    if "x" in op.new_order:
+        parts = ["None" if d == "x" else ":" for d in op.new_order]
+        em.emit(f"{o} = {cur}[{', '.join(parts)}]")
+    else:
+        em.emit(f"{o} = {cur}")
+
+
+@emitter(Shape)
+def _shape(em: Emitter, node: Apply) -> None:
+    (x,) = node.inputs
+    xn = em.name(x)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    if x.ndim == 0:
+        em.emit(f"{o} = np.zeros(0, dtype=np.int64)")
+    else:
+        em.emit(f"{o} = np.array(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), dtype=np.int64)")
+
+
+@emitter(MakeVector)
+def _makevector(em: Emitter, node: Apply) -> None:
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    dtype = node.op.dtype
+    if not node.inputs:
+        em.emit(f"{o} = np.zeros(0, dtype={_np(dtype)})")
+        return
+    items = ", ".join(f"np.{dtype}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
+    em.emit(f"{o} = np.array(({items},), dtype={_np(dtype)})")
+
+
+@emitter(Reshape)
+def _reshape(em: Emitter, node: Apply) -> None:
+    (x, shp), out = node.inputs, node.outputs[0]
+    xn, sn = em.name(x), em.name(shp)
+    o = em.bind(out, f"v{len(em.names)}")
+    dims = [em.fresh("s") for _ in range(out.ndim)]
+    for d, s in enumerate(dims):
+        em.emit(f"{s} = {sn}[{d}]")
+    size = "1" if x.ndim == 0 else " * ".join(f"{xn}.shape[{d}]" for d in range(x.ndim))
+    # resolve one -1 and check the total, so the error names the variable
+    known, neg = em.fresh("known"), em.fresh("neg")
+    em.emit(f"{known} = 1")
+    em.emit(f"{neg} = -1")
+    for d, s in enumerate(dims):
+        em.emit(f"if {s} == -1:")
+        em.emit(f"    {neg} = {d}")
+        em.emit("else:")
+        em.emit(f"    {known} *= {s}")
+    bad = _msg(f"cannot reshape {_label(x)} into the requested shape")
+    em.emit(f"if {neg} >= 0:")
+    em.emit(f"    if {known} == 0 or ({size}) % {known} != 0:")
+    em.emit(f"        raise ValueError({bad})")
+    for d, s in enumerate(dims):
+        em.emit(f"    if {neg} == {d}:")
+        em.emit(f"        {s} = ({size}) // {known}")
+    em.emit(f"elif {known} != ({size}):")
+    em.emit(f"    raise ValueError({bad})")
+    for d, s in enumerate(dims):
+        em.emit(f"if {s} < 0:")
+        em.emit(f"    raise ValueError({bad})")
+        if out.broadcastable[d]:
+            em.emit(f"if {s} != 1:")
+            em.emit(f"    raise ValueError({bad})")
+    src = f"np.full((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
+    if out.ndim == 0:
+        em.emit(f"{o} = {src}.reshape((1,))[0]")
+    else:
+        em.emit(f"{o} = {src}.reshape(({', '.join(dims)},))")
+
+
+@emitter(ARange)
+def _arange(em: Emitter, node: Apply) -> None:
+    start, stop, step = (em.name(v) for v in node.inputs)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"if {step} == 0:")
+    em.emit(f"    raise ValueError({_msg('arange: step must not be zero')})")
+    em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype(np.{node.op.dtype})")
+
+
+@emitter(Join)
+def _join(em: Emitter, node: Apply) -> None:
+    names = [em.name(v) for v in node.inputs]
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    axis = node.op.axis
+    first = node.inputs[0]
+    for v, nm in zip(node.inputs[1:], names[1:]):
+        for d in range(first.ndim):
+            if d != axis:
+                em.emit(f"if {nm}.shape[{d}] != {names[0]}.shape[{d}]:")
+                em.emit(f"    raise ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
+    em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
+
+
+# --- indexing ---------------------------------------------------------------------------------
+def _basic_index(em: Emitter, x: Variable, xn: str, spec: tuple, idx_names: Sequence[str],
+                 arrays_as_full: bool = False) -> tuple[list[str], list[int]]:
+    """Index parts for a basic (view) index; ints are bounds-checked. Returns (parts, array dims)."""
+    parts, k, array_dims = [], 0, []
+    for d, entry in enumerate(spec):
+        if entry == "i":
+            i = em.fresh("j")
+            em.emit(f"{i} = check_index({idx_names[k]}, {xn}.shape[{d}], "
+                    f"{_msg(f'index out of bounds for axis {d} of {_label(x)}')})")
+            if arrays_as_full:
+                parts.append(":")
+                array_dims.append(d)
+                em.emit(f"{i} = np.array([{i}], dtype=np.int64)")
+                idx_names = list(idx_names)
+                idx_names[k] = i
+            else:
+                parts.append(i)
+            k += 1
+        elif entry == "a":
+            parts.append(":")
+            array_dims.append(d)
+            k += 1
+        else:
+            bounds = []
+            for present in entry[1:]:
+                if present:
+                    bounds.append(idx_names[k])
+                    k += 1
+                else:
+                    bounds.append("")
+            if entry[3]:
+                em.emit(f"if {bounds[2]} == 0:")
+                em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
+            parts.append(":".join(bounds) if any(bounds) else ":")
+    return parts, array_dims
+
+
+@emitter(Subtensor)
+def _subtensor(em: Emitter, node: Apply) -> None:
+    x, *idx = node.inputs
+    xn = em.name(x)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    parts, _ = _basic_index(em, x, xn, node.op.spec, [em.name(v) for v in idx])
+    em.emit(f"{o} = {xn}[{', '.join(parts)}]")
+
+
+def _advanced_layout(spec: tuple, ndim: int):
+    """For x[spec] with integer arrays: (advanced dims, whether the broadcast dims go in front)."""
+    adv = [d for d, e in enumerate(spec) if e in ("a", "i")]
+    adjacent = adv == list(range(adv[0], adv[-1] + 1))
+    return adv, (not adjacent) or adv[0] == 0
+
+
+def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx):
+    """Slice the basic dims, move advanced dims first, broadcast and bounds-check the index arrays.
+
+    Returns (view with advanced dims first, flat index arrays, broadcast-shape code, n, rest dims).
+    """
+    idx_names = [em.name(v) for v in idx]
+    parts, k, arrays = [], 0, []
+    for d, entry in enumerate(spec):
+        if entry in ("a", "i"):
+            parts.append(":")
+            arrays.append((d, idx_names[k], idx[k]))
+            k += 1
+        else:
+            bounds = []
+            for present in entry[1:]:
+                if present:
+                    bounds.append(idx_names[k])
+                    k += 1
+                else:
+                    bounds.append("")
+            if entry[3]:
+                em.emit(f"if {bounds[2]} == 0:")
+                em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
+            parts.append(":".join(bounds) if any(bounds) else ":")
+    parts += [":"] * (x.ndim - len(spec))
+    view = em.fresh("t")
+    em.emit(f"{view} = {xn}[{', '.join(parts)}]")
+    adv_dims = [d for d, _, _ in arrays]
+    others = [d for d in range(x.ndim) if d not in adv_dims]
+    perm = adv_dims + others
+    if perm != list(range(x.ndim)):
+        nv = em.fresh("t")
+        em.emit(f"{nv} = np.transpose({view}, ({', '.join(map(str, perm))},))")
+        view = nv
+    # broadcast the index arrays together (scalars count as 0-d arrays, as in numpy)
+    arr_codes = []
+    for d, nm, var in arrays:
+        arr_codes.append(f"np.array([{nm}], dtype=np.int64).reshape(())" if var.ndim == 0 else nm)
+    bshape = em.fresh("bshape")
+    flats = []
+    if len(arrays) == 1 and arrays[0][2].ndim > 0:
+        em.emit(f"{bshape} = {arr_codes[0]}.shape")
+        f = em.fresh("ix")
+        em.emit(f"{f} = contiguous({arr_codes[0]}).reshape(-1)")
+        flats.append(f)
+    else:
+        bnames = [em.fresh("b") for _ in arrays]
+        array_vars = [(c, v) for c, (_, _, v) in zip(arr_codes, arrays)]
+        nd = max(v.ndim for _, v in array_vars)
+        padded = []
+        for c, v in array_vars:
+            if v.ndim == 0:
+                padded.append(f"np.full(({', '.join('1' for _ in range(nd))},), {c}.item())" if nd else c)
+            else:
+                padded.append(c)
+        if nd == 0:
+            em.emit(f"{bshape} = ()")
+            for bn, c in zip(bnames, padded):
+                f = em.fresh("ix")
+                em.emit(f"{f} = np.array([{c}.item()], dtype=np.int64)")
+                flats.append(f)
+        else:
+            em.emit(f"{', '.join(bnames)}, = np.broadcast_arrays({', '.join(padded)})")
+            em.emit(f"{bshape} = {bnames[0]}.shape")
+            for bn in bnames:
+                f = em.fresh("ix")
+                em.emit(f"{f} = np.ascontiguousarray({bn}).reshape(-1)")
+                flats.append(f)
+    n = em.fresh("n")
+    em.emit(f"{n} = {flats[0]}.shape[0]")
+    for pos, (f, (d, _, _)) in enumerate(zip(flats, arrays)):
+        msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
+        em.open(f"for q in range({n}):")
+        em.emit(f"{f}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
+        em.close()
+    rest = x.ndim - len(arrays)
+    return view, flats, bshape, n, rest
+
+
+def _result_perm(spec: tuple, ndim_b: int, rest: int) -> list[int] | None:
+    """Permutation from (broadcast dims, rest dims) to numpy's order when advanced dims are inside."""
+    adv, front = _advanced_layout(spec, ndim_b + rest)
+    if front:
+        return None
+    before = sum(1 for d in range(adv[0]) if spec[d] not in ("i",))  # basic dims before the block
+    order = list(range(ndim_b, ndim_b + before)) + list(range(ndim_b)) + list(range(ndim_b + before, ndim_b + rest))
+    return order
+
+
+@emitter(AdvancedSubtensor)
+def _advanced_subtensor(em: Emitter, node: Apply) -> None:
+    x, *idx = node.inputs
+    out = node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    view, flats, bshape, n, rest = _advanced_prepare(em, node, x, xn, node.op.spec, idx)
+    k = len(flats)
+    rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
+    flat_out = em.fresh("g")
+    em.emit(f"{flat_out} = np.empty(({n}, {rest_shape}), dtype={_np(x.dtype)})" if rest else
+            f"{flat_out} = np.empty(({n},), dtype={_np(x.dtype)})")
+    em.open(f"for q in range({n}):")
+    src = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
+    em.emit(f"{flat_out}[q] = {src}")
+    em.close()
+    ndim_b = out.ndim - rest
+    target_shape = f"{bshape} + ({rest_shape},)" if rest else bshape
+    res = em.fresh("t")
+    if ndim_b == 0 and rest == 0:
+        em.emit(f"{o} = {flat_out}[0]")
+        return
+    em.emit(f"{res} = {flat_out}.reshape({target_shape})")
+    perm = _result_perm(node.op.spec, ndim_b, rest)
+    em.emit(f"{o} = np.transpose({res}, ({', '.join(map(str, perm))},))" if perm else f"{o} = {res}")
+
+
+@emitter(IncSubtensor)
+def _inc_subtensor(em: Emitter, node: Apply) -> None:
+    op = node.op
+    x, y, *idx = node.inputs
+    xn, yn = em.name(x), em.name(y)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"{o} = {xn}.copy()")
+    if not op.advanced:
+        parts, _ = _basic_index(em, x, o, op.spec, [em.name(v) for v in idx])
+        region = f"{o}[{', '.join(parts)}]"
+        region_ndim = sum(1 for e in op.spec if e != "i") + x.ndim - len(op.spec)
+        if region_ndim == 0:
+            em.emit(f"{region} {'=' if op.set_instead_of_inc else '+='} {yn}")
+            return
+        r = em.fresh("r")
+        em.emit(f"{r} = {region}")
+        _check_value_shape(em, y, yn, r, region_ndim)
+        if op.set_instead_of_inc:
+            em.emit(f"{r}[...] = {yn}")
+        else:
+            em.emit(f"{r} += {yn}")
+        return
+    view, flats, bshape, n, rest = _advanced_prepare(em, node, x, o, op.spec, idx)
+    k = len(flats)
+    ndim_b = len(node.inputs[0].type.broadcastable) - rest  # placeholder, fixed below
+    out_region_ndim = len(_region_bc(node))
+    ndim_b = out_region_ndim - rest
+    rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
+    region_shape = f"{bshape} + ({rest_shape},)" if rest else bshape
+    # y in numpy's region order -> (broadcast dims, rest dims) order, then flattened like the index
+    perm = _result_perm(op.spec, ndim_b, rest)
+    yb = em.fresh("yb")
+    if y.ndim == 0:
+        em.emit(f"{yb} = np.full({region_shape}, {yn})" if out_region_ndim else f"{yb} = np.full((1,), {yn})")
+    else:
+        numpy_order = f"np.transpose(np.empty({region_shape}), ({', '.join(map(str, perm))},)).shape" if perm else region_shape
+        ys = em.fresh("ys")
+        em.emit(f"{ys} = {numpy_order}")
+        _check_value_shape(em, y, yn, None, out_region_ndim, shape_code=ys)
+        em.emit(f"{yb} = np.broadcast_to({yn}, {ys})")
+        if perm:
+            inverse = [perm.index(i) for i in range(len(perm))]
+            em.emit(f"{yb} = np.transpose({yb}, ({', '.join(map(str, inverse))},))")
+    flat_y = em.fresh("fy")
+    em.emit(f"{flat_y} = np.ascontiguousarray({yb}).reshape(({n}, -1))" if rest else
+            f"{flat_y} = np.ascontiguousarray({yb}).reshape(-1)")
+    em.open(f"for q in range({n}):")
+    tgt = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
+    if rest:
+        src = f"{flat_y}[q].reshape(({rest_shape},))"
+    else:
+        src = f"{flat_y}[q]"
+    if op.set_instead_of_inc:
+        em.emit(f"{tgt} = {src}" if not rest else f"{tgt}[...] = {src}")
+    else:
+        em.emit(f"{tgt} += {src}")
+    em.close()
+
+
+def _region_bc(node: Apply) -> tuple:
+    from ...tensor.indexing import _index_output_bc
+
+    return _index_output_bc(node.inputs[0], node.op.spec, list(node.inputs[2:]))
+
+
+def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, region_ndim: int,
+                       shape_code: str | None = None) -> None:
+    """y must match the indexed region in every non-broadcastable dim (right-aligned)."""
+    pad = region_ndim - y.ndim
+    for j in range(y.ndim):
+        if y.broadcastable[j]:
+            continue
+        target = f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]"
+        em.emit(f"if {yn}.shape[{j}] != {target}:")
+        em.emit(f"    raise ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
+
+
+@emitter(Softmax)
+def _softmax(em: Emitter, node: Apply) -> None:
+    (x,), out = node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    axis = node.op.axis
+    perm = [d for d in range(x.ndim) if d != axis] + [axis]
+    t, m, rows, cols = em.fresh("t"), em.fresh("m"), em.fresh("r"), em.fresh("c")
+    moved = f"np.transpose({xn}, ({', '.join(map(str, perm))},))" if perm != list(range(x.ndim)) else xn
+    em.emit(f"{t} = np.ascontiguousarray({moved})")
+    em.emit(f"{cols} = {t}.shape[{x.ndim - 1}]")
+    em.emit(f"{rows} = {t}.size // {cols} if {cols} > 0 else 0")
+    em.emit(f"{m} = {t}.reshape(({rows}, {cols})).copy()")
+    width = "float32" if x.dtype == "float32" else "float64"
+    zero = _literal(0, width)
+    em.open(f"for r in range({rows}):")
+    em.emit(f"mx = {m}[r, 0]")
+    em.open(f"for c in range(1, {cols}):")
+    em.emit(f"if {m}[r, c] > mx or {m}[r, c] != {m}[r, c]:")
+    em.emit(f"    mx = {m}[r, c]")
+    em.close()
+    em.emit(f"tot = {zero}")
+    em.open(f"for c in range({cols}):")
+    em.emit(f"e = np.exp({m}[r, c] - mx)")
+    em.emit(f"{m}[r, c] = e")
+    em.emit("tot += e")
+    em.close()
+    em.open(f"for c in range({cols}):")
+    em.emit(f"{m}[r, c] = {m}[r, c] / tot")
+    em.close(2)
+    back = [perm.index(d) for d in range(x.ndim)]
+    em.emit(f"{o} = np.transpose({m}.reshape({t}.shape), ({', '.join(map(str, back))},))"
+            if back != list(range(x.ndim)) else f"{o} = {m}.reshape({t}.shape)")
+
+
+# --- the whole function ---------------------------------------------------------------------
+MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
+
+
+def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel") -> str:
+    """Source of a module-level function ``name(a0, a1, ...)`` returning a tuple of the outputs.
+
+    A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
+    function; ``name`` then calls the parts in order, passing the values each one needs.
+    """
+    em = Emitter()
+    args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
+    chunks = []  # per node: (lines, names read, names defined)
+    for node in toposort(outputs):
+        fn = EMITTERS.get(type(node.op))
+        if fn is None:
+            raise NotImplementedError(f"numba backend: no code generator for {node.op}")
+        start = len(em.lines)
+        em.used = set()
+        fn(em, node)
+        defined = {em.names[id(o)] for o in node.outputs}
+        chunks.append((em.lines[start:], em.used - defined, defined))
+    results = [em.name(v) for v in outputs]
+    globals_ = "\n".join(em.globals)
+    prelude = globals_ + "\n\n" if globals_ else ""
+    ret = f"    return ({', '.join(results)}{',' if results else ''})"
+    header = f"def {name}({', '.join(args)}):"
+    if len(em.lines) <= MAX_PART_LINES:
+        body = "\n".join(em.lines)
+        return prelude + header + "\n" + (body + "\n" if body else "") + ret
+    parts, current, size = [], [], 0
+    for chunk in chunks:
+        if current and size + len(chunk[0]) > MAX_PART_LINES:
+            parts.append(current)
+            current, size = [], 0
+        current.append(chunk)
+        size += len(chunk[0])
+    if current:
+        parts.append(current)
+    needed_later = [set(results)]
+    for part in reversed(parts[1:]):
+        reads = set().union(*(c[1] for c in part))
+        defines = set().union(*(c[2] for c in part))
+        needed_later.append(needed_later[-1] - defines | reads)
+    needed_later.reverse()  # needed_later[k]: names read after part k
+    sources, calls = [], []
+    for k, part in enumerate(parts):
+        reads = set().union(*(c[1] for c in part))
+        defines = set().union(*(c[2] for c in part))
+        params = sorted(reads - defines)
+        returns = sorted(defines & needed_later[k])
+        part_name = f"{name}_part{k}"
+        lines = [line for c in part for line in c[0]]
+        sources.append(f"def {part_name}({', '.join(params)}):\n" + "\n".join(lines)
+                       + f"\n    return ({', '.join(returns)}{',' if returns else ''})")
+        target = f"{', '.join(returns)}," if returns else "_"
+        calls.append(f"    {target} = {part_name}({', '.join(params)})")
+    main = header + "\n" + "\n".join(calls) + "\n" + ret
+    return prelude + "\n\n\n".join(sources) + "\n\n\n" + main

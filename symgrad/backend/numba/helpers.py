@@ -1,0 +1,77 @@
+"""Jitted helpers that generated kernels call: stable scalar sigmoid/softplus per float width,
+and layout adapters for BLAS. Generated modules import everything from here.
+
+>>> float(sigmoid64(-1000.0)), float(softplus64(1000.0))
+(0.0, 1000.0)
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+JIT = dict(nogil=True, error_model="numpy", cache=True)
+
+
+@numba.njit(**JIT)
+def sigmoid64(x):
+    if x >= 0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+@numba.njit(**JIT)
+def sigmoid32(x):
+    one = np.float32(1.0)
+    if x >= 0:
+        return one / (one + np.exp(-x))
+    e = np.exp(x)
+    return e / (one + e)
+
+
+@numba.njit(**JIT)
+def softplus64(x):
+    if x > 0:
+        return x + np.log1p(np.exp(-x))
+    return np.log1p(np.exp(x))
+
+
+@numba.njit(**JIT)
+def softplus32(x):
+    if x > 0:
+        return x + np.log1p(np.exp(-x))
+    return np.log1p(np.exp(x))
+
+
+def blas_ready(x):
+    """``x`` itself when BLAS can take it (C or F contiguous), else a C-contiguous copy."""
+    return x
+
+
+@overload(blas_ready, jit_options={"cache": True})
+def _blas_ready(x):
+    if isinstance(x, types.Array) and x.layout in "CF":
+        return lambda x: x
+    return lambda x: np.ascontiguousarray(x)
+
+
+def contiguous(x):
+    """A C-contiguous array with x's values (no copy when it already is)."""
+    return x
+
+
+@overload(contiguous, jit_options={"cache": True})
+def _contiguous(x):
+    if isinstance(x, types.Array) and x.layout == "C":
+        return lambda x: x
+    return lambda x: np.ascontiguousarray(x)
+
+
+@numba.njit(**JIT)
+def check_index(i, n, what_bad):
+    """Normalize a possibly negative index into [0, n); a raise instead of reading out of bounds."""
+    if i < -n or i >= n:
+        raise IndexError(what_bad)
+    return i + n if i < 0 else i

@@ -1,0 +1,73 @@
+"""Print an elementwise sympy expression as scalar code inside a numba loop.
+
+Same table as the numpy printer where numba's scalar ``np.*`` functions match numpy's; the
+differences are scalar-only forms (``a if c else b`` evaluates only the branch taken), stable
+helpers per float width, and literals typed as float32 in float32 kernels so nothing is silently
+computed in float64.
+
+>>> from symgrad.scalar import arg, sigmoid
+>>> ScalarPrinter("float32").doprint(sigmoid(arg(0)) * 0.5)
+'np.float32(0.5)*sigmoid32(x0)'
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..exprprint import NUMPY_FUNCTIONS, NumpyExprPrinter
+
+_SCALAR_FUNCTIONS = dict(NUMPY_FUNCTIONS)
+_SCALAR_FUNCTIONS.update({
+    "switch": "({1} if {0} else {2})",
+    "gt": "({0} > {1})", "ge": "({0} >= {1})", "lt": "({0} < {1})", "le": "({0} <= {1})",
+    "eq": "({0} == {1})", "neq": "({0} != {1})",
+})
+
+
+class ScalarPrinter(NumpyExprPrinter):
+    """``float_dtype``: the float width literals and helpers use ('float64' or 'float32')."""
+
+    functions = _SCALAR_FUNCTIONS
+
+    def __init__(self, float_dtype: str = "float64", names: dict | None = None):
+        super().__init__()
+        self.float_dtype = float_dtype
+        self.names = names or {}
+        suffix = "32" if float_dtype == "float32" else "64"
+        self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"sigmoid{suffix}({{0}})",
+                              softplus=f"softplus{suffix}({{0}})")
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr, expr.name)
+
+    def _print_Float(self, expr):
+        text = repr(float(expr))
+        return f"np.float32({text})" if self.float_dtype == "float32" else text
+
+    def _print_Integer(self, expr):
+        return f"np.float32({int(expr)})" if self.float_dtype == "float32" else str(int(expr))
+
+    def _print_Rational(self, expr):
+        if self.float_dtype == "float32":
+            return f"(np.float32({expr.p})/np.float32({expr.q}))"
+        return f"({expr.p}/{expr.q})"
+
+    def _print_Half(self, expr):
+        return self._print_Rational(expr)
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.base, expr.exp
+        if exp.is_Integer and 2 <= int(exp) <= 4:  # x**2 as x*x: exact, and no pow() call
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
+            return "(" + "*".join([b] * int(exp)) + ")"
+        if exp.is_Integer and int(exp) == -1:
+            one = "np.float32(1)" if self.float_dtype == "float32" else "1.0"
+            return f"({one}/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'])})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name.startswith("cast_"):
+            dtype = name[5:]
+            inner = self._print(expr.args[0])
+            return f"({inner} != 0)" if dtype == "bool" else f"np.{dtype}({inner})"
+        return super()._print_Function(expr)

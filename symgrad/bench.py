@@ -1,0 +1,251 @@
+"""``python -m symgrad.bench``: symgrad against hand-written numpy, side by side in one process.
+
+Workloads: Theano's logistic regression (400×784, float64 and float32) and a two-layer tanh/softmax
+MLP. Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python
+per step, symgrad numba ``loop`` (all steps in one compiled call), and symgrad's numpy backend.
+Every variant's final weights are checked against the hand-written numpy run. Compile time of the
+seed program (graph + grad + function + first call) is measured in fresh processes, with an empty
+and with a warm kernel cache.
+
+Machines are noisy: compare the ratios in one run, not absolute times across runs.
+
+>>> rows = run(steps=3, repeats=1, workloads=["logreg-f64"], variants=["numpy"], compile_times=False, quiet=True)
+>>> rows[0]["variant"]
+'hand-written numpy'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Workload:
+    name: str
+    build: Callable  # (mode) -> (function, args, shared_vars)
+    numpy_step: Callable  # (state) -> state
+    numpy_state: Callable  # () -> initial state (list of arrays)
+    described: str
+
+
+def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, feats)).astype(dtype)
+    Y = rng.integers(0, 2, n).astype(dtype)
+    w0 = (rng.standard_normal(feats) * 0.05).astype(dtype)
+    lr, l2 = 0.1, 0.01
+
+    def build(mode):
+        import symgrad as sg
+        import symgrad.tensor as T
+
+        x, y = T.matrix("x", dtype=dtype), T.vector("y", dtype=dtype)
+        w = sg.shared(w0.copy(), name="w")
+        b = sg.shared(np.asarray(0.0, dtype), name="b")
+        p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+        xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+        cost = xent.mean() + l2 * (w ** 2).sum()
+        gw, gb = T.grad(cost, [w, b])
+        train = sg.function([x, y], [p_1 > 0.5, xent], updates=[(w, w - lr * gw), (b, b - lr * gb)], mode=mode)
+        return train, (X, Y), [w, b]
+
+    def numpy_step(state):
+        w, b = state[:2]
+        p = 1 / (1 + np.exp(-(X @ w + b)))
+        xent = -Y * np.log(p) - (1 - Y) * np.log(1 - p)  # the step returns it, so it is computed
+        g = (p - Y) / n
+        return [w - lr * (X.T @ g + 2 * l2 * w), b - lr * g.sum(), p > 0.5, xent]
+
+    return Workload(f"logreg-{'f64' if dtype == 'float64' else 'f32'}", build, numpy_step,
+                    lambda: [w0.copy(), np.asarray(0.0, dtype)], f"logistic regression {n}x{feats} {dtype}")
+
+
+def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) -> Workload:
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, feats))
+    Y = rng.integers(0, classes, n)
+    W1 = rng.standard_normal((feats, hidden)) * 0.05
+    W2 = rng.standard_normal((hidden, classes)) * 0.1
+    lr = 0.1
+
+    def build(mode):
+        import symgrad as sg
+        import symgrad.tensor as T
+
+        x, y = T.matrix("x"), T.lvector("y")
+        w1, b1 = sg.shared(W1.copy(), name="W1"), sg.shared(np.zeros(hidden), name="b1")
+        w2, b2 = sg.shared(W2.copy(), name="W2"), sg.shared(np.zeros(classes), name="b2")
+        h = T.tanh(T.dot(x, w1) + b1)
+        p = T.nnet.softmax(T.dot(h, w2) + b2)
+        cost = T.nnet.categorical_crossentropy(p, y).mean()
+        params = [w1, b1, w2, b2]
+        grads = T.grad(cost, params)
+        train = sg.function([x, y], cost, updates=[(v, v - lr * g) for v, g in zip(params, grads)], mode=mode)
+        return train, (X, Y), params
+
+    def numpy_step(state):
+        w1, b1, w2, b2 = state[:4]
+        h = np.tanh(X @ w1 + b1)
+        z = h @ w2 + b2
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        cost = -np.log(p[np.arange(n), Y]).mean()
+        dz = p.copy()
+        dz[np.arange(n), Y] -= 1
+        dz /= n
+        dh = (dz @ w2.T) * (1 - h * h)
+        return [w1 - lr * (X.T @ dh), b1 - lr * dh.sum(0), w2 - lr * (h.T @ dz), b2 - lr * dz.sum(0), cost]
+
+    return Workload("mlp", build, numpy_step,
+                    lambda: [W1.copy(), np.zeros(hidden), W2.copy(), np.zeros(classes)],
+                    f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax")
+
+
+WORKLOADS = {"logreg-f64": lambda: _logreg("float64"), "logreg-f32": lambda: _logreg("float32"), "mlp": _mlp}
+VARIANTS = ["numpy", "numba-call", "numba-loop", "symgrad-numpy"]
+LABELS = {"numpy": "hand-written numpy", "numba-call": "symgrad numba, call", "numba-loop": "symgrad numba, loop",
+          "symgrad-numpy": "symgrad numpy backend"}
+
+
+def _time_variant(work: Workload, variant: str, steps: int, repeats: int):
+    """(best seconds per step over repeats, final weights)."""
+    best, weights = float("inf"), None
+    if variant == "numpy":
+        for _ in range(repeats):
+            state = work.numpy_state()
+            state = work.numpy_step(state)  # warm-up
+            state = work.numpy_state()
+            t = time.perf_counter()
+            for _ in range(steps):
+                state = work.numpy_step(state)
+            best = min(best, (time.perf_counter() - t) / steps)
+            weights = state[:len(work.numpy_state())]
+        return best, weights
+    mode = "numpy" if variant == "symgrad-numpy" else "numba"
+    fn, args, shared = work.build(mode)
+    initial = [v.get_value() for v in shared]
+    fn(*args)  # compile and warm up
+    for _ in range(repeats):
+        for v, val in zip(shared, initial):
+            v.set_value(val)
+        t = time.perf_counter()
+        if variant == "numba-loop":
+            fn.loop(steps, *args)
+        else:
+            for _ in range(steps):
+                fn(*args)
+        best = min(best, (time.perf_counter() - t) / steps)
+        weights = [v.get_value() for v in shared]
+    return best, weights
+
+
+_COMPILE_SCRIPT = """
+import time, json, numpy as np
+t0 = time.perf_counter()
+import symgrad as sg, symgrad.tensor as T
+t1 = time.perf_counter()
+rng = np.random.default_rng(0)
+N, feats = 400, 784
+D = (rng.standard_normal((N, feats)), rng.integers(0, 2, N).astype(float))
+x = T.matrix('x'); y = T.vector('y')
+w = sg.shared(rng.standard_normal(feats), name='w'); b = sg.shared(0., name='b')
+p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+prediction = p_1 > 0.5
+xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+cost = xent.mean() + 0.01 * (w ** 2).sum()
+gw, gb = T.grad(cost, [w, b])
+train = sg.function([x, y], [prediction, xent], updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)), mode='numba')
+train(D[0], D[1])
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1}))
+"""
+
+
+def compile_times() -> dict:
+    """Seed program compile time in new processes: empty cache, then warm cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SYMGRAD_CACHE_DIR=cache)
+        out = {}
+        for label in ("cold", "warm"):
+            res = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], env=env, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(f"compile-time probe failed:\n{res.stderr}")
+            out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+        return out
+
+
+def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, compile_times: bool = True,
+        quiet: bool = False) -> list[dict]:
+    """Run the benchmark; returns one record per (workload, variant)."""
+    rows = []
+    names = workloads or list(WORKLOADS)
+    variants = variants or VARIANTS
+    for wname in names:
+        work = WORKLOADS[wname]()
+        reference = None
+        for variant in ["numpy"] + [v for v in variants if v != "numpy"]:
+            if not quiet:
+                print(f"  running {wname}: {LABELS[variant]} ({steps} steps x {repeats})...", file=sys.stderr, flush=True)
+            seconds, weights = _time_variant(work, variant, steps, repeats)
+            if variant == "numpy":
+                reference = (seconds, weights)
+            diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
+                       for a, b in zip(weights, reference[1]))
+            rows.append({"workload": wname, "described": work.described, "variant": LABELS[variant],
+                         "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
+                         "max_weight_diff_vs_numpy": diff, "steps": steps})
+    if compile_times:
+        if not quiet:
+            print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)
+        ct = globals()["compile_times"]()
+        rows.append({"workload": "logreg-f64", "variant": "compile (graph + grad + function + first call)",
+                     "cold_s": ct["cold"]["compile_s"], "warm_s": ct["warm"]["compile_s"],
+                     "import_s": ct["warm"]["import_s"]})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    import numba
+
+    lines = [f"symgrad benchmark: {os.cpu_count()} cores, numpy {np.__version__}, numba {numba.__version__}",
+             f"{'workload':<44} {'variant':<24} {'us/step':>9} {'vs numpy':>9} {'max |dw|':>10}"]
+    last = None
+    for r in rows:
+        if "us_per_step" not in r:
+            continue
+        label = r["described"] if r["workload"] != last else ""
+        last = r["workload"]
+        lines.append(f"{label:<44} {r['variant']:<24} {r['us_per_step']:>9.1f} {r['speedup_vs_numpy']:>8.2f}x "
+                     f"{r['max_weight_diff_vs_numpy']:>10.1e}")
+    for r in rows:
+        if "cold_s" in r:
+            lines.append(f"compile of the seed program (graph + grad + function + first call): "
+                         f"cold cache {r['cold_s']:.2f} s, warm cache {r['warm_s']:.2f} s "
+                         f"(import symgrad {r['import_s']:.2f} s, not included)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m symgrad.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10000, help="training steps per timing (default 10000)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per variant; the best is kept")
+    parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS), help="default: all")
+    parser.add_argument("--variants", nargs="*", choices=VARIANTS, help="default: all")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    args = parser.parse_args(argv)
+    rows = run(args.steps, args.repeats, args.workloads, args.variants, not args.no_compile, quiet=False)
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

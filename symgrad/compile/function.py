@@ -145,6 +145,13 @@ class Function:
             if spec.name:
                 self._by_name.setdefault(spec.name, i)
         self._n_out = len(self.outputs)
+        # Which results could share memory with an argument, a shared value or another result:
+        # decided once here, so a call pays for the runtime check only where aliasing is possible.
+        roots = [_alias_root(v) for v in list(optimized)]
+        counts: dict = {}
+        for r in roots:
+            counts[id(r)] = counts.get(id(r), 0) + 1
+        self._may_alias = [r.owner is None or counts[id(r)] > 1 for r in roots]
 
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
@@ -210,16 +217,20 @@ class Function:
         """Copy outputs that could alias, then write every update (all computed before any write)."""
         outputs = results[:self._n_out]
         new_values = results[self._n_out:]
-        protected = values + [s.value for s in self._shared]
-        fresh: list = []
-        for o in outputs:  # outputs must not alias inputs, shared values or each other
-            fresh.append(_fresh(o, protected + fresh))
-        outputs = fresh
+        may_alias = self._may_alias
+        if any(may_alias):
+            protected = values + [s.value for s in self._shared]
+            outputs = list(outputs)
+            for k, o in enumerate(outputs):  # outputs must not alias inputs, shared values or each other
+                if may_alias[k]:
+                    outputs[k] = _fresh(o, protected + outputs[:k])
+            new_values = list(new_values)
+            for k, value in enumerate(new_values):
+                if may_alias[self._n_out + k]:
+                    new_values[k] = _fresh(value, protected + outputs + new_values[:k])
         # Every update was computed from the old values; write them all only now.
-        written: list = []
         for (var, _), value in zip(self.updates, new_values):
-            var._value = _fresh(np.asarray(value, dtype=var.dtype), protected + outputs + written)
-            written.append(var._value)
+            var._value = value
         if self._single is None:
             return []
         return outputs[0] if self._single else outputs
@@ -253,6 +264,26 @@ _MISSING = object()
 def _input_label(spec: In, i: int) -> str:
     name = spec.name or spec.variable.name
     return f"input {name!r} (index {i})" if name else f"input {i}"
+
+
+_VIEW_OPS: tuple = ()
+
+
+def _alias_root(v: Variable) -> Variable:
+    """The variable whose memory ``v`` may be a view of (through transposes, slices, reshapes)."""
+    global _VIEW_OPS
+    if not _VIEW_OPS:
+        from ..tensor.elemwise import Elemwise
+        from ..tensor.indexing import Subtensor
+        from ..tensor.shape import DimShuffle, Reshape
+
+        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise)
+    while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
+        op = v.owner.op
+        if type(op).__name__ == "Elemwise" and not (op.expr.is_Symbol and op.nin == 1):
+            break  # an elementwise result is a new array unless its expression is the input itself
+        v = v.owner.inputs[0]
+    return v
 
 
 def _fresh(arr: np.ndarray, protected: Sequence) -> np.ndarray:

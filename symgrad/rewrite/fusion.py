@@ -4,8 +4,9 @@ substitution of the inner expressions into the outer one.
 An inner node is inlined when its output has one consumer, or when its expression is small
 (recomputing ``1/(1+exp(-z))`` is cheaper than materialising it, and fusing it everywhere lets
 the stabilizer see whole formulas such as a sigmoid inside a log). Where numpy's natural dtype of
-the inner expression differs from its declared dtype, the inlined expression keeps an explicit
-cast, so fused and unfused graphs compute the same values.
+the inner expression differs from its declared dtype, or the inner node's dtype differs from the
+outer node's (a float32 product inside a float64 formula), the inlined expression keeps an explicit
+cast, so fused and unfused graphs round the same way on every backend.
 
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
@@ -60,7 +61,9 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
                 if any(k is not v for k, v in mapping.items()):  # often the identity: skip the walk
                     expr = expr.xreplace(mapping)
                 natural = natural_dtype(inner.op.expr, tuple(iv.dtype for iv in inner.inputs))
-                if natural != inner.op.dtype:
+                # Keep the inner result's own rounding (a float32 product inside a float64 formula,
+                # int8 wrap-around): a cast is a function, so sympy cannot flatten across it.
+                if natural != inner.op.dtype or (inner.op.dtype not in (node.op.dtype, "bool")):
                     expr = S.cast_to(inner.op.dtype)(expr)
                 subs[S.arg(k)] = expr
             else:

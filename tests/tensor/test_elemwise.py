@@ -5,10 +5,9 @@ import pytest
 
 import symgrad
 import symgrad.tensor as T
-from symgrad.gradient import verify_grad
 
 from ._cases import (Case, assert_matches, away_from_integers, booleans, check_grad, check_value,
-                     choice, draw, fixed, grad_params, integers, nonzero_integers, params, signed, uniform)
+                     choice, fixed, grad_params, integers, nonzero_integers, params, signed, uniform)
 
 X = uniform(-2, 2)                     # any float
 POS = uniform(0.5, 2)                  # log, sqrt, divisors, pow bases
@@ -274,9 +273,12 @@ def test_switch_gradient_of_guarded_branch_is_finite(mode):
 def test_division_by_python_int_is_bit_exact(mode):
     x = T.dvector("x")
     v = np.random.default_rng(7).uniform(-2, 2, 200)
-    f = symgrad.function([x], [x / 3, T.exp(x) / 7, -x / 3, 2 * x / 3], mode=mode)
-    for got, expected in zip(f(v), [v / 3, np.exp(v) / 7, -v / 3, 2 * v / 3]):
+    f = symgrad.function([x], [x / 3, -x / 3, 2 * x / 3, T.exp(x) / 7], mode=mode)
+    *divisions, exp_div = f(v)
+    for got, expected in zip(divisions, [v / 3, -v / 3, 2 * v / 3]):
         np.testing.assert_array_equal(got, expected)
+    # numba's exp is libm's and numpy's is its own SIMD code: they may differ in the last bit
+    np.testing.assert_array_max_ulp(exp_div, np.exp(v) / 7, maxulp=0 if mode == "numpy" else 2)
 
 
 # --- dtype promotion (numpy 2 rules) ------------------------------------------------------------------
@@ -385,7 +387,16 @@ def _as_declared(v, bc):
     return v
 
 
-@pytest.mark.parametrize("case", params(BROADCAST))
+def _declared_build(case):
+    bcs = case.bc or (None,) * len(case.inputs)
+    return lambda *xs: case.build(*[_as_declared(x, bc) for x, bc in zip(xs, bcs)])
+
+
+# The same cases for verify_grad, their inputs reshaped to the declared rows and columns.
+BROADCAST_GRAD = [Case(c.name, _declared_build(c), c.ref, c.inputs, bc=c.bc) for c in BROADCAST]
+
+
+@pytest.mark.parametrize("case", grad_params(BROADCAST_GRAD))
 def test_broadcast_grad(case, mode):
     bcs = case.bc or (None,) * len(case.inputs)
     if any(bc is not None for bc in bcs):
@@ -393,8 +404,7 @@ def test_broadcast_grad(case, mode):
         probe = [T.tensor("float64", (False,) * 2) for _ in range(2)]
         assert _as_declared(probe[0], ROW).broadcastable == ROW
         assert _as_declared(probe[1], COL).broadcastable == COL
-    points = draw(case.inputs)
-    verify_grad(lambda *xs: case.build(*[_as_declared(x, bc) for x, bc in zip(xs, bcs)]), points, mode=mode)
+    check_grad(case, mode)  # verify_grad at draw(case.inputs)
 
 
 def test_row_gradient_is_summed_over_rows(mode):

@@ -58,10 +58,13 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     namespace = load_module(source, jit_names)
     jitted = namespace["kernel"]
     scalar_in = [v.ndim == 0 for v in inputs]
+    half_in = [v.dtype == "float16" for v in inputs]
     out_dtypes = [np.dtype(v.dtype) for v in outputs]
     reference: list = []
 
     def prepare(values):
+        if any(half_in):
+            values = [v.astype(np.float32) if h else v for v, h in zip(values, half_in)]
         return [v[()] if s else v for v, s in zip(values, scalar_in)]
 
     def finish(results):

@@ -59,8 +59,8 @@ def module_key(source: str) -> str:
 
 def load_module(source: str, jit_names: list[str]) -> dict:
     """The namespace of the module holding ``source`` with ``jit_names`` jitted; from disk when possible."""
-    text = HEADER + "\n" + source + "\n\n" + "".join(
-        f"{n} = numba.njit(**JIT)({n})\n" for n in jit_names)
+    body = HEADER + "\n" + source + "\n\n"
+    text = body + "".join(f"{n} = numba.njit(**JIT)({n})\n" for n in jit_names)
     key = module_key(text)
     directory = cache_dir()
     path = directory / f"symgrad_kernel_{key}.py"
@@ -73,9 +73,9 @@ def load_module(source: str, jit_names: list[str]) -> dict:
         _warn_once(f"symgrad: kernel cache directory {directory} is not usable ({e}); compiling in memory "
                    "(set SYMGRAD_CACHE_DIR to a writable folder to keep compiled kernels)")
         namespace: dict = {"__name__": f"symgrad_kernel_{key}"}
-        exec(compile(text.replace("cache=True", "cache=False"), f"<symgrad kernel {key}>", "exec"), namespace)
-        namespace.update({n: numba.njit(nogil=True, error_model="numpy", cache=False)(namespace[n].py_func)
-                          for n in jit_names})
+        exec(compile(body, f"<symgrad kernel {key}>", "exec"), namespace)  # noqa: S102 - our own code
+        for n in jit_names:  # no file to key numba's cache on: compile in memory only
+            namespace[n] = numba.njit(nogil=True, error_model="numpy", cache=False)(namespace[n])
         return namespace
 
 

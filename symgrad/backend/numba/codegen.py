@@ -83,7 +83,13 @@ class Emitter:
 
 
 def _np(dtype: str) -> str:
-    """numba's spelling of a dtype in generated code."""
+    """numba's spelling of a dtype in generated code.
+
+    numba has no float16 arrays: float16 values live in float32 inside the kernel (numpy also
+    computes each float16 operation in float32) and are rounded to float16 at the boundary.
+    """
+    if dtype == "float16":
+        return "np.float32"
     return "np.bool_" if dtype == "bool" else f"np.{dtype}"
 
 
@@ -99,8 +105,8 @@ def _literal(value, dtype: str) -> str:
             text = "np.inf" if value > 0 else "-np.inf"
         else:
             text = repr(value)
-        return f"np.{dtype}({text})"
-    return f"np.{dtype}({int(value)})"
+        return f"{_np(dtype)}({text})"
+    return f"{_np(dtype)}({int(value)})"
 
 
 def _label(v: Variable) -> str:
@@ -207,7 +213,7 @@ def _elemwise(em: Emitter, node: Apply) -> None:
     names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
     width = _float_width(node)
-    cast = "" if op.dtype == "bool" else f"np.{op.dtype}"
+    cast = "" if op.dtype == "bool" else _np(op.dtype)
     if out.ndim == 0:
         code = scalar_code(em, op.expr, names, width)
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
@@ -331,7 +337,7 @@ def _dot(em: Emitter, node: Apply) -> None:
     if dtype in ("float32", "float64"):
         ops = []
         for v, nm in ((a, an), (b, bn)):
-            ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype(np.{dtype})")
+            ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype({_np(dtype)})")
         em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
         return
     # integer or bool dot: BLAS has no such type; plain loops in numpy's accumulation dtype
@@ -412,7 +418,7 @@ def _makevector(em: Emitter, node: Apply) -> None:
     if not node.inputs:
         em.emit(f"{o} = np.zeros(0, dtype={_np(dtype)})")
         return
-    items = ", ".join(f"np.{dtype}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
+    items = ", ".join(f"{_np(dtype)}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
     em.emit(f"{o} = np.array(({items},), dtype={_np(dtype)})")
 
 
@@ -462,7 +468,7 @@ def _arange(em: Emitter, node: Apply) -> None:
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     em.emit(f"if {step} == 0:")
     em.emit(f"    raise ValueError({_msg('arange: step must not be zero')})")
-    em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype(np.{node.op.dtype})")
+    em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype({_np(node.op.dtype)})")
 
 
 @emitter(Join)
@@ -568,15 +574,15 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         em.emit(f"{nv} = np.transpose({view}, ({', '.join(map(str, perm))},))")
         view = nv
     # broadcast the index arrays together (scalars count as 0-d arrays, as in numpy)
-    arr_codes = []
+    arr_codes = []  # our own int64 copies: they are normalized in place (and may be read-only globals)
     for d, nm, var in arrays:
-        arr_codes.append(f"np.array([{nm}], dtype=np.int64).reshape(())" if var.ndim == 0 else nm)
+        arr_codes.append(f"np.array([{nm}], dtype=np.int64).reshape(())" if var.ndim == 0 else f"{nm}.astype(np.int64)")
     bshape = em.fresh("bshape")
     flats = []
     if len(arrays) == 1 and arrays[0][2].ndim > 0:
         em.emit(f"{bshape} = {arr_codes[0]}.shape")
         f = em.fresh("ix")
-        em.emit(f"{f} = contiguous({arr_codes[0]}).reshape(-1)")
+        em.emit(f"{f} = {arr_codes[0]}.reshape(-1)")
         flats.append(f)
     else:
         bnames = [em.fresh("b") for _ in arrays]

@@ -1,0 +1,163 @@
+"""The numba backend's own behaviour: one generated kernel, the disk cache, loop, parts."""
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+import symgrad.tensor as T
+from symgrad.backend.numba import cache as kernel_cache
+from symgrad.backend.numba import codegen
+
+
+def _seed_function(mode, rng):
+    X = rng.standard_normal((30, 8))
+    Y = (rng.random(30) > 0.5).astype(float)
+    x, y = T.matrix("x"), T.vector("y")
+    w = sg.shared(rng.standard_normal(8) * 0.1, name="w")
+    b = sg.shared(0.0, name="b")
+    p = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    xent = -y * T.log(p) - (1 - y) * T.log(1 - p)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    f = sg.function([x, y], [p > 0.5, cost], updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)], mode=mode)
+    return f, (X, Y), w, b
+
+
+def test_the_whole_graph_is_one_kernel():
+    x = T.dvector("x")
+    f = sg.function([x], [T.exp(x).sum(), T.dot(x, x)], mode="numba")
+    assert len(re.findall(r"^def kernel\(", f.source, flags=re.MULTILINE)) == 1
+    assert "np.dot(" in f.source
+    np.testing.assert_allclose(f(np.array([0.0, 1.0]))[0], 1 + np.e)
+
+
+def test_numpy_mode_has_no_source():
+    x = T.dvector("x")
+    assert sg.function([x], x + 1, mode="numpy").source is None
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_loop_equals_repeated_calls(mode, rng):
+    f, args, w, b = _seed_function(mode, rng)
+    w0, b0 = w.get_value(), b.get_value()
+    for _ in range(7):
+        expected = f(*args)
+    w_calls, b_calls = w.get_value(), b.get_value()
+    w.set_value(w0)
+    b.set_value(b0)
+    got = f.loop(7, *args)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-13)
+    np.testing.assert_allclose(w.get_value(), w_calls, rtol=1e-13)
+    np.testing.assert_allclose(b.get_value(), b_calls, rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_loop_rejects_bad_step_counts(mode):
+    c = sg.shared(0.0, name="c")
+    f = sg.function([], c, updates=[(c, c + 1)], mode=mode)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_steps"):
+            f.loop(bad)
+    assert float(c.get_value()) == 0.0
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_failed_loop_changes_no_shared_variable(mode):
+    x = T.dmatrix("x")
+    w = sg.shared(np.ones(3), name="w")
+    f = sg.function([x], T.dot(x, w).sum(), updates=[(w, w * 2)], mode=mode)
+    with pytest.raises(ValueError, match="'x'|dot"):
+        f.loop(5, np.ones((2, 4)))  # inner dimensions disagree
+    np.testing.assert_array_equal(w.get_value(), np.ones(3))
+
+
+def test_kernel_errors_name_the_variables():
+    x, y = T.dvector("x"), T.dvector("y")
+    f = sg.function([x, y], x + y, mode="numba")
+    with pytest.raises(ValueError, match="'x'.*size 3.*'y'.*size 4|'y'.*'x'"):
+        f(np.ones(3), np.ones(4))
+
+
+def test_index_out_of_bounds_raises_instead_of_reading_memory():
+    x, i = T.dvector("x"), T.lscalar("i")
+    f = sg.function([x, i], x[i], mode="numba")
+    assert float(f(np.arange(3.0), -1)) == 2.0
+    for bad in (3, -4, 10 ** 9):
+        with pytest.raises(IndexError, match="out of bounds"):
+            f(np.arange(3.0), bad)
+    idx = T.lvector("idx")
+    g = sg.function([x, idx], x[idx], mode="numba")
+    with pytest.raises(IndexError, match="out of bounds"):
+        g(np.arange(3.0), np.array([0, 3]))
+
+
+def test_cache_entry_is_written_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+    x = T.dvector("x")
+    f = sg.function([x], T.tanh(x) * 3, mode="numba")
+    np.testing.assert_allclose(f(np.array([0.5])), np.tanh([0.5]) * 3)
+    modules = list(tmp_path.glob("symgrad_kernel_*.py"))
+    assert len(modules) == 1
+    assert modules[0].read_text().count("def kernel(") == 1
+    g = sg.function([x], T.tanh(x) * 3, mode="numba")  # same graph: same module
+    assert list(tmp_path.glob("symgrad_kernel_*.py")) == modules
+    np.testing.assert_allclose(g(np.array([0.5])), np.tanh([0.5]) * 3)
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+    x = T.dvector("x")
+    source = codegen.generate([x], [T.sin(x) + 41])
+    text_ns = kernel_cache.load_module(source, ["kernel"])
+    (module,) = tmp_path.glob("symgrad_kernel_*.py")
+    module.write_text(module.read_text()[:40])  # truncated
+    import sys
+    sys.modules.pop(module.stem, None)
+    ns = kernel_cache.load_module(source, ["kernel"])
+    assert module.read_text().count("def kernel(") == 1
+    np.testing.assert_allclose(ns["kernel"](np.array([0.0]))[0], [41.0])
+    assert text_ns is not None
+
+
+def test_unwritable_cache_dir_compiles_in_memory_with_one_warning(tmp_path, monkeypatch):
+    target = tmp_path / "not-a-dir"
+    target.write_text("a file where the cache directory should be")
+    monkeypatch.setattr(sg.config, "cache_dir", str(target / "sub"))
+    monkeypatch.setattr(kernel_cache, "_warned", False)
+    x = T.dvector("x")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = sg.function([x], x * 7 + 1, mode="numba")
+        g = sg.function([x], x * 8 + 1, mode="numba")
+    np.testing.assert_allclose(f(np.array([1.0])), [8.0])
+    np.testing.assert_allclose(g(np.array([1.0])), [9.0])
+    assert sum("compiling in memory" in str(w.message) for w in caught) == 1
+
+
+def test_large_graphs_are_split_into_parts(monkeypatch):
+    monkeypatch.setattr(codegen, "MAX_PART_LINES", 12)
+    x = T.dvector("x")
+    y = x
+    outs = []
+    for k in range(6):
+        y = T.sin(y) * (k + 1) + T.cos(y).sum()
+        outs.append(y)
+    f = sg.function([x], outs, mode="numba")
+    assert "def kernel_part1(" in f.source
+    ref = sg.function([x], outs, mode="numpy")
+    v = np.array([0.1, -0.4, 2.0])
+    for a, b in zip(f(v), ref(v)):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_float32_kernel_has_no_float64_literals():
+    x = T.fvector("x")
+    f = sg.function([x], T.nnet.sigmoid(x * 0.5 + 1) / 3, mode="numba")
+    body = f.source.split("def kernel(")[1]
+    assert "np.float32(0.5)" in body and "sigmoid32" in body
+    out = f(np.array([0.25, -3.0], dtype="float32"))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-(np.array([0.25, -3.0]) * 0.5 + 1))) / 3, rtol=1e-6)

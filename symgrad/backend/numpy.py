@@ -23,6 +23,7 @@ from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
+from ..rewrite.rowstream import RowStream
 from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
 from .exprprint import NumpyExprPrinter
 
@@ -308,6 +309,34 @@ def _softmax(node):
     return run
 
 
+@impl(RowStream)
+def _row_stream(node):
+    op = node.op
+
+    def run(X, w, *rest):
+        if X.shape[1] != w.shape[0]:
+            raise ValueError(f"dot: inner dimensions disagree: {_describe(node.inputs[0], X)} "
+                             f"and {_describe(node.inputs[1], w)}")
+        rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
+        for v, a in zip(node.inputs[2:], rows):
+            if a.shape[0] != X.shape[0]:
+                raise ValueError(f"shapes do not match: {_describe(v, a)} has {a.shape[0]} rows, "
+                                 f"{_describe(node.inputs[0], X)} has {X.shape[0]}")
+        args = [np.dot(X, w), *rows, *[np.asarray(s).reshape(()) for s in scalars]]
+
+        def ev(expr, dtype):
+            out = np.asarray(expr_function(expr, len(args))(*args), dtype=dtype)
+            return np.array(np.broadcast_to(out, (X.shape[0],))) if out.shape != (X.shape[0],) else out
+
+        r = ev(op.grad_expr, op.grad_dtype)
+        results = [np.dot(X.T, r)]
+        results += [ev(e, dt) for e, dt in op.row_exprs]
+        results += [np.asarray(ev(e, dt).sum(), dtype=dt) for e, dt in op.sum_exprs]
+        return results
+
+    return run
+
+
 def _describe(var: Variable, value) -> str:
     """``'x' (float64 matrix of shape (3, 4))`` for error messages."""
     if var.name:
@@ -346,7 +375,8 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
             raise NotImplementedError(f"numpy backend: no implementation for {node.op}")
         for o in node.outputs:
             slot[id(o)] = len(slot)
-        steps.append((factory(node), [slot[id(v)] for v in node.inputs], slot[id(node.outputs[0])], node))
+        out = slot[id(node.outputs[0])] if len(node.outputs) == 1 else [slot[id(o)] for o in node.outputs]
+        steps.append((factory(node), [slot[id(v)] for v in node.inputs], out, node))
     for v in outputs:
         if id(v) not in slot:
             if not isinstance(v, Constant):
@@ -368,7 +398,11 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
             for fn, ins, out, node in steps:
                 args = [storage[i] for i in ins]
                 try:
-                    storage[out] = fn(*args)
+                    if isinstance(out, list):
+                        for s, value in zip(out, fn(*args)):
+                            storage[s] = value
+                    else:
+                        storage[out] = fn(*args)
                 except (ValueError, IndexError) as e:
                     raise type(e)(f"{e}\n  while computing {node.op} of "
                                   f"{', '.join(_describe(v, a) for v, a in zip(node.inputs, args))}") from None

@@ -128,8 +128,10 @@ class Function:
                     raise UnusedInputError(msg)
                 warnings.warn(msg, stacklevel=3)
         self._shared = [v for v in roots if isinstance(v, SharedVariable)]
-        optimized = optimize(targets)
         backend = get_backend(self.mode)
+        optimized = optimize(targets)
+        if hasattr(backend, "rewrite"):
+            optimized = backend.rewrite(optimized)
         kernel_inputs = input_vars + self._shared
         slot_of = {id(v): len(input_vars) + k for k, v in enumerate(self._shared)}
         updated = {slot_of[id(var)]: len(self.outputs) + k for k, (var, _) in enumerate(self.updates)

@@ -14,12 +14,14 @@ from ..graph import Variable
 from .constant_folding import fold_constants
 from .fusion import fuse
 from .merge import merge
+from .shape_of import shape_of_elemwise
 from .stabilize import stabilize_graph
 
 
 def optimize(outputs: list[Variable]) -> list[Variable]:
     """The standard pipeline, shared by every backend."""
     outputs = merge(list(outputs))
+    outputs = shape_of_elemwise(outputs)
     outputs = fold_constants(outputs)
     outputs = merge(outputs)
     outputs = fuse(outputs)

@@ -18,8 +18,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...graph import Variable
+from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module
 from .codegen import generate
+
+
+def rewrite(outputs: list[Variable]) -> list[Variable]:
+    """Rewrites only a compiled backend profits from (applied after the shared pipeline)."""
+    return fuse_row_streams(outputs)
 
 
 def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int]) -> str:

@@ -25,6 +25,7 @@ from ...tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
+from ...rewrite.rowstream import RowStream
 from ...tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
 from .scalarprint import ScalarPrinter
 
@@ -42,6 +43,7 @@ class Emitter:
         self.counter = 0
         self.used: set[str] = set()  # kernel variables read by the node being emitted
         self.variables: set[str] = set()
+        self.extra: list[str] = []  # helper functions emitted beside the kernel (row passes)
 
     def fresh(self, prefix: str = "t") -> str:
         self.counter += 1
@@ -181,22 +183,22 @@ def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _cse(expr: sympy.Expr) -> tuple[tuple, sympy.Expr]:
-    """Common subexpressions of ``expr`` (cached: the same fused expression recurs across graphs)."""
-    if sympy.count_ops(expr) < CSE_MIN_OPS:
-        return (), expr
-    temps, (reduced,) = sympy.cse(expr, symbols=sympy.numbered_symbols("_cse"), optimizations=None)
+def _cse(exprs: tuple) -> tuple[tuple, list]:
+    """Common subexpressions shared by ``exprs`` (cached: the same fused expressions recur)."""
+    if sum(sympy.count_ops(e) for e in exprs) < CSE_MIN_OPS:
+        return (), list(exprs)
+    temps, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_cse"), optimizations=None)
     return tuple(temps), reduced
 
 
-def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str) -> str:
-    """Emit temporaries for ``expr`` over ``values`` (code per arg) and return its code.
+def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str], float_width: str) -> list[str]:
+    """Emit shared temporaries for ``exprs`` over ``values`` (code per arg); return each one's code.
 
     Symbols are renamed while printing, never substituted: rebuilding a sympy expression
     re-evaluates every function in it, which dominates code generation on large graphs.
     """
     names = {S.arg(k): v for k, v in enumerate(values)}
-    temps, reduced = _cse(expr)
+    temps, reduced = _cse(tuple(exprs))
     if temps:
         prefix = em.fresh("c") + "_"
         for sym, _ in temps:
@@ -204,7 +206,12 @@ def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_widt
     printer = ScalarPrinter(float_width, names)
     for sym, sub in temps:
         em.emit(f"{names[sym]} = {printer.doprint(sub)}")
-    return printer.doprint(reduced)
+    return [printer.doprint(e) for e in reduced]
+
+
+def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str) -> str:
+    """:func:`scalar_codes` for one expression."""
+    return scalar_codes(em, [expr], values, float_width)[0]
 
 
 @emitter(Elemwise)
@@ -767,6 +774,87 @@ def _softmax(em: Emitter, node: Apply) -> None:
             if back != list(range(x.ndim)) else f"{o} = {m}.reshape({t}.shape)")
 
 
+# --- row streaming: one pass over X for dot(X.T, f(dot(X, w), ...)) ---------------------------
+ROW_BLOCK = 4  # rows per block: their dots share each load of w, their gradients each pass over g
+
+
+@emitter(RowStream)
+def _row_stream(em: Emitter, node: Apply) -> None:
+    names = [em.name(v) for v in node.inputs]
+    outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
+    fname = f"rowpass{len(em.extra)}"
+    em.emit(f"{', '.join(outs)}, = {fname}({', '.join(names)})")
+    em.extra.append(_row_pass_source(fname, node))
+
+
+def _row_pass_source(fname: str, node: Apply) -> str:
+    op = node.op
+    X, w, *rest = node.inputs
+    rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
+    width = "float32" if X.dtype == "float32" else "float64"
+    zero = _literal(0, X.dtype)
+    params = ["X", "w"] + [f"r{k}" for k in range(len(rows))] + [f"s{k}" for k in range(len(scalars))]
+    em = Emitter()
+    em.emit("n = X.shape[0]")
+    em.emit("m = X.shape[1]")
+    em.emit("if w.shape[0] != m:")
+    em.emit(f"    raise ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
+    for k, v in enumerate(rows):
+        em.emit(f"if r{k}.shape[0] != n:")
+        em.emit(f"    raise ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
+    sc = [f"s{k}" if v.ndim == 0 else f"s{k}[0]" for k, v in enumerate(scalars)]
+    for k, v in enumerate(scalars):
+        if v.ndim:
+            em.emit(f"sv{k} = {sc[k]}")
+            sc[k] = f"sv{k}"
+    em.emit(f"g = np.zeros(m, dtype={_np(op.grad_dtype)})")
+    for k, (_, dt) in enumerate(op.row_exprs):
+        em.emit(f"o{k} = np.empty(n, dtype={_np(dt)})")
+    for k, (_, dt) in enumerate(op.sum_exprs):
+        em.emit(f"t{k} = {_literal(0, dt)}")
+    exprs = [op.grad_expr] + [e for e, _ in op.row_exprs] + [e for e, _ in op.sum_exprs]
+
+    def row(b: str, index: str, z: str, q: str) -> None:
+        loads = []
+        for k in range(len(rows)):
+            em.emit(f"y{b}_{k} = r{k}[{index}]")
+            loads.append(f"y{b}_{k}")
+        codes = scalar_codes(em, exprs, [z] + loads + sc, width)
+        em.emit(f"{q} = {codes[0]}")
+        for k in range(len(op.row_exprs)):
+            em.emit(f"o{k}[{index}] = {codes[1 + k]}")
+        for k in range(len(op.sum_exprs)):
+            em.emit(f"t{k} += {codes[1 + len(op.row_exprs) + k]}")
+
+    B = ROW_BLOCK
+    em.emit(f"nb = n - n % {B}")
+    em.open(f"for i in range(0, nb, {B}):")
+    for b in range(B):
+        em.emit(f"z{b} = {zero}")
+    em.open("for j in range(m):")
+    em.emit("wj = w[j]")
+    for b in range(B):
+        em.emit(f"z{b} += X[i + {b}, j] * wj")
+    em.close()
+    for b in range(B):
+        row(str(b), f"i + {b}", f"z{b}", f"q{b}")
+    em.open("for j in range(m):")
+    em.emit("g[j] += " + " + ".join(f"q{b} * X[i + {b}, j]" for b in range(B)))
+    em.close(2)
+    em.open("for i in range(nb, n):")
+    em.emit(f"z = {zero}")
+    em.open("for j in range(m):")
+    em.emit("z += X[i, j] * w[j]")
+    em.close()
+    row("t", "i", "z", "q")
+    em.open("for j in range(m):")
+    em.emit("g[j] += q * X[i, j]")
+    em.close(2)
+    results = ["g"] + [f"o{k}" for k in range(len(op.row_exprs))] + [f"t{k}" for k in range(len(op.sum_exprs))]
+    return (f"def {fname}({', '.join(params)}):\n" + "\n".join(em.lines)
+            + f"\n    return ({', '.join(results)},)")
+
+
 # --- the whole function ---------------------------------------------------------------------
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
 
@@ -790,8 +878,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         defined = {em.names[id(o)] for o in node.outputs}
         chunks.append((em.lines[start:], em.used - defined, defined))
     results = [em.name(v) for v in outputs]
-    globals_ = "\n".join(em.globals)
-    prelude = globals_ + "\n\n" if globals_ else ""
+    globals_ = "\n".join(em.globals + [""] + em.extra) if em.extra else "\n".join(em.globals)
+    prelude = globals_ + "\n\n\n" if globals_ else ""
     ret = f"    return ({', '.join(results)}{',' if results else ''})"
     header = f"def {name}({', '.join(args)}):"
     if len(em.lines) <= MAX_PART_LINES:

@@ -12,6 +12,9 @@ from numba import types
 from numba.extending import overload
 
 JIT = dict(nogil=True, error_model="numpy", cache=True)
+# Row passes may reassociate sums (vectorized dot products) and fuse multiply-adds; no flag that
+# assumes finite values or no NaN is set, so inf/nan still propagate as in numpy.
+JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
 
 
 @numba.njit(**JIT)

@@ -1,0 +1,37 @@
+"""Shapes without values: ``shape(elementwise(a, b))`` is ``shape(a)`` for an input ``a`` of the
+same broadcastable pattern, so computing a shape never forces the elementwise values.
+
+(This also keeps ``mean``'s element count independent of the values it averages, which lets the
+row-streaming pass compute both in one loop.)
+
+>>> import symgrad.tensor as T
+>>> y = T.dvector("y")
+>>> (s,) = shape_of_elemwise([T.exp(y).shape])
+>>> s.owner.inputs[0] is y
+True
+"""
+from __future__ import annotations
+
+from ..graph import Variable, toposort
+from ..tensor.elemwise import Elemwise
+from ..tensor.shape import Shape
+
+
+def shape_of_elemwise(outputs: list[Variable]) -> list[Variable]:
+    memo: dict[int, Variable] = {}
+    for node in toposort(outputs):
+        inputs = [memo.get(id(v), v) for v in node.inputs]
+        if isinstance(node.op, Shape):
+            src = inputs[0]
+            while src.owner is not None and isinstance(src.owner.op, Elemwise):
+                same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
+                if not same:
+                    break
+                src = same[0]
+            inputs = [src]
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            new = node.op.make_node(*inputs)
+            for old, nw in zip(node.outputs, new.outputs):
+                nw.name = nw.name or old.name
+                memo[id(old)] = nw
+    return [memo.get(id(v), v) for v in outputs]

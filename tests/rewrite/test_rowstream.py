@@ -1,0 +1,90 @@
+"""Row streaming: dot(X.T, f(dot(X, w), ...)) in one pass, equal to the unfused graph."""
+import numpy as np
+import pytest
+
+import symgrad as sg
+import symgrad.tensor as T
+from symgrad.backend import numba as numba_backend
+from symgrad.backend import numpy as numpy_backend
+from symgrad.graph import toposort
+from symgrad.rewrite import optimize
+from symgrad.rewrite.rowstream import RowStream, fuse_row_streams
+
+
+def _logreg_graph(dtype="float64"):
+    x, y = T.matrix("x", dtype=dtype), T.vector("y", dtype=dtype)
+    w, b = T.vector("w", dtype=dtype), T.scalar("b", dtype=dtype)
+    p = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    xent = -y * T.log(p) - (1 - y) * T.log(1 - p)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    return [x, y, w, b], [p > 0.5, xent, cost, gw, gb]
+
+
+def _data(n, feats, dtype, rng):
+    return [rng.standard_normal((n, feats)).astype(dtype), (rng.random(n) > 0.5).astype(dtype),
+            (rng.standard_normal(feats) * 0.3).astype(dtype), np.asarray(0.2, dtype)]
+
+
+def test_the_logistic_regression_step_becomes_one_row_stream():
+    inputs, outputs = _logreg_graph()
+    fused = fuse_row_streams(optimize(outputs))
+    streams = [n for n in toposort(fused) if isinstance(n.op, RowStream)]
+    assert len(streams) == 1
+    op = streams[0].op
+    assert len(op.sum_exprs) >= 1  # the bias gradient (and the cost) are summed inside the pass
+    assert not any(type(n.op).__name__ == "Dot" for n in toposort(fused))  # both products are in the pass
+
+
+@pytest.mark.parametrize("backend", [numpy_backend, numba_backend], ids=["numpy", "numba"])
+@pytest.mark.parametrize("n", [1, 3, 4, 13, 40])
+def test_row_stream_equals_the_unfused_graph(backend, n, rng):
+    inputs, outputs = _logreg_graph()
+    values = _data(n, 7, "float64", rng)
+    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
+    got = backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))(values)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_float32_row_stream_stays_float32(rng):
+    inputs, outputs = _logreg_graph("float32")
+    values = _data(21, 5, "float32", rng)
+    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
+    kernel = numba_backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))
+    got = kernel(values)
+    assert "np.float64" not in kernel.source.split("def rowpass0")[1].split("def kernel")[0]
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_mismatched_rows_are_an_error_naming_the_inputs(mode, rng):
+    inputs, outputs = _logreg_graph()
+    f = sg.function(inputs, outputs, mode=mode)
+    x, y, w, b = _data(8, 3, "float64", rng)
+    with pytest.raises(ValueError, match="'y'|'x'"):
+        f(x, y[:5], w, b)
+    with pytest.raises(ValueError, match="'x'.*'w'|'w'|dot"):
+        f(x, y, w[:2], b)
+
+
+def test_a_gradient_that_is_not_row_wise_is_left_alone():
+    x, w = T.dmatrix("x"), T.dvector("w")
+    z = T.dot(x, w)
+    r = z - z.mean()  # needs all rows before any row's value is known
+    g = T.dot(x.T, r)
+    fused = fuse_row_streams(optimize([g]))
+    assert not any(isinstance(n.op, RowStream) for n in toposort(fused))
+
+
+def test_the_seed_function_uses_the_row_stream_on_numba(rng):
+    inputs, outputs = _logreg_graph()
+    f = sg.function(inputs, outputs, mode="numba")
+    assert "def rowpass0(" in f.source
+    values = _data(17, 6, "float64", rng)
+    g = sg.function(inputs, outputs, mode="numpy")
+    for a, b in zip(f(*values), g(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -43,8 +43,10 @@ def stabilize_graph(outputs: list[Variable]) -> list[Variable]:
     for node in toposort(outputs):
         inputs = [memo.get(id(v), v) for v in node.inputs]
         op = node.op
-        if isinstance(op, Elemwise) and op.dtype[0] == "f":
-            expr = stabilize(op.expr)
+        if isinstance(op, Elemwise):
+            expr = canonical_sigmoid(op.expr)
+            if op.dtype[0] == "f":
+                expr = stabilize(expr)
             if expr != op.expr:
                 op = Elemwise(expr, op.nin, op.dtype)
         if op is not node.op or any(a is not b for a, b in zip(inputs, node.inputs)):
@@ -53,6 +55,25 @@ def stabilize_graph(outputs: list[Variable]) -> list[Variable]:
                 nw.name = nw.name or old.name
                 memo[id(old)] = nw
     return [memo.get(id(v), v) for v in outputs]
+
+
+def _is_logistic(e) -> bool:
+    return (e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sympy.S.One in e.base.args
+            and any(isinstance(a, sympy.exp) for a in e.base.args))
+
+
+@lru_cache(maxsize=2048)
+def canonical_sigmoid(expr: sympy.Expr) -> sympy.Expr:
+    """``1/(1 + exp(-t))`` written as ``sigmoid(t)`` (any dtype; cheap, structural).
+
+    >>> from symgrad.scalar import arg, gt
+    >>> canonical_sigmoid(gt(1 / (1 + sympy.exp(-arg(0))), 0.5))
+    gt(sigmoid(x0), 0.5)
+    """
+    if not expr.has(sympy.exp):
+        return expr
+    return expr.replace(_is_logistic, lambda e: S.sigmoid(-next(a for a in e.base.args
+                                                                   if isinstance(a, sympy.exp)).args[0]))
 
 
 @lru_cache(maxsize=2048)

@@ -183,12 +183,57 @@ def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _cse(exprs: tuple) -> tuple[tuple, list]:
-    """Common subexpressions shared by ``exprs`` (cached: the same fused expressions recur)."""
+def _cse(exprs: tuple) -> tuple[tuple, tuple, list]:
+    """(logistic groups, common subexpressions, reduced exprs) for ``exprs``; cached, since the
+    same fused expressions recur across graphs.
+
+    A logistic group is an argument ``a`` with two or more of sigmoid(a), sigmoid(-a),
+    softplus(a), softplus(-a) among the expressions: they are computed from one ``exp(-|a|)`` and
+    one ``log1p`` (see :func:`_emit_logistic`), and stand in the expressions as symbols.
+    """
+    calls: dict = {}
+    for e in exprs:
+        for atom in e.atoms(S.sigmoid, S.softplus):
+            a = atom.args[0]
+            base, sign = (-a, -1) if a.could_extract_minus_sign() else (a, 1)
+            calls.setdefault(base, set()).add((type(atom).__name__, sign))
+    groups, replace = [], {}
+    for k, (base, kinds) in enumerate(sorted(calls.items(), key=lambda kv: sympy.default_sort_key(kv[0]))):
+        if len(kinds) < 2:
+            continue
+        symbols = {}
+        for kind, sign in sorted(kinds):
+            sym = sympy.Symbol(f"_lg{k}_{kind}_{'p' if sign > 0 else 'n'}")
+            symbols[(kind, sign)] = sym
+            fn = S.sigmoid if kind == "sigmoid" else S.softplus
+            replace[fn(base if sign > 0 else -base)] = sym
+        groups.append((base, tuple(sorted(symbols.items(), key=lambda kv: kv[1].name))))
+    if replace:
+        exprs = tuple(e.xreplace(replace) for e in exprs)
     if sum(sympy.count_ops(e) for e in exprs) < CSE_MIN_OPS:
-        return (), list(exprs)
+        return tuple(groups), (), list(exprs)
     temps, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_cse"), optimizations=None)
-    return tuple(temps), reduced
+    return tuple(groups), tuple(temps), reduced
+
+
+def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str) -> None:
+    """sigmoid/softplus of ±a from one exp and one log1p, bit-identical to the helpers'."""
+    one = "np.float32(1)" if width == "float32" else "1.0"
+    a, e, d, l = (em.fresh(p) for p in ("lga", "lge", "lgd", "lgl"))
+    em.emit(f"{a} = {printer.doprint(base)}")
+    em.emit(f"{e} = np.exp(-np.abs({a}))")
+    em.emit(f"{d} = {one} + {e}")
+    if any(kind == "softplus" for (kind, _), _ in symbols):
+        em.emit(f"{l} = np.log1p({e})")
+    code = {
+        ("sigmoid", 1): f"({one}/{d} if {a} >= 0 else {e}/{d})",
+        ("sigmoid", -1): f"({e}/{d} if {a} > 0 else {one}/{d})",
+        ("softplus", 1): f"({a} + {l} if {a} > 0 else {l})",
+        ("softplus", -1): f"(-{a} + {l} if {a} < 0 else {l})",
+    }
+    for key, sym in symbols:
+        names[sym] = em.fresh("lg")
+        em.emit(f"{names[sym]} = {code[key]}")
 
 
 def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str], float_width: str) -> list[str]:
@@ -198,12 +243,14 @@ def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str]
     re-evaluates every function in it, which dominates code generation on large graphs.
     """
     names = {S.arg(k): v for k, v in enumerate(values)}
-    temps, reduced = _cse(tuple(exprs))
+    groups, temps, reduced = _cse(tuple(exprs))
     if temps:
         prefix = em.fresh("c") + "_"
         for sym, _ in temps:
             names[sym] = prefix + sym.name[4:]
     printer = ScalarPrinter(float_width, names)
+    for base, symbols in groups:
+        _emit_logistic(em, printer, base, symbols, names, float_width)
     for sym, sub in temps:
         em.emit(f"{names[sym]} = {printer.doprint(sub)}")
     return [printer.doprint(e) for e in reduced]

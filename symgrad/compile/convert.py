@@ -35,7 +35,12 @@ def make_converter(type_: TensorType, label: str, allow_downcast: bool | None = 
     bc = type_.broadcastable
     expected = type_.describe()
 
+    plain = not any(bc)
+
     def convert(value):
+        # fast path: already an array of exactly this type (the common case in a training loop)
+        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim and plain:
+            return value
         if value is None:
             raise TypeError(f"{label}: expected {expected}, got None")
         python_value = not isinstance(value, (np.ndarray, np.generic))

@@ -154,6 +154,7 @@ class Function:
         for r in roots:
             counts[id(r)] = counts.get(id(r), 0) + 1
         self._may_alias = [r.owner is None or counts[id(r)] > 1 for r in roots]
+        self._any_alias = any(self._may_alias)
 
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
@@ -185,8 +186,11 @@ class Function:
         return self._kernel.source
 
     def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
-        return self._finish(values, self._kernel(values + [s.value for s in self._shared]))
+        if kwargs or len(args) != len(self._converters):
+            values = self._bind(args, kwargs)
+        else:  # the hot path of a training loop: positional arguments only
+            values = [convert(a) for convert, a in zip(self._converters, args)]
+        return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
 
     def loop(self, n_steps: int, *args, **kwargs):
         """Run the step ``n_steps`` times (updates applied between steps) and return the outputs of
@@ -220,7 +224,7 @@ class Function:
         outputs = results[:self._n_out]
         new_values = results[self._n_out:]
         may_alias = self._may_alias
-        if any(may_alias):
+        if self._any_alias:
             protected = values + [s.value for s in self._shared]
             outputs = list(outputs)
             for k, o in enumerate(outputs):  # outputs must not alias inputs, shared values or each other

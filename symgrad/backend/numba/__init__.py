@@ -68,14 +68,28 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     out_dtypes = [np.dtype(v.dtype) for v in outputs]
     reference: list = []
 
+    scalar_at = [k for k, s in enumerate(scalar_in) if s]
+    any_half = any(half_in)
+
     def prepare(values):
-        if any(half_in):
+        if any_half:
             values = [v.astype(np.float32) if h else v for v, h in zip(values, half_in)]
-        return [v[()] if s else v for v, s in zip(values, scalar_in)]
+        if scalar_at:
+            values = list(values)
+            for k in scalar_at:
+                values[k] = values[k][()]
+        return values
+
+    # numba returns 0-d results as Python scalars and float16 results as float32 arrays
+    convert_at = [k for k, v in enumerate(outputs) if v.ndim == 0 or v.dtype == "float16"]
 
     def finish(results):
-        return [r if isinstance(r, np.ndarray) and r.dtype == dt else np.asarray(r, dtype=dt)
-                for r, dt in zip(results, out_dtypes)]
+        if not convert_at:
+            return list(results)
+        results = list(results)
+        for k in convert_at:
+            results[k] = np.asarray(results[k], dtype=out_dtypes[k])
+        return results
 
     def explain(values, error):
         """Re-run the reference backend to turn a kernel's static message into a precise one."""

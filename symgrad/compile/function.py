@@ -108,8 +108,6 @@ class Function:
 
     # --- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
-        from ..rewrite import optimize
-
         input_vars = [spec.variable for spec in self.inputs]
         targets = list(self.outputs) + [expr for _, expr in self.updates]
         roots = graph_inputs(targets)
@@ -129,15 +127,25 @@ class Function:
                 warnings.warn(msg, stacklevel=3)
         self._shared = [v for v in roots if isinstance(v, SharedVariable)]
         backend = get_backend(self.mode)
-        optimized = optimize(targets)
-        if hasattr(backend, "rewrite"):
-            optimized = backend.rewrite(optimized)
         kernel_inputs = input_vars + self._shared
         slot_of = {id(v): len(input_vars) + k for k, v in enumerate(self._shared)}
         updated = {slot_of[id(var)]: len(self.outputs) + k for k, (var, _) in enumerate(self.updates)
                    if id(var) in slot_of}
-        self._kernel = backend.compile_graph(kernel_inputs, optimized, updated)
-        self.optimized_outputs = optimized
+        self._targets = targets
+        self._optimized = None
+        # A compiled backend may remember what it generated for this exact graph, so a new process
+        # skips the rewrites (sympy work) as well as the compile.
+        plan = backend.lookup_plan(kernel_inputs, targets, updated) if hasattr(backend, "lookup_plan") else None
+        if plan is None:
+            optimized = self.optimized_outputs
+            self._kernel = backend.compile_graph(kernel_inputs, optimized, updated)
+            self._may_alias = _alias_flags(optimized)
+            if hasattr(backend, "store_plan"):
+                backend.store_plan(kernel_inputs, targets, updated, self._kernel.source, self._may_alias)
+        else:
+            source, self._may_alias = plan
+            self._kernel = backend.compile_graph(kernel_inputs, targets, updated, source=source)
+        self._any_alias = any(self._may_alias)
         self._converters = [make_converter(spec.variable.type, _input_label(spec, i), self._allow_input_downcast)
                             for i, spec in enumerate(self.inputs)]
         self._defaults = [self._converters[i](spec.value) if spec.has_default else None
@@ -147,15 +155,19 @@ class Function:
             if spec.name:
                 self._by_name.setdefault(spec.name, i)
         self._n_out = len(self.outputs)
-        # Which results could share memory with an argument, a shared value or another result:
-        # decided once here, so a call pays for the runtime check only where aliasing is possible.
-        roots = [_alias_root(v) for v in list(optimized)]
-        counts: dict = {}
-        for r in roots:
-            counts[id(r)] = counts.get(id(r), 0) + 1
-        self._may_alias = [r.owner is None or counts[id(r)] > 1 for r in roots]
-        self._any_alias = any(self._may_alias)
 
+    @property
+    def optimized_outputs(self) -> list[Variable]:
+        """The outputs and updates after every rewrite (what the backend lowers), built on demand."""
+        if self._optimized is None:
+            from ..rewrite import optimize
+
+            backend = get_backend(self.mode)
+            optimized = optimize(self._targets)
+            if hasattr(backend, "rewrite"):
+                optimized = backend.rewrite(optimized)
+            self._optimized = optimized
+        return self._optimized
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
         n = len(self.inputs)
@@ -270,6 +282,16 @@ _MISSING = object()
 def _input_label(spec: In, i: int) -> str:
     name = spec.name or spec.variable.name
     return f"input {name!r} (index {i})" if name else f"input {i}"
+
+
+def _alias_flags(optimized: list[Variable]) -> list[bool]:
+    """Which results could share memory with an argument, a shared value or another result:
+    decided once at compile time, so a call pays for the runtime check only where it is possible."""
+    roots = [_alias_root(v) for v in optimized]
+    counts: dict = {}
+    for r in roots:
+        counts[id(r)] = counts.get(id(r), 0) + 1
+    return [r.owner is None or counts[id(r)] > 1 for r in roots]
 
 
 _VIEW_OPS: tuple = ()

@@ -161,3 +161,42 @@ def test_float32_kernel_has_no_float64_literals():
     out = f(np.array([0.25, -3.0], dtype="float32"))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-(np.array([0.25, -3.0]) * 0.5 + 1))) / 3, rtol=1e-6)
+
+
+def test_a_known_graph_skips_the_rewrites_and_stays_inspectable(tmp_path, monkeypatch):
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+
+    def build():
+        x = T.dvector("x")
+        w = sg.shared(np.arange(3.0), name="w")
+        cost = (T.nnet.sigmoid(x * w) ** 2).sum()
+        return x, sg.function([x], cost, updates=[(w, w - 0.1 * sg.grad(cost, w))], mode="numba")
+
+    x1, f1 = build()
+    assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 1
+    x2, f2 = build()
+    assert f2._optimized is None  # the stored plan was used: no rewrites ran
+    v = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(f2(v), f1(v), rtol=1e-15)
+    assert "Elemwise" in sg.debugprint(f2, file="str")  # the optimized graph is rebuilt on demand
+    assert f2._optimized is not None
+
+
+def test_a_damaged_plan_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+    x = T.dvector("x")
+    sg.function([x], T.exp(x) + 5, mode="numba")
+    (plan,) = tmp_path.glob("symgrad_plan_*.json")
+    plan.write_text("{not json")
+    f = sg.function([x], T.exp(x) + 5, mode="numba")
+    assert f._optimized is not None  # rebuilt from the graph
+    np.testing.assert_allclose(f(np.zeros(2)), [6.0, 6.0])
+    assert plan.read_text().startswith("{\"source\"")
+
+
+def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+    a, b = T.dvector("a"), T.dvector("b")
+    sg.function([a], a.sum(), mode="numba")
+    sg.function([b], b.sum(), mode="numba")
+    assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 2

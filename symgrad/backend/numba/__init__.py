@@ -19,7 +19,7 @@ import numpy as np
 
 from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
-from .cache import load_module
+from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import generate
 
 
@@ -51,15 +51,23 @@ def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int]
 
 
 def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
-                  updated: dict[int, int] | None = None) -> Callable:
+                  updated: dict[int, int] | None = None, source: str | None = None) -> Callable:
     """A kernel computing ``outputs`` from arrays for ``inputs``.
 
     ``updated`` maps an input slot to the output index that replaces it between steps of ``loop``.
+    ``source``: the kernel generated earlier for this graph (from :func:`lookup_plan`), if known.
     """
     updated = updated or {}
+    if source is not None:
+        return _wrap(source, inputs, outputs)
     source = generate(inputs, outputs)
     if updated:
         source += "\n\n\n" + _loop_source(inputs, len(outputs), updated)
+    jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
+    return _wrap(source, inputs, outputs)
+
+
+def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
     jitted = namespace["kernel"]
@@ -116,6 +124,6 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
             explain(values, e)
 
     kernel.source = source
-    kernel.loop = loop if updated else None
+    kernel.loop = loop if "loop" in namespace else None
     kernel.jitted = jitted
     return kernel

@@ -112,3 +112,56 @@ def _warn_once(message: str) -> None:
     if not _warned:
         _warned = True
         warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+# --- plans: what was generated for a graph, so a new process skips the rewrites too ------------
+def graph_key(inputs, outputs, updated: dict) -> str:
+    """A hash of the unoptimized graph: ops (sympy ``srepr`` for exact constants), structure,
+    input types, names (they appear in error messages), constants' bytes, and the environment."""
+    from ...compile.function import flatten_graph
+    from ...graph import Constant
+    from ...tensor.elemwise import Elemwise
+    import sympy
+
+    leaves, nodes, out_ids, _ = flatten_graph(list(outputs), list(inputs))
+    position = {id(v): k for k, v in enumerate(inputs)}
+    parts: list = [_environment_key(), config.floatX, sorted(updated.items()), out_ids]
+    for v in leaves:
+        if id(v) in position:
+            parts.append(("input", position[id(v)], v.type.dtype, v.type.broadcastable, v.name))
+        elif isinstance(v, Constant):
+            parts.append(("constant", v.type.dtype, v.type.broadcastable, v.data.shape,
+                          hashlib.sha256(v.data.tobytes()).hexdigest(), v.name))
+        else:
+            parts.append(("free", v.type.dtype, v.type.broadcastable, v.name))
+    for op, in_ids, names in nodes:
+        op_text = (f"Elemwise({sympy.srepr(op.expr)}, {op.nin}, {op.dtype})" if isinstance(op, Elemwise)
+                   else repr(op))
+        parts.append((op_text, tuple(in_ids), tuple(names)))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _plan_path(key: str) -> Path:
+    return cache_dir() / f"symgrad_plan_{key}.json"
+
+
+def lookup_plan(inputs, outputs, updated: dict):
+    """(kernel source, alias flags) stored for this graph, or None."""
+    import json
+
+    try:
+        data = json.loads(_plan_path(graph_key(inputs, outputs, updated)).read_text())
+        return data["source"], [bool(b) for b in data["may_alias"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or damaged: build it again
+
+
+def store_plan(inputs, outputs, updated: dict, source: str, may_alias: list) -> None:
+    import json
+
+    try:
+        path = _plan_path(graph_key(inputs, outputs, updated))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps({"source": source, "may_alias": list(may_alias)}))
+    except OSError:
+        pass  # the kernel itself already warned if the directory is unusable

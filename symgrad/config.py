@@ -4,8 +4,8 @@ Config is read when a function is compiled, never while it runs, so a compiled f
 behaviour cannot change behind the user's back.
 
 >>> import symgrad
->>> symgrad.config.floatX
-'float64'
+>>> symgrad.config.floatX, symgrad.config.mode in ("numba", "numpy")
+('float64', True)
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ class _Config:
 
     def __init__(self) -> None:
         self.floatX = os.environ.get("SYMGRAD_FLOATX", "float64")
-        # The numba backend is a later milestone; until it lands the reference backend is the default.
-        self.mode = os.environ.get("SYMGRAD_MODE", "numpy")
+        # numba compiles the whole graph into one kernel; "numpy" is the reference interpreter.
+        self.mode = os.environ.get("SYMGRAD_MODE", "numba")
         self.cache_dir = os.environ.get("SYMGRAD_CACHE_DIR", "")
 
     def __setattr__(self, name: str, value) -> None:

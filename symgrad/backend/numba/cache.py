@@ -44,12 +44,16 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _environment_key() -> str:
+    """Versions, plus a hash of symgrad's own source: any change to the rewrites or the code
+    generator must produce new kernels (and plans), never reuse stale ones."""
     from ... import __version__
-    from . import helpers
 
-    helpers_src = Path(helpers.__file__).read_bytes()
-    parts = [__version__, numba.__version__, np.__version__, sys.version, hashlib.sha256(helpers_src).hexdigest()]
-    return "|".join(parts)
+    package = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return "|".join([__version__, numba.__version__, np.__version__, sys.version, digest.hexdigest()])
 
 
 def module_key(source: str) -> str:

@@ -183,37 +183,50 @@ def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _cse(exprs: tuple) -> tuple[tuple, tuple, list]:
-    """(logistic groups, common subexpressions, reduced exprs) for ``exprs``; cached, since the
+def _cse(exprs: tuple) -> tuple[tuple, tuple]:
+    """(logistic groups, shared subexpressions in dependency order) for ``exprs``; cached, since the
     same fused expressions recur across graphs.
+
+    Nothing is rebuilt: rebuilding a sympy expression re-evaluates its functions and can make
+    sympy's assumption system explode on nested functions (tanh of tanh of ...). Shared
+    subexpressions are found on the expression DAG (a node with two or more parent edges) and are
+    substituted by the printer.
 
     A logistic group is an argument ``a`` with two or more of sigmoid(a), sigmoid(-a),
     softplus(a), softplus(-a) among the expressions: they are computed from one ``exp(-|a|)`` and
-    one ``log1p`` (see :func:`_emit_logistic`), and stand in the expressions as symbols.
+    one ``log1p`` (see :func:`_emit_logistic`).
     """
     calls: dict = {}
     for e in exprs:
         for atom in e.atoms(S.sigmoid, S.softplus):
             a = atom.args[0]
             base, sign = (-a, -1) if a.could_extract_minus_sign() else (a, 1)
-            calls.setdefault(base, set()).add((type(atom).__name__, sign))
-    groups, replace = [], {}
-    for k, (base, kinds) in enumerate(sorted(calls.items(), key=lambda kv: sympy.default_sort_key(kv[0]))):
-        if len(kinds) < 2:
-            continue
-        symbols = {}
-        for kind, sign in sorted(kinds):
-            sym = sympy.Symbol(f"_lg{k}_{kind}_{'p' if sign > 0 else 'n'}")
-            symbols[(kind, sign)] = sym
-            fn = S.sigmoid if kind == "sigmoid" else S.softplus
-            replace[fn(base if sign > 0 else -base)] = sym
-        groups.append((base, tuple(sorted(symbols.items(), key=lambda kv: kv[1].name))))
-    if replace:
-        exprs = tuple(e.xreplace(replace) for e in exprs)
-    if sum(sympy.count_ops(e) for e in exprs) < CSE_MIN_OPS:
-        return tuple(groups), (), list(exprs)
-    temps, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_cse"), optimizations=None)
-    return tuple(groups), tuple(temps), reduced
+            calls.setdefault(base, {})[(type(atom).__name__, sign)] = atom
+    groups = tuple((base, tuple(sorted(kinds.items())))
+                   for base, kinds in sorted(calls.items(), key=lambda kv: sympy.default_sort_key(kv[0]))
+                   if len(kinds) >= 2)
+    grouped = {atom for _, kinds in groups for _, atom in kinds}
+    parents: dict = {}
+    order: list = []  # unique non-atomic nodes, children before parents
+    done: set = set()
+    for root in exprs:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if node in done or node.is_Atom:
+                continue
+            done.add(node)
+            stack.append((node, True))
+            for child in node.args:
+                if not child.is_Atom:
+                    parents[child] = parents.get(child, 0) + 1
+                    stack.append((child, False))
+    shared = tuple(e for e in order if parents.get(e, 0) >= 2 and e not in grouped and not e.is_Atom
+                   and not (e.is_Mul and len(e.args) == 2 and e.args[0] == -1 and e.args[1].is_Atom))
+    return groups, shared
 
 
 def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str) -> None:
@@ -223,7 +236,7 @@ def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str)
     em.emit(f"{a} = {printer.doprint(base)}")
     em.emit(f"{e} = np.exp(-np.abs({a}))")
     em.emit(f"{d} = {one} + {e}")
-    if any(kind == "softplus" for (kind, _), _ in symbols):
+    if any(kind == "softplus" for (kind, _), _ in symbols):  # symbols: ((kind, sign), atom) pairs
         em.emit(f"{l} = np.log1p({e})")
     code = {
         ("sigmoid", 1): f"({one}/{d} if {a} >= 0 else {e}/{d})",
@@ -231,29 +244,24 @@ def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str)
         ("softplus", 1): f"({a} + {l} if {a} > 0 else {l})",
         ("softplus", -1): f"(-{a} + {l} if {a} < 0 else {l})",
     }
-    for key, sym in symbols:
-        names[sym] = em.fresh("lg")
-        em.emit(f"{names[sym]} = {code[key]}")
+    for key, atom in symbols:
+        var = em.fresh("lg")
+        em.emit(f"{var} = {code[key]}")
+        names[atom] = var
 
 
 def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str], float_width: str) -> list[str]:
-    """Emit shared temporaries for ``exprs`` over ``values`` (code per arg); return each one's code.
-
-    Symbols are renamed while printing, never substituted: rebuilding a sympy expression
-    re-evaluates every function in it, which dominates code generation on large graphs.
-    """
+    """Emit shared temporaries for ``exprs`` over ``values`` (code per arg); return each one's code."""
     names = {S.arg(k): v for k, v in enumerate(values)}
-    groups, temps, reduced = _cse(tuple(exprs))
-    if temps:
-        prefix = em.fresh("c") + "_"
-        for sym, _ in temps:
-            names[sym] = prefix + sym.name[4:]
+    groups, shared = _cse(tuple(exprs))
     printer = ScalarPrinter(float_width, names)
-    for base, symbols in groups:
-        _emit_logistic(em, printer, base, symbols, names, float_width)
-    for sym, sub in temps:
-        em.emit(f"{names[sym]} = {printer.doprint(sub)}")
-    return [printer.doprint(e) for e in reduced]
+    for base, kinds in groups:
+        _emit_logistic(em, printer, base, kinds, names, float_width)
+    for e in shared:
+        t = em.fresh("c")
+        em.emit(f"{t} = {printer.print_top(e)}")
+        names[e] = t
+    return [printer.print_top(e) for e in exprs]
 
 
 def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str) -> str:

@@ -31,10 +31,28 @@ class ScalarPrinter(NumpyExprPrinter):
     def __init__(self, float_dtype: str = "float64", names: dict | None = None):
         super().__init__()
         self.float_dtype = float_dtype
-        self.names = names or {}
+        self.names = names if names is not None else {}
+        self._top = None
         suffix = "32" if float_dtype == "float32" else "64"
         self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"sigmoid{suffix}({{0}})",
                               softplus=f"softplus{suffix}({{0}})")
+
+    def _print(self, expr, **kwargs):
+        # named subexpressions (inputs, shared temporaries) print as their names, except the one
+        # being defined
+        if expr is not self._top:
+            name = self.names.get(expr)
+            if name is not None:
+                return name
+        return super()._print(expr, **kwargs)
+
+    def print_top(self, expr) -> str:
+        """Print ``expr`` itself (even if it has a name), its subexpressions by name."""
+        self._top = expr
+        try:
+            return self.doprint(expr)
+        finally:
+            self._top = None
 
     def _print_Symbol(self, expr):
         return self.names.get(expr, expr.name)

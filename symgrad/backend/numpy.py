@@ -406,7 +406,8 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
                 except (ValueError, IndexError) as e:
                     raise type(e)(f"{e}\n  while computing {node.op} of "
                                   f"{', '.join(_describe(v, a) for v, a in zip(node.inputs, args))}") from None
-        return [storage[s] for s in out_slots]
+        # numpy returns scalars for 0-d results (x[i], dot of vectors): results are always arrays
+        return [v if type(v) is np.ndarray else np.asarray(v) for v in (storage[s] for s in out_slots)]
 
     kernel.order = order
     kernel.loop = None

@@ -7,8 +7,9 @@ kernel read or write out of bounds. 0-d values are plain scalars inside the kern
 
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
->>> print(generate([x], [T.exp(x) * 2]).splitlines()[-1])
-    return (v0,)
+>>> source = generate([x], [T.exp(x) * 2])
+>>> source.splitlines()[0], source.count("for ")
+('def kernel(a0):', 1)
 """
 from __future__ import annotations
 

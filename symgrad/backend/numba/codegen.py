@@ -9,7 +9,7 @@ kernel read or write out of bounds. 0-d values are plain scalars inside the kern
 >>> x = T.dvector("x")
 >>> source = generate([x], [T.exp(x) * 2])
 >>> source.splitlines()[0], source.count("for ")
-('def kernel(a0):', 1)
+('def kernel(a0):', 2)
 """
 from __future__ import annotations
 

@@ -9,9 +9,16 @@ input generators). Two tests run over each table, on every backend (the ``mode``
 - :func:`check_grad`: ``symgrad.gradient.verify_grad`` at the case's gradient points.
 
 Inputs are generated from a fixed seed, so every run sees the same arrays.
+
+On compiling backends (``BATCHED_MODES``) the cases of a table are checked in chunks: one compiled
+function for the values of a whole chunk, one for its projected costs, one for its gradients (see
+"batched checks" below); every case keeps its own test and its own assertions.
+``SYMGRAD_TEST_CHUNK=1`` checks every case on its own.
 """
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -20,7 +27,7 @@ import pytest
 
 import symgrad
 import symgrad.tensor as T
-from symgrad.gradient import verify_grad
+from symgrad.gradient import GradientError, verify_grad
 
 SEED = 20240611
 
@@ -46,14 +53,23 @@ class Case:
 
 
 def params(cases: Sequence[Case]) -> list:
+    """One ``pytest.param`` per case, id = case name; also registers the table for :func:`check_value`."""
+    _register("value", cases)
+    return _ids(cases)
+
+
+def grad_params(cases: Sequence[Case]) -> list:
+    """The differentiable cases as params; registers them as a table for :func:`check_grad`."""
+    cases = [c for c in cases if c.grad is not False]
+    _register("grad", cases)
+    return _ids(cases)
+
+
+def _ids(cases: Sequence[Case]) -> list:
     names = [c.name for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, f"duplicate case names: {dupes}"
     return [pytest.param(c, id=c.name) for c in cases]
-
-
-def grad_params(cases: Sequence[Case]) -> list:
-    return params([c for c in cases if c.grad is not False])
 
 
 def draw(generators, seed: int = SEED) -> list[np.ndarray]:
@@ -87,11 +103,13 @@ def assert_matches(out, got, expected, rtol=None, atol=0.0, what=""):
 
 
 def check_value(case: Case, mode: str) -> None:
-    values = draw(case.inputs)
-    inputs = variables_for(values, case.bc)
-    out = T.as_tensor_variable(case.build(*inputs))
-    fn = symgrad.function(inputs, out, mode=mode, on_unused_input="ignore")
-    got = fn(*values)
+    batched = _batched("value", case, mode)
+    if batched is not None:
+        values, out, got = batched
+    else:
+        values, inputs, out = _build_value(case)
+        fn = symgrad.function(inputs, out, mode=mode, on_unused_input="ignore")
+        got = fn(*values)
     expected = case.ref(*[v.copy() for v in values])
     assert_matches(out, got, expected, case.rtol, case.atol, case.name)
     # Inputs are never modified by a call.
@@ -100,8 +118,203 @@ def check_value(case: Case, mode: str) -> None:
 
 
 def check_grad(case: Case, mode: str) -> None:
+    batched = _batched("grad", case, mode)
+    if batched is None:
+        points = draw(case.grad if isinstance(case.grad, tuple) else case.inputs)
+        verify_grad(case.build, points, mode=mode)
+        return
+    points, analytic, numeric, abs_tol, rel_tol = batched
+    # verify_grad's comparison, input by input
+    for i, p in enumerate(points):
+        if p.dtype.kind != "f":
+            continue
+        err = np.abs(analytic[i] - numeric[i])
+        if not np.all(err <= abs_tol + rel_tol * np.abs(numeric[i])):
+            raise GradientError(
+                f"verify_grad: gradient of input {i} disagrees with finite differences\n"
+                f"analytic:\n{analytic[i]}\nnumeric:\n{numeric[i]}\nmax abs error {err.max():.3g}")
+
+
+# --- batched checks -----------------------------------------------------------------------------------
+# Compiling a numba kernel costs ~0.1-1 s, and each case needs several (its value; verify_grad's shape
+# probe, cost and gradient functions). In BATCHED_MODES the cases of a table are therefore checked in
+# chunks: one function computes the values of a whole chunk, one its projected costs (called for the
+# finite differences) and one its symbolic gradients. Each case keeps its own inputs, its own outputs and
+# its own test: the first test that needs a chunk computes the results of the whole chunk (module-level
+# cache), and every test then checks only its own case, with exactly the per-case assertions.
+# Cases whose kernel source and inputs are identical (T.add and +) are computed once, as the kernel cache
+# would do case by case. If building, compiling or running a chunk raises, its cases are checked one by
+# one, so the error surfaces in the right test.
+BATCHED_MODES = () if os.environ.get("SYMGRAD_TEST_BATCH") == "0" else ("numba",)
+#: Distinct cases per compiled function. Numba's compile time grows with a kernel's content, and faster
+#: than linearly past a few cases (reductions: 1 case per kernel is fastest), so chunks stay small.
+CHUNK = int(os.environ.get("SYMGRAD_TEST_CHUNK", 2))
+
+_TABLES: dict[tuple, list] = {}      # (kind, case ids) -> the table's cases
+_TABLE_OF: dict[tuple, tuple] = {}   # (kind, id(case)) -> its table's key
+_PLANS: dict[tuple, "_Plan"] = {}     # (table key, mode) -> the table's batches on that mode
+
+
+def _register(kind: str, cases: Sequence[Case]) -> None:
+    key = (kind, tuple(id(c) for c in cases))
+    _TABLES[key] = list(cases)  # keeps the cases (and so their ids) alive
+    for c in cases:
+        _TABLE_OF[(kind, id(c))] = key
+
+
+def _batched(kind: str, case: Case, mode: str):
+    """``case``'s results, computed with its chunk; None: check the case on its own."""
+    key = _TABLE_OF.get((kind, id(case)))
+    if mode not in BATCHED_MODES or key is None:
+        return None
+    if (key, mode) not in _PLANS:
+        _PLANS[key, mode] = _Plan(kind, _TABLES[key], mode, max(CHUNK, 1))
+    return _PLANS[key, mode].result(case)
+
+
+class _Plan:
+    """A table's cases on one mode, as unique work items cut into chunks computed on first use."""
+
+    def __init__(self, kind: str, cases: Sequence[Case], mode: str, size: int):
+        self.kind, self.mode, self.size = kind, mode, size
+        build, self.run = (_build_value, _run_values) if kind == "value" else (_build_grad, _run_grads)
+        self.items: list = []                 # what is computed: (case, built), one per distinct key
+        self.case_of: dict[int, tuple] = {}   # id(case) -> (its item, its own built)
+        seen: dict = {}
+        for case in cases:
+            try:
+                built = build(case)
+                key = _work_key(kind, built, mode)
+            except Exception:  # noqa: BLE001 - the case's own check raises it again, in its own test
+                continue
+            if key not in seen:
+                seen[key] = len(self.items)
+                self.items.append((case, built))
+            self.case_of[id(case)] = (seen[key], built)
+        self.chunks: dict[int, list | None] = {}
+
+    def result(self, case: Case):
+        if id(case) not in self.case_of:
+            return None
+        item, built = self.case_of[id(case)]
+        k = item // self.size
+        if k not in self.chunks:
+            chunk = self.items[k * self.size:(k + 1) * self.size]
+            try:
+                self.chunks[k] = self.run(chunk, self.mode)
+            except Exception as e:  # noqa: BLE001
+                warnings.warn(f"batched {self.kind} check of {[c.name for c, _ in chunk]} on {self.mode} raised "
+                              f"{type(e).__name__}: {str(e)[:300]}; checking these cases one by one", stacklevel=3)
+                self.chunks[k] = None
+        results = self.chunks[k]
+        if results is None:
+            return None
+        got = results[item - k * self.size]
+        if self.kind == "value":  # the case's own symbolic output; arrays equal to its own inputs
+            return got[0], built[2], got[2]
+        return got
+
+
+def _work_key(kind: str, built, mode: str):
+    """Equal keys: same kernel source, same arguments, so the same results (what the kernel cache does)."""
+    if kind == "value":
+        values, inputs, out = built
+        sources = [symgrad.function(inputs, out, mode=mode, on_unused_input="ignore").source]
+        arrays = values
+    else:
+        sources = [symgrad.function(built.inputs, outs, mode=mode, on_unused_input="ignore").source
+                   for outs in ([built.cost], built.grads)]
+        arrays = built.points
+    if any(src is None for src in sources):
+        return object()  # no source to compare: never shared
+    return (*sources, *[(a.dtype.str, a.shape, a.tobytes()) for a in arrays])
+
+
+def _build_value(case: Case):
+    values = draw(case.inputs)
+    inputs = variables_for(values, case.bc)
+    return values, inputs, T.as_tensor_variable(case.build(*inputs))
+
+
+def _run_values(chunk, mode: str) -> list:
+    inputs = [v for _, (_, ins, _) in chunk for v in ins]
+    values = [a for _, (vals, _, _) in chunk for a in vals]
+    fn = symgrad.function(inputs, [out for _, (_, _, out) in chunk], mode=mode, on_unused_input="ignore")
+    got = fn(*values)
+    return [(vals, out, g) for (_, (vals, _, out)), g in zip(chunk, got)]
+
+
+@dataclass
+class _GradSetup:
+    """verify_grad's setup for one case (its defaults: n_tests=1, rng seed 42, eps and tolerances)."""
+
+    points: list
+    inputs: list
+    cost: object
+    grads: list
+    eps: float
+    abs_tol: float
+    rel_tol: float
+
+
+def _build_grad(case: Case) -> _GradSetup:
     points = draw(case.grad if isinstance(case.grad, tuple) else case.inputs)
-    verify_grad(case.build, points, mode=mode)
+    # As symgrad.gradient.verify_grad does, step by step.
+    rng = np.random.default_rng(42)
+    points = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else "float64") for p in points]
+    inputs = [T.as_tensor_variable(p).type(f"input_{i}") for i, p in enumerate(points)]
+    out = T.as_tensor_variable(case.build(*inputs))
+    float32 = any(p.dtype == np.float32 for p in points) or out.dtype == "float32"
+    eps = 1e-3 if float32 else 1e-6
+    abs_tol = 1e-2 if float32 else 1e-5
+    rel_tol = 1e-2 if float32 else 1e-5
+    if out.ndim == 0:
+        projection = T.constant(np.asarray(rng.uniform(0.5, 1.5, size=None), out.dtype))
+    else:
+        # Only the projection's shape: probed with the reference backend, which compiles nothing
+        # (the output's values and shape are check_value's business).
+        shape = np.shape(symgrad.function(inputs, out, mode="numpy", on_unused_input="ignore")(*points))
+        projection = T.constant(rng.uniform(0.5, 1.5, size=shape).astype(out.dtype))
+    cost = (out * projection).sum()
+    grads = symgrad.grad(cost, inputs, disconnected_inputs="ignore")
+    return _GradSetup(points, inputs, cost, grads, eps, abs_tol, rel_tol)
+
+
+def _run_grads(chunk, mode: str) -> list:
+    setups = [s for _, s in chunk]
+    inputs = [v for s in setups for v in s.inputs]
+    points = [p for s in setups for p in s.points]
+    costs, grads = [s.cost for s in setups], [g for s in setups for g in s.grads]
+    if os.environ.get("XP_FUSED"):
+        f_both = symgrad.function(inputs, costs + grads, mode=mode, on_unused_input="ignore")
+        analytic = f_both(*points)[len(costs):]
+        f_cost = lambda *a: f_both(*a)[:len(costs)]
+    else:
+        f_cost = symgrad.function(inputs, costs, mode=mode, on_unused_input="ignore")
+        f_grad = symgrad.function(inputs, grads, mode=mode, on_unused_input="ignore")
+        analytic = f_grad(*points)
+    # Central differences, one element at a time as in verify_grad. A case's cost depends on its own
+    # inputs only, so step t perturbs the t-th float element of every case at once.
+    start, steps, first = [], [], 0  # each case's first slot in points; its (slot, element) steps
+    for s in setups:
+        start.append(first)
+        steps.append([(first + i, j) for i, p in enumerate(s.points) if p.dtype.kind == "f" for j in range(p.size)])
+        first += len(s.points)
+    numeric = [[np.zeros(p.shape) for p in s.points] for s in setups]
+    for t in range(max(map(len, steps), default=0)):
+        plus, minus = [q.copy() for q in points], [q.copy() for q in points]
+        for s, step in zip(setups, steps):
+            if t < len(step):
+                slot, j = step[t]
+                plus[slot].reshape(-1)[j] += s.eps
+                minus[slot].reshape(-1)[j] -= s.eps
+        up, down = f_cost(*plus), f_cost(*minus)
+        for c, (s, step) in enumerate(zip(setups, steps)):
+            if t < len(step):
+                slot, j = step[t]
+                numeric[c][slot - start[c]].reshape(-1)[j] = (float(up[c]) - float(down[c])) / (2 * s.eps)
+    return [(s.points, analytic[k:k + len(s.points)], nums, s.abs_tol, s.rel_tol)
+            for s, nums, k in zip(setups, numeric, start)]
 
 
 # --- input generators (rng -> array) ----------------------------------------------------------------

@@ -231,6 +231,17 @@ def clients(outputs: Sequence[Variable]) -> dict[int, list[tuple[Apply, int]]]:
     return result
 
 
+def rebuild(node: Apply, inputs: Sequence[Variable], memo: dict) -> None:
+    """If ``inputs`` differ from ``node``'s, apply its op to them and record old -> new outputs
+    (by id) in ``memo``, keeping names. The step every rewrite pass repeats."""
+    if all(a is b for a, b in zip(inputs, node.inputs)):
+        return
+    new = node.op.make_node(*inputs)
+    for old, nw in zip(node.outputs, new.outputs):
+        nw.name = nw.name or old.name
+        memo[id(old)] = nw
+
+
 def clone_replace(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
     """Rebuild ``outputs`` with each key of ``replace`` (a Variable) swapped for its value.
 
@@ -241,12 +252,5 @@ def clone_replace(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
     for node in toposort(outputs):
         if all(id(o) in memo for o in node.outputs):
             continue  # the node's outputs are themselves being replaced
-        new_inputs = [memo.get(id(v), v) for v in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
-            continue
-        new_node = node.op.make_node(*new_inputs)
-        for old, new in zip(node.outputs, new_node.outputs):
-            if old.name and not new.name:
-                new.name = old.name
-            memo.setdefault(id(old), new)
+        rebuild(node, [memo.get(id(v), v) for v in node.inputs], memo)
     return [memo.get(id(v), v) for v in outputs]

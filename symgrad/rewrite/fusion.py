@@ -21,7 +21,7 @@ from functools import lru_cache
 import sympy
 
 from .. import scalar as S
-from ..graph import Variable, clients, toposort
+from ..graph import Variable, clients, rebuild, toposort
 from ..tensor.elemwise import Elemwise
 
 SMALL_EXPR_OPS = 8  # inner expressions this small are recomputed in every consumer
@@ -40,11 +40,7 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
     for node in toposort(outputs):
         inputs = [memo.get(id(v), v) for v in node.inputs]
         if not isinstance(node.op, Elemwise):
-            if any(a is not b for a, b in zip(inputs, node.inputs)):
-                new = node.op.make_node(*inputs)
-                for old, nw in zip(node.outputs, new.outputs):
-                    nw.name = nw.name or old.name
-                    memo[id(old)] = nw
+            rebuild(node, inputs, memo)
             continue
         leaves: list[Variable] = []
         subs = {}

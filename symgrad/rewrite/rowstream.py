@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sympy
 
 from .. import scalar as S
-from ..graph import Apply, Op, TensorType, Variable, clients, toposort
+from ..graph import Apply, Op, TensorType, Variable, clients, clone_replace, toposort
 from ..tensor.elemwise import Elemwise
 from ..tensor.linalg import Dot
 from ..tensor.reduction import Reduce
@@ -159,23 +159,9 @@ def _apply(outputs, plan):
                    tuple((expr_of[id(v)], v.dtype) for v in row_vars),
                    tuple((expr_of[id(n.inputs[0])], n.outputs[0].dtype) for n in sum_nodes))
     node = op.make_node(X, w, *rows, *scalars)
-    replace = {id(gnode.outputs[0]): node.outputs[0]}
+    replace = {gnode.outputs[0]: node.outputs[0]}
     for k, v in enumerate(row_vars):
-        replace[id(v)] = node.outputs[1 + k]
+        replace[v] = node.outputs[1 + k]
     for k, n in enumerate(sum_nodes):
-        replace[id(n.outputs[0])] = node.outputs[1 + len(row_vars) + k]
-    return _rebuild(outputs, replace)
-
-
-def _rebuild(outputs, replace: dict):
-    memo = dict(replace)
-    for node in toposort(outputs):
-        if all(id(o) in memo for o in node.outputs):
-            continue
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = node.op.make_node(*inputs)
-            for old, nw in zip(node.outputs, new.outputs):
-                nw.name = nw.name or old.name
-                memo[id(old)] = nw
-    return [memo.get(id(v), v) for v in outputs]
+        replace[n.outputs[0]] = node.outputs[1 + len(row_vars) + k]
+    return clone_replace(outputs, replace)

@@ -12,7 +12,7 @@ True
 """
 from __future__ import annotations
 
-from ..graph import Variable, toposort
+from ..graph import Variable, rebuild, toposort
 from ..tensor.elemwise import Elemwise
 from ..tensor.shape import Shape
 
@@ -29,9 +29,5 @@ def shape_of_elemwise(outputs: list[Variable]) -> list[Variable]:
                     break
                 src = same[0]
             inputs = [src]
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = node.op.make_node(*inputs)
-            for old, nw in zip(node.outputs, new.outputs):
-                nw.name = nw.name or old.name
-                memo[id(old)] = nw
+        rebuild(node, inputs, memo)
     return [memo.get(id(v), v) for v in outputs]

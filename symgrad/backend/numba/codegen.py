@@ -572,18 +572,24 @@ def _basic_index(em: Emitter, x: Variable, xn: str, spec: tuple, idx_names: Sequ
             array_dims.append(d)
             k += 1
         else:
-            bounds = []
-            for present in entry[1:]:
-                if present:
-                    bounds.append(idx_names[k])
-                    k += 1
-                else:
-                    bounds.append("")
-            if entry[3]:
-                em.emit(f"if {bounds[2]} == 0:")
-                em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
-            parts.append(":".join(bounds) if any(bounds) else ":")
+            text, k = _slice_text(em, entry, idx_names, k)
+            parts.append(text)
     return parts, array_dims
+
+
+def _slice_text(em: Emitter, entry: tuple, idx_names: Sequence[str], k: int) -> tuple[str, int]:
+    """``start:stop:step`` for a slice entry whose bounds are the next index inputs; checks step != 0."""
+    bounds = []
+    for present in entry[1:]:
+        if present:
+            bounds.append(idx_names[k])
+            k += 1
+        else:
+            bounds.append("")
+    if entry[3]:
+        em.emit(f"if {bounds[2]} == 0:")
+        em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
+    return (":".join(bounds) if any(bounds) else ":"), k
 
 
 @emitter(Subtensor)
@@ -615,17 +621,8 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
             arrays.append((d, idx_names[k], idx[k]))
             k += 1
         else:
-            bounds = []
-            for present in entry[1:]:
-                if present:
-                    bounds.append(idx_names[k])
-                    k += 1
-                else:
-                    bounds.append("")
-            if entry[3]:
-                em.emit(f"if {bounds[2]} == 0:")
-                em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
-            parts.append(":".join(bounds) if any(bounds) else ":")
+            text, k = _slice_text(em, entry, idx_names, k)
+            parts.append(text)
     parts += [":"] * (x.ndim - len(spec))
     view = em.fresh("t")
     em.emit(f"{view} = {xn}[{', '.join(parts)}]")

@@ -13,7 +13,8 @@ Inputs are generated from a fixed seed, so every run sees the same arrays.
 On compiling backends (``BATCHED_MODES``) the cases of a table are checked in chunks: one compiled
 function for the values of a whole chunk, one for its projected costs, one for its gradients (see
 "batched checks" below); every case keeps its own test and its own assertions.
-``SYMGRAD_TEST_CHUNK=1`` checks every case on its own.
+``SYMGRAD_TEST_CHUNK=n`` sets the chunk size; ``SYMGRAD_TEST_BATCH=0`` checks every case on its own,
+through ``verify_grad``, as the numpy backend always does.
 """
 from __future__ import annotations
 
@@ -136,18 +137,20 @@ def check_grad(case: Case, mode: str) -> None:
 
 
 # --- batched checks -----------------------------------------------------------------------------------
-# Compiling a numba kernel costs ~0.1-1 s, and each case needs several (its value; verify_grad's shape
-# probe, cost and gradient functions). In BATCHED_MODES the cases of a table are therefore checked in
-# chunks: one function computes the values of a whole chunk, one its projected costs (called for the
-# finite differences) and one its symbolic gradients. Each case keeps its own inputs, its own outputs and
-# its own test: the first test that needs a chunk computes the results of the whole chunk (module-level
-# cache), and every test then checks only its own case, with exactly the per-case assertions.
-# Cases whose kernel source and inputs are identical (T.add and +) are computed once, as the kernel cache
-# would do case by case. If building, compiling or running a chunk raises, its cases are checked one by
-# one, so the error surfaces in the right test.
+# Compiling a numba kernel costs ~0.1-1 s, and verify_grad compiles three per case (a shape probe, the
+# projected cost, the gradient) besides the value's. In BATCHED_MODES a table's cases are checked in
+# chunks instead: one function computes the values of a whole chunk, one its projected costs (called for
+# the finite differences) and one its symbolic gradients; the projection's shape is probed with the numpy
+# backend, which compiles nothing. Each case keeps its own inputs, outputs and test: the first test that
+# needs a chunk computes the whole chunk (module-level cache, built lazily), and every test then checks
+# only its own case, with exactly the per-case assertions and verify_grad's eps and tolerances.
+# Cases with the same kernel source and the same arguments (T.add and +) are computed once, as the kernel
+# cache makes them compile once case by case. If building, compiling or running a chunk raises, its cases
+# are checked one by one, so the error surfaces in the right test (with a warning naming the chunk).
 BATCHED_MODES = () if os.environ.get("SYMGRAD_TEST_BATCH") == "0" else ("numba",)
-#: Distinct cases per compiled function. Numba's compile time grows with a kernel's content, and faster
-#: than linearly past a few cases (reductions: 1 case per kernel is fastest), so chunks stay small.
+#: Distinct cases per compiled function. Numba's compile time is set by a kernel's content more than by
+#: the number of kernels, and grows faster than linearly past a few cases (cold tests/tensor on numba, one
+#: process: chunks of 1 or 2 cost the same, 4 is ~8% slower, 8 doubles the reductions), so chunks stay small.
 CHUNK = int(os.environ.get("SYMGRAD_TEST_CHUNK", 2))
 
 _TABLES: dict[tuple, list] = {}      # (kind, case ids) -> the table's cases
@@ -284,15 +287,9 @@ def _run_grads(chunk, mode: str) -> list:
     setups = [s for _, s in chunk]
     inputs = [v for s in setups for v in s.inputs]
     points = [p for s in setups for p in s.points]
-    costs, grads = [s.cost for s in setups], [g for s in setups for g in s.grads]
-    if os.environ.get("XP_FUSED"):
-        f_both = symgrad.function(inputs, costs + grads, mode=mode, on_unused_input="ignore")
-        analytic = f_both(*points)[len(costs):]
-        f_cost = lambda *a: f_both(*a)[:len(costs)]
-    else:
-        f_cost = symgrad.function(inputs, costs, mode=mode, on_unused_input="ignore")
-        f_grad = symgrad.function(inputs, grads, mode=mode, on_unused_input="ignore")
-        analytic = f_grad(*points)
+    f_cost = symgrad.function(inputs, [s.cost for s in setups], mode=mode, on_unused_input="ignore")
+    f_grad = symgrad.function(inputs, [g for s in setups for g in s.grads], mode=mode, on_unused_input="ignore")
+    analytic = f_grad(*points)
     # Central differences, one element at a time as in verify_grad. A case's cost depends on its own
     # inputs only, so step t perturbs the t-th float element of every case at once.
     start, steps, first = [], [], 0  # each case's first slot in points; its (slot, element) steps

@@ -1,7 +1,7 @@
 """``python -m symgrad.bench``: symgrad against hand-written numpy, side by side in one process.
 
-Workloads: Theano's logistic regression (400×784, float64 and float32) and a two-layer tanh/softmax
-MLP. Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python
+Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
+and float32) and a two-layer tanh/softmax MLP. Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python
 per step, symgrad numba ``loop`` (all steps in one compiled call), and symgrad's numpy backend.
 Every variant's final weights are checked against the hand-written numpy run. Compile time of the
 seed program (graph + grad + function + first call) is measured in fresh processes, with an empty
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ class Workload:
     numpy_step: Callable  # (state) -> state
     numpy_state: Callable  # () -> initial state (list of arrays)
     described: str
+    elements: int = 400 * 784  # size of the data: larger workloads run proportionally fewer steps
 
 
 def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
@@ -65,8 +67,10 @@ def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
         g = (p - Y) / n
         return [w - lr * (X.T @ g + 2 * l2 * w), b - lr * g.sum(), p > 0.5, xent]
 
-    return Workload(f"logreg-{'f64' if dtype == 'float64' else 'f32'}", build, numpy_step,
-                    lambda: [w0.copy(), np.asarray(0.0, dtype)], f"logistic regression {n}x{feats} {dtype}")
+    size = "" if n == 400 else f"-{n // 1000}k"
+    return Workload(f"logreg-{'f64' if dtype == 'float64' else 'f32'}{size}", build, numpy_step,
+                    lambda: [w0.copy(), np.asarray(0.0, dtype)], f"logistic regression {n}x{feats} {dtype}",
+                    n * feats)
 
 
 def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) -> Workload:
@@ -107,17 +111,32 @@ def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) ->
 
     return Workload("mlp", build, numpy_step,
                     lambda: [W1.copy(), np.zeros(hidden), W2.copy(), np.zeros(classes)],
-                    f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax")
+                    f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax", n * feats)
 
 
-WORKLOADS = {"logreg-f64": lambda: _logreg("float64"), "logreg-f32": lambda: _logreg("float32"), "mlp": _mlp}
+WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n))
+             for n, size in [(400, ""), (4000, "-4k"), (40000, "-40k")]
+             for short, dtype in [("f64", "float64"), ("f32", "float32")]}
+WORKLOADS["mlp"] = _mlp
+DEFAULT_WORKLOADS = list(WORKLOADS)
 VARIANTS = ["numpy", "numba-call", "numba-loop", "symgrad-numpy"]
 LABELS = {"numpy": "hand-written numpy", "numba-call": "symgrad numba, call", "numba-loop": "symgrad numba, loop",
           "symgrad-numpy": "symgrad numpy backend"}
 
 
+def fused_report(fn) -> str:
+    """What the numba kernel of ``fn`` fused: its one-pass row streams and how they are chunked."""
+    source = fn.source or ""
+    passes = re.findall(r"^def (rowpass\d+)\(", source, flags=re.MULTILINE)
+    if not passes:
+        return "no row pass"
+    chunks = re.findall(r"row_chunks\(n, m, (\d+)\)", source)
+    threads = f", up to {max(map(int, chunks))} threads" if chunks else ", serial"
+    return f"{len(passes)} row pass{'es' if len(passes) > 1 else ''}{threads}"
+
+
 def _time_variant(work: Workload, variant: str, steps: int, repeats: int):
-    """(best seconds per step over repeats, final weights)."""
+    """(best seconds per step over repeats, final weights, what was fused)."""
     best, weights = float("inf"), None
     if variant == "numpy":
         for _ in range(repeats):
@@ -129,7 +148,7 @@ def _time_variant(work: Workload, variant: str, steps: int, repeats: int):
                 state = work.numpy_step(state)
             best = min(best, (time.perf_counter() - t) / steps)
             weights = state[:len(work.numpy_state())]
-        return best, weights
+        return best, weights, ""
     mode = "numpy" if variant == "symgrad-numpy" else "numba"
     fn, args, shared = work.build(mode)
     initial = [v.get_value() for v in shared]
@@ -147,7 +166,7 @@ def _time_variant(work: Workload, variant: str, steps: int, repeats: int):
                 fn(*args)
         best = min(best, (time.perf_counter() - t) / steps)
         weights = [v.get_value() for v in shared]
-    return best, weights
+    return best, weights, fused_report(fn) if mode == "numba" else ""
 
 
 _COMPILE_SCRIPT = """
@@ -189,22 +208,24 @@ def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, com
         quiet: bool = False) -> list[dict]:
     """Run the benchmark; returns one record per (workload, variant)."""
     rows = []
-    names = workloads or list(WORKLOADS)
+    names = workloads or DEFAULT_WORKLOADS
     variants = variants or VARIANTS
     for wname in names:
         work = WORKLOADS[wname]()
+        n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
         reference = None
         for variant in ["numpy"] + [v for v in variants if v != "numpy"]:
             if not quiet:
-                print(f"  running {wname}: {LABELS[variant]} ({steps} steps x {repeats})...", file=sys.stderr, flush=True)
-            seconds, weights = _time_variant(work, variant, steps, repeats)
+                print(f"  running {wname}: {LABELS[variant]} ({n_steps} steps x {repeats})...", file=sys.stderr,
+                      flush=True)
+            seconds, weights, fused = _time_variant(work, variant, n_steps, repeats)
             if variant == "numpy":
                 reference = (seconds, weights)
             diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
                        for a, b in zip(weights, reference[1]))
             rows.append({"workload": wname, "described": work.described, "variant": LABELS[variant],
                          "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
-                         "max_weight_diff_vs_numpy": diff, "steps": steps})
+                         "max_weight_diff_vs_numpy": diff, "steps": n_steps, "fused": fused})
     if compile_times:
         if not quiet:
             print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)
@@ -219,7 +240,7 @@ def format_table(rows: list[dict]) -> str:
     import numba
 
     lines = [f"symgrad benchmark: {os.cpu_count()} cores, numpy {np.__version__}, numba {numba.__version__}",
-             f"{'workload':<44} {'variant':<24} {'us/step':>9} {'vs numpy':>9} {'max |dw|':>10}"]
+             f"{'workload':<44} {'variant':<24} {'us/step':>9} {'vs numpy':>9} {'max |dw|':>10}  fused"]
     last = None
     for r in rows:
         if "us_per_step" not in r:
@@ -227,7 +248,12 @@ def format_table(rows: list[dict]) -> str:
         label = r["described"] if r["workload"] != last else ""
         last = r["workload"]
         lines.append(f"{label:<44} {r['variant']:<24} {r['us_per_step']:>9.1f} {r['speedup_vs_numpy']:>8.2f}x "
-                     f"{r['max_weight_diff_vs_numpy']:>10.1e}")
+                     f"{r['max_weight_diff_vs_numpy']:>10.1e}  {r.get('fused', '')}")
+    loops = {r["workload"]: r["us_per_step"] for r in rows if r.get("variant") == LABELS["numba-loop"]}
+    for name, t32 in loops.items():  # float32 against symgrad's own float64 on the same workload
+        t64 = loops.get(name.replace("f32", "f64"))
+        if "f32" in name and t64:
+            lines.append(f"{name}: symgrad float32 loop is {t64 / t32:.2f}x faster than symgrad float64")
     for r in rows:
         if "cold_s" in r:
             lines.append(f"compile of the seed program (graph + grad + function + first call): "
@@ -238,9 +264,12 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m symgrad.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10000, help="training steps per timing (default 10000)")
+    parser.add_argument("--steps", type=int, default=10000,
+                        help="training steps per timing at 400x784 (default 10000); larger data runs "
+                             "proportionally fewer (at least 10)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per variant; the best is kept")
-    parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS), help="default: all")
+    parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS),
+                        help=f"default: {' '.join(DEFAULT_WORKLOADS)}")
     parser.add_argument("--variants", nargs="*", choices=VARIANTS, help="default: all")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")

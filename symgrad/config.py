@@ -22,6 +22,9 @@ class _Config:
         # numba compiles the whole graph into one kernel; "numpy" is the reference interpreter.
         self.mode = os.environ.get("SYMGRAD_MODE", "numba")
         self.cache_dir = os.environ.get("SYMGRAD_CACHE_DIR", "")
+        # Row passes over large matrices use numba's threads; False keeps every kernel on one
+        # thread (numba.set_num_threads(1) does the same at run time).
+        self.parallel = os.environ.get("SYMGRAD_PARALLEL", "1") not in ("0", "false", "False", "")
 
     def __setattr__(self, name: str, value) -> None:
         if name == "floatX" and value not in ("float64", "float32"):

@@ -1,4 +1,5 @@
 """Row streaming: dot(X.T, f(dot(X, w), ...)) in one pass, equal to the unfused graph."""
+import numba
 import numpy as np
 import pytest
 
@@ -88,3 +89,42 @@ def test_the_seed_function_uses_the_row_stream_on_numba(rng):
     g = sg.function(inputs, outputs, mode="numpy")
     for a, b in zip(f(*values), g(*values)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def _par_kernel(inputs, outputs, chunks, monkeypatch, parallel=True):
+    from symgrad.backend.numba import codegen
+
+    monkeypatch.setattr(codegen, "ROW_THREADS", chunks)
+    monkeypatch.setattr(sg.config, "parallel", parallel)
+    return numba_backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))
+
+
+def test_a_large_row_pass_runs_in_chunks_on_threads_and_equals_the_unfused_graph(monkeypatch, rng):
+    inputs, outputs = _logreg_graph()
+    values = _data(333, 320, "float64", rng)  # 106 560 elements: above the parallel threshold
+    kernel = _par_kernel(inputs, outputs, 3, monkeypatch)
+    assert "numba.prange" in kernel.source and "row_chunks(n, m, 3)" in kernel.source
+    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
+    got = kernel(values)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    again = kernel(values)  # fixed chunks, summed in chunk order: the same bits every call
+    for a, b in zip(got, again):
+        assert np.array_equal(a, b)
+    numba.set_num_threads(1)  # the same chunks on one thread: the same bits
+    try:
+        for a, b in zip(got, kernel(values)):
+            assert np.array_equal(a, b)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_config_parallel_false_generates_a_serial_row_pass(monkeypatch, rng):
+    inputs, outputs = _logreg_graph()
+    values = _data(333, 320, "float64", rng)
+    kernel = _par_kernel(inputs, outputs, 3, monkeypatch, parallel=False)
+    assert "prange" not in kernel.source
+    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
+    for a, b in zip(kernel(values), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

@@ -13,6 +13,7 @@ backend's, plus ``kernel.loop(n, values, updated)`` running n steps inside compi
 from __future__ import annotations
 
 import re
+import threading
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,14 +64,42 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     source = generate(inputs, outputs)
     if updated:
         source += "\n\n\n" + _loop_source(inputs, len(outputs), updated)
-    jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     return _wrap(source, inputs, outputs)
+
+
+_PARALLEL_LOCK = threading.Lock()
+_threadsafe_layer: list = []
+
+
+def _serialized(fn: Callable) -> Callable:
+    """``fn`` (a kernel with a parallel row pass) called under a process-wide lock unless numba's
+    threading layer is thread-safe (tbb, omp): the workqueue layer aborts the process when two
+    threads launch parallel regions at once."""
+    import numba
+
+    def call(*args):
+        if _threadsafe_layer:
+            return fn(*args)
+        with _PARALLEL_LOCK:
+            result = fn(*args)
+            try:
+                if numba.threading_layer() in ("tbb", "omp"):
+                    _threadsafe_layer.append(True)
+            except ValueError:  # no parallel region has run yet
+                pass
+            return result
+
+    return call
 
 
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
     jitted = namespace["kernel"]
+    run_loop = namespace.get("loop")
+    if "numba.prange" in source:
+        jitted = _serialized(jitted)
+        run_loop = run_loop and _serialized(run_loop)
     scalar_in = [v.ndim == 0 for v in inputs]
     half_in = [v.dtype == "float16" for v in inputs]
     out_dtypes = [np.dtype(v.dtype) for v in outputs]
@@ -119,11 +148,11 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) 
 
     def loop(n: int, values):
         try:
-            return finish(namespace["loop"](n, *prepare(values)))
+            return finish(run_loop(n, *prepare(values)))
         except (ValueError, IndexError) as e:
             explain(values, e)
 
     kernel.source = source
-    kernel.loop = loop if "loop" in namespace else None
+    kernel.loop = loop if run_loop is not None else None
     kernel.jitted = jitted
     return kernel

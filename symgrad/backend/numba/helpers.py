@@ -15,6 +15,11 @@ JIT = dict(nogil=True, error_model="numpy", cache=True)
 # Row passes may reassociate sums (vectorized dot products) and fuse multiply-adds; no flag that
 # assumes finite values or no NaN is set, so inf/nan still propagate as in numpy.
 JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
+# The thread-dispatch function of a row pass: only its prange loop runs in parallel.
+JIT_PAR = dict(JIT_FAST, parallel=True)
+# Below this many elements of X a row pass stays on one thread: starting the threads (~5 us)
+# would cost more than the second core saves.
+PARALLEL_MIN_ELEMENTS = 100_000
 
 
 @numba.njit(**JIT)
@@ -46,6 +51,15 @@ def softplus32(x):
     if x > 0:
         return x + np.log1p(np.exp(-x))
     return np.log1p(np.exp(x))
+
+
+@numba.njit(**JIT)
+def row_chunks(n, m, most):
+    """Row chunks (one per thread) for a row pass over an n x m matrix: ``most`` for large inputs,
+    one for small ones; at least 32 rows per chunk."""
+    if n * m < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return max(1, min(most, n // 32))
 
 
 def blas_ready(x):

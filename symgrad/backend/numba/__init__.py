@@ -13,7 +13,6 @@ backend's, plus ``kernel.loop(n, values, updated)`` running n steps inside compi
 from __future__ import annotations
 
 import re
-import threading
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,6 +21,7 @@ from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import generate
+from .threads import parallel_entry, serial_source
 
 
 def rewrite(outputs: list[Variable]) -> list[Variable]:
@@ -67,39 +67,18 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     return _wrap(source, inputs, outputs)
 
 
-_PARALLEL_LOCK = threading.Lock()
-_threadsafe_layer: list = []
-
-
-def _serialized(fn: Callable) -> Callable:
-    """``fn`` (a kernel with a parallel row pass) called under a process-wide lock unless numba's
-    threading layer is thread-safe (tbb, omp): the workqueue layer aborts the process when two
-    threads launch parallel regions at once."""
-    import numba
-
-    def call(*args):
-        if _threadsafe_layer:
-            return fn(*args)
-        with _PARALLEL_LOCK:
-            result = fn(*args)
-            try:
-                if numba.threading_layer() in ("tbb", "omp"):
-                    _threadsafe_layer.append(True)
-            except ValueError:  # no parallel region has run yet
-                pass
-            return result
-
-    return call
-
-
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
     jitted = namespace["kernel"]
     run_loop = namespace.get("loop")
-    if "numba.prange" in source:
-        jitted = _serialized(jitted)
-        run_loop = run_loop and _serialized(run_loop)
+    if "numba.prange" in source:  # a row pass runs on threads: see threads.py
+        def load_serial():
+            text = serial_source(source)
+            return load_module(text, re.findall(r"^def (\w+)\(", text, flags=re.MULTILINE))
+
+        jitted = parallel_entry("kernel", namespace, load_serial)
+        run_loop = run_loop and parallel_entry("loop", namespace, load_serial)
     scalar_in = [v.ndim == 0 for v in inputs]
     half_in = [v.dtype == "float16" for v in inputs]
     out_dtypes = [np.dtype(v.dtype) for v in outputs]

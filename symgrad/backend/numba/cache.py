@@ -64,7 +64,7 @@ def module_key(source: str) -> str:
 def load_module(source: str, jit_names: list[str]) -> dict:
     """The namespace of the module holding ``source`` with ``jit_names`` jitted; from disk when possible."""
     body = HEADER + "\n" + source + "\n\n"
-    text = body + "".join(f"{n} = numba.njit(**{_options(n)})({n})\n" for n in jit_names)
+    text = body + "".join(f"{n} = numba.njit(**{_options(n, source)})({n})\n" for n in jit_names)
     key = module_key(text)
     directory = cache_dir()
     path = directory / f"symgrad_kernel_{key}.py"
@@ -81,17 +81,19 @@ def load_module(source: str, jit_names: list[str]) -> dict:
         from . import helpers
 
         for n in jit_names:  # no file to key numba's cache on: compile in memory only
-            options = dict(getattr(helpers, _options(n)), cache=False)
+            options = dict(getattr(helpers, _options(n, source)), cache=False)
             namespace[n] = numba.njit(**options)(namespace[n])
         return namespace
 
 
-def _options(name: str) -> str:
+def _options(name: str, source: str) -> str:
     """The jit options (a name in helpers) for a generated function: row passes may reassociate
-    sums; their thread dispatch runs in parallel."""
+    sums; a function with a ``prange`` loop (a row pass's thread dispatch) runs in parallel."""
     if not name.startswith("rowpass"):
         return "JIT"
-    return "JIT_PAR" if name.endswith("_par") else "JIT_FAST"
+    start = source.index(f"def {name}(")
+    end = source.find("\ndef ", start + 1)
+    return "JIT_PAR" if "numba.prange(" in source[start:end if end >= 0 else None] else "JIT_FAST"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -830,7 +830,7 @@ def _softmax(em: Emitter, node: Apply) -> None:
 
 
 # --- row streaming: one pass over X for dot(X.T, f(dot(X, w), ...)) ---------------------------
-ROW_BLOCK = 4  # rows per block: their dots share each load of w, their gradients each pass over g
+ROW_BLOCK = 8  # rows per block: their dots share each load of w, their gradients each pass over g
 # Row chunks of a large row pass (one per thread); fixed when a kernel is generated, so results
 # never depend on how many threads happen to run it.
 ROW_THREADS = numba.config.NUMBA_NUM_THREADS
@@ -892,19 +892,28 @@ def _row_chunk_source(fname: str, op, X: Variable, width: str, data: list, os_: 
             em.emit(f"a{k} += {codes[1 + len(os_) + k]}")
 
     B = ROW_BLOCK
+    dt = _np(X.dtype)
+    em.emit(f"za = np.empty({B}, dtype={dt})")
+    em.emit(f"qa = np.empty({B}, dtype={dt})")
     em.emit(f"nb = hi - (hi - lo) % {B}")
     em.open(f"for i in range(lo, nb, {B}):")
     for b in range(B):
         em.emit(f"x{b} = X[i + {b}]")
         em.emit(f"z{b} = {zero}")
-    em.open("for j in range(m):")
+    em.open("for j in range(m):")  # B independent dot products share each load of w
     em.emit("wj = w[j]")
     for b in range(B):
         em.emit(f"z{b} += x{b}[j] * wj")
     em.close()
     for b in range(B):
-        row(str(b), f"i + {b}", f"z{b}", f"q{b}")
-    em.open("for j in range(m):")
+        em.emit(f"za[{b}] = z{b}")
+    # the row expressions: printed once, run for each row of the block
+    em.open(f"for b in range({B}):")
+    row("b", "i + b", "za[b]", "qa[b]")
+    em.close()
+    for b in range(B):
+        em.emit(f"q{b} = qa[{b}]")
+    em.open("for j in range(m):")  # one pass over g for the whole block
     em.emit("g[j] += " + " + ".join(f"q{b} * x{b}[j]" for b in range(B)))
     em.close(2)
     em.open("for i in range(nb, hi):")

@@ -270,6 +270,10 @@ def _softmax_vjp(node, g):
     s = node.outputs[0]
     from .tensor.reduction import sum as tsum
 
+    if node.op.log:  # d log_softmax: g - softmax * sum(g), with softmax = exp(log_softmax) <= 1
+        from .tensor.elemwise import exp
+
+        return [g - exp(s) * tsum(g, axis=node.op.axis, keepdims=True)]
     return [s * (g - tsum(g * s, axis=node.op.axis, keepdims=True))]
 
 

@@ -303,7 +303,10 @@ def _softmax(node):
     def run(x):
         if x.shape[axis] == 0:
             return x.copy()
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        if node.op.log:
+            return shifted - np.log(np.sum(e, axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
 
     return run

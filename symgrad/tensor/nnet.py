@@ -17,9 +17,12 @@ from .variable import as_tensor_variable
 
 @dataclass(frozen=True)
 class Softmax(Op):
-    """exp(x - max) / sum(exp(x - max)) along ``axis``."""
+    """exp(x - max) / sum(exp(x - max)) along ``axis``; with ``log``, its logarithm computed as
+    x - max - log(sum(exp(x - max))), finite wherever the true value is (log(softmax) of logits of
+    ±1000 is about -2000, where the plain composition gives -inf)."""
 
     axis: int
+    log: bool = False
 
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
@@ -30,7 +33,7 @@ class Softmax(Op):
         return Apply(self, [x], [TensorType(x.dtype, x.broadcastable)])
 
     def __str__(self):
-        return f"Softmax{{axis={self.axis}}}"
+        return f"{'LogSoftmax' if self.log else 'Softmax'}{{axis={self.axis}}}"
 
 
 def softmax(x, axis: int = -1) -> Variable:
@@ -41,6 +44,18 @@ def softmax(x, axis: int = -1) -> Variable:
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"softmax of {x.label()}: axis {axis} out of bounds for {x.type.describe()}")
     return Softmax(axis % x.ndim)(x)
+
+
+def log_softmax(x, axis: int = -1) -> Variable:
+    """log(softmax(x)) along ``axis``, stable for large logits (``T.log(softmax(x))`` builds this too).
+
+    >>> import numpy as np, symgrad as sg, symgrad.tensor as T
+    >>> z = T.dvector("z")
+    >>> sg.function([z], log_softmax(z), mode="numpy")(np.array([1000.0, 0.0]))
+    array([    0., -1000.])
+    """
+    x = softmax(x, axis)
+    return Softmax(x.owner.op.axis, log=True)(x.owner.inputs[0])
 
 
 def binary_crossentropy(output, target) -> Variable:
@@ -67,8 +82,9 @@ def categorical_crossentropy(coding_dist, true_dist) -> Variable:
     if true_dist.ndim == coding_dist.ndim:
         return -sum(true_dist * log(coding_dist), axis=-1)
     if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu" and coding_dist.ndim in (1, 2):
-        if coding_dist.ndim == 1:  # one row, one class index
-            return -log(getitem(coding_dist, true_dist))
-        return -log(getitem(coding_dist, (arange(coding_dist.shape[0]), true_dist)))
+        index = true_dist if coding_dist.ndim == 1 else (arange(coding_dist.shape[0]), true_dist)
+        if coding_dist.owner is not None and isinstance(coding_dist.owner.op, Softmax):
+            return -getitem(log(coding_dist), index)  # log of the softmax: the stable log-softmax
+        return -log(getitem(coding_dist, index))
     raise TypeError(f"categorical_crossentropy: true_dist must be a {coding_dist.ndim}-d distribution or a "
                     f"{coding_dist.ndim - 1}-d integer index, got {true_dist.type.describe()}")

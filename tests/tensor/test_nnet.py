@@ -66,6 +66,11 @@ NNET = [
          grad=(fixed([[10.0, 0.0, -10.0], [5.0, 5.0, 5.0]]),)),
     Case("softmax_float32", T.nnet.softmax, _softmax, (uniform(-3, 3, dtype="float32"),)),
     Case("softmax_int", T.nnet.softmax, lambda x: _softmax(x.astype("float64")), (integers(-3, 4),), grad=False),
+    Case("log_softmax_matrix", T.nnet.log_softmax, lambda x: np.log(_softmax(x)), (X,)),
+    Case("log_softmax_axis0_3d", lambda x: T.nnet.log_softmax(x, axis=0), lambda x: np.log(_softmax(x, 0)),
+         (uniform(-3, 3, (2, 2, 3)),)),
+    Case("log_of_softmax_float32", lambda x: T.log(T.nnet.softmax(x)), lambda x: np.log(_softmax(x)),
+         (uniform(-3, 3, dtype="float32"),)),
     Case("softmax_then_weighted", lambda x, w: (T.nnet.softmax(x) * w).sum(axis=1),
          lambda x, w: (_softmax(x) * w).sum(axis=1), (X, X)),
     # cross-entropies

@@ -818,11 +818,16 @@ def _softmax(em: Emitter, node: Apply) -> None:
     em.emit(f"tot = {zero}")
     em.open(f"for c in range({cols}):")
     em.emit(f"e = np.exp({m}[r, c] - mx)")
-    em.emit(f"{m}[r, c] = e")
+    if node.op.log:
+        em.emit(f"{m}[r, c] = {m}[r, c] - mx")
+    else:
+        em.emit(f"{m}[r, c] = e")
     em.emit("tot += e")
     em.close()
+    if node.op.log:
+        em.emit("lt = np.log(tot)")
     em.open(f"for c in range({cols}):")
-    em.emit(f"{m}[r, c] = {m}[r, c] / tot")
+    em.emit(f"{m}[r, c] = {m}[r, c] - lt" if node.op.log else f"{m}[r, c] = {m}[r, c] / tot")
     em.close(2)
     back = [perm.index(d) for d in range(x.ndim)]
     em.emit(f"{o} = np.transpose({m}.reshape({t}.shape), ({', '.join(map(str, back))},))"

@@ -87,13 +87,20 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) 
     scalar_at = [k for k, s in enumerate(scalar_in) if s]
     any_half = any(half_in)
 
+    array_at = [k for k, s in enumerate(scalar_in) if not s]
+
     def prepare(values):
         if any_half:
             values = [v.astype(np.float32) if h else v for v, h in zip(values, half_in)]
-        if scalar_at:
-            values = list(values)
-            for k in scalar_at:
-                values[k] = values[k][()]
+        values = list(values)
+        for k in scalar_at:
+            values[k] = values[k][()]
+        # numba compiles one specialization per memory layout (~seconds each); a C-contiguous copy
+        # of a Fortran array, a transposed or strided view is cheaper than that, and row passes
+        # stream C rows fastest anyway. (Read-only arrays keep their own specialization: no copy.)
+        for k in array_at:
+            if not values[k].flags.c_contiguous:
+                values[k] = np.ascontiguousarray(values[k])
         return values
 
     # numba returns 0-d results as Python scalars and float16 results as float32 arrays

@@ -289,3 +289,60 @@ def test_error_messages_name_shared_variables_in_shape_errors():
     f = sg.function([x], w + x)
     with pytest.raises(ValueError, match=r"'weights'.*'x'|'x'.*'weights'"):
         f(np.zeros(4))
+
+
+# --- hostile calls on both backends: a clear error, and no shared variable changes -------------
+def _training_step(mode):
+    X, y = T.dmatrix("X"), T.dvector("y")
+    w = sg.shared(np.array([0.5, -0.25, 1.0]), name="w")
+    b = sg.shared(0.1, name="b")
+    p = T.nnet.sigmoid(T.dot(X, w) + b)
+    cost = T.nnet.binary_crossentropy(p, y).mean()
+    gw, gb = sg.grad(cost, [w, b])
+    f = sg.function([X, y], [cost, p[1:]], updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)], mode=mode)
+    return f, w, b
+
+
+GOOD_X, GOOD_Y = np.ones((4, 3)), np.array([0.0, 1.0, 1.0, 0.0])
+HOSTILE_CALLS = {
+    "complex X": ((GOOD_X + 1j, GOOD_Y), {}, TypeError, r"input 'X'.*complex"),
+    "object y": ((GOOD_X, np.array([None] * 4, dtype=object)), {}, TypeError, r"input 'y'.*object"),
+    "str y": ((GOOD_X, "0110"), {}, TypeError, r"input 'y'"),
+    "None X": ((None, GOOD_Y), {}, TypeError, r"input 'X'.*None"),
+    "ragged X": (([[1.0, 2.0, 3.0], [1.0]], GOOD_Y), {}, TypeError, r"input 'X'.*ragged"),
+    "X of rank 1": ((np.ones(3), GOOD_Y), {}, TypeError, r"input 'X'.*expected float64 matrix"),
+    "X of rank 3": ((np.ones((4, 3, 1)), GOOD_Y), {}, TypeError, r"input 'X'.*expected float64 matrix"),
+    "dot inner dimension": ((np.ones((4, 5)), GOOD_Y), {}, ValueError, r"'X'.*'w'|'w'.*'X'"),
+    "rows of X and y disagree": ((GOOD_X, np.ones(5)), {}, ValueError, r"'y'|'X'"),
+    "missing argument": ((GOOD_X,), {}, TypeError, r"'y'"),
+    "extra argument": ((GOOD_X, GOOD_Y, GOOD_Y), {}, TypeError, r"takes 2 input"),
+    "unknown keyword": ((GOOD_X, GOOD_Y), {"z": 1.0}, TypeError, r"'z'"),
+    "uint64 y": ((GOOD_X, np.array([0, 1, 1, 0], dtype=np.uint64)), {}, None, None),  # a safe cast: accepted
+    "float32 X": ((GOOD_X.astype(np.float32), GOOD_Y), {}, None, None),  # a safe cast: accepted
+    "empty X": ((np.ones((0, 3)), np.ones(0)), {}, None, None),  # valid: a mean over no rows is nan
+}
+
+
+@pytest.fixture(scope="module", params=["numpy", "numba"])
+def step(request):
+    return _training_step(request.param)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_CALLS))
+def test_hostile_call_is_a_clear_error_and_changes_nothing(step, case):
+    f, w, b = step
+    args, kwargs, error, message = HOSTILE_CALLS[case]
+    before = (w.get_value(), b.get_value())
+    if error is None:  # an unusual but valid call: it runs and updates
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f(*args, **kwargs)
+        w.set_value(before[0])
+        b.set_value(before[1])
+        return
+    with pytest.raises(error, match=message) as info:
+        f(*args, **kwargs)
+    assert not isinstance(info.value, IndexError)
+    assert np.array_equal(w.get_value(), before[0]) and b.get_value() == before[1]
+    f(GOOD_X, GOOD_Y)  # the function still works afterwards
+    w.set_value(before[0])
+    b.set_value(before[1])

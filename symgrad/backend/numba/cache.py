@@ -49,11 +49,16 @@ def _environment_key() -> str:
     from ... import __version__
 
     package = Path(__file__).resolve().parents[2]
+    return "|".join([__version__, numba.__version__, np.__version__, sys.version, source_digest(package)])
+
+
+def source_digest(package: Path) -> str:
+    """A hash of every ``.py`` file under ``package`` (paths and bytes)."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
-    return "|".join([__version__, numba.__version__, np.__version__, sys.version, digest.hexdigest()])
+    return digest.hexdigest()
 
 
 def module_key(source: str) -> str:

@@ -1,0 +1,98 @@
+"""The kernel cache under stress: concurrent processes, damaged compiled entries, and keys that
+change whenever anything that shapes the generated code changes."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+import symgrad.tensor as T
+from symgrad.backend.numba import cache as kernel_cache
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np, symgrad as sg, symgrad.tensor as T
+    x, w = T.dmatrix("x"), sg.shared(np.arange(3.0), name="w")
+    f = sg.function([x], T.tanh(T.dot(x, w)).sum(), mode="numba")
+    print(repr(float(f(np.ones((2, 3))))))
+""")
+EXPECTED = repr(float(2 * np.tanh(3.0)))
+
+
+def _start(cache_dir):
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(cache_dir))
+    return subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc):
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return out.strip().splitlines()[-1]
+
+
+def test_two_processes_compiling_into_one_empty_cache_both_succeed(tmp_path):
+    first, second = _start(tmp_path), _start(tmp_path)  # at the same time, same kernel
+    assert _finish(first) == EXPECTED and _finish(second) == EXPECTED
+    assert len(list(tmp_path.glob("symgrad_kernel_*.py"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
+    # damage numba's compiled entries too: the next process recompiles instead of crashing
+    compiled = list((tmp_path / "__pycache__").glob("*.nb*"))
+    assert compiled
+    for path in compiled:
+        path.write_bytes(path.read_bytes()[:17] + b"garbage")
+    assert _finish(_start(tmp_path)) == EXPECTED
+
+
+def test_the_module_key_changes_with_symgrad_numba_and_numpy_versions(monkeypatch):
+    import numba
+
+    source = "def kernel(a0):\n    return (a0,)"
+    keys = {kernel_cache.module_key(source)}
+    for module, attr in [(sg, "__version__"), (numba, "__version__"), (np, "__version__")]:
+        kernel_cache._environment_key.cache_clear()
+        monkeypatch.setattr(module, attr, getattr(module, attr) + ".changed")
+        keys.add(kernel_cache.module_key(source))
+    kernel_cache._environment_key.cache_clear()
+    monkeypatch.undo()
+    kernel_cache._environment_key.cache_clear()
+    assert len(keys) == 4
+
+
+def test_any_change_to_symgrads_source_changes_the_digest(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "codegen.py").write_text("ROW_BLOCK = 8\n")
+    before = kernel_cache.source_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "codegen.py").write_text("ROW_BLOCK = 4\n")
+    assert kernel_cache.source_digest(tmp_path / "pkg") != before
+
+
+def test_the_plan_key_changes_with_dtypes_floatx_and_parallel(monkeypatch):
+    def key(dtype):
+        x = T.vector("x", dtype=dtype)
+        return kernel_cache.graph_key([x], [T.exp(x) * 2], {})
+
+    k64, k32 = key("float64"), key("float32")
+    assert k64 != k32 and key("float64") == k64
+    monkeypatch.setattr(sg.config, "floatX", "float32")
+    assert key("float64") != k64
+    monkeypatch.setattr(sg.config, "floatX", "float64")
+    monkeypatch.setattr(sg.config, "parallel", False)
+    assert key("float64") != k64
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway; "
+                    "test_unwritable_cache_dir_compiles_in_memory_with_one_warning covers it")
+def test_a_read_only_cache_directory_still_works(tmp_path, monkeypatch):
+    os.chmod(tmp_path, 0o555)
+    try:
+        monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+        monkeypatch.setattr(kernel_cache, "_warned", False)
+        x = T.dvector("x")
+        with pytest.warns(RuntimeWarning, match="compiling in memory"):
+            f = sg.function([x], x * 5 - 2, mode="numba")
+        np.testing.assert_allclose(f(np.array([1.0])), [3.0])
+    finally:
+        os.chmod(tmp_path, 0o755)

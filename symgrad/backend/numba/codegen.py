@@ -30,6 +30,8 @@ from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
 from ...rewrite.rowstream import RowStream
 from ...tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
+from ...tensor.shape import SpecifyShape
+from ...ifelse import IfElse
 from .scalarprint import ScalarPrinter
 
 CSE_MIN_OPS = 6  # below this, common-subexpression elimination is not worth the temporaries
@@ -119,8 +121,15 @@ def _label(v: Variable) -> str:
     if v.name:
         return repr(v.name)
     if v.owner is not None:
-        return f"the result of {v.owner.op}"
+        return f"the result of {_op_text(v.owner.op)}"
     return "a constant" if isinstance(v, Constant) else "an input"
+
+
+def _op_text(op, limit: int = 60) -> str:
+    """An op for a kernel's error message, shortened: every distinct message is a constant numba
+    compiles a raise for, and the wrapper re-runs the reference backend for the precise text."""
+    text = str(op)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _msg(text: str) -> str:
@@ -283,7 +292,7 @@ def _elemwise(em: Emitter, node: Apply) -> None:
         code = scalar_code(em, op.expr, names, width)
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
         return
-    sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {op}")
+    sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
     em.emit(f"{o} = np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})")
     idx = _open_loops(em, sizes)
     loads = []
@@ -832,6 +841,55 @@ def _softmax(em: Emitter, node: Apply) -> None:
     back = [perm.index(d) for d in range(x.ndim)]
     em.emit(f"{o} = np.transpose({m}.reshape({t}.shape), ({', '.join(map(str, back))},))"
             if back != list(range(x.ndim)) else f"{o} = {m}.reshape({t}.shape)")
+
+
+# --- conditionals and shape checks -------------------------------------------------------------
+@emitter(IfElse)
+def _ifelse(em: Emitter, node: Apply) -> None:
+    """An ``if``/``else``; a lowered IfElse prints each branch's own nodes inside its block, so they
+    run only when that branch is taken. Scalars are cast so both blocks give the name one type."""
+    op = node.op
+    n = op.n_outs
+    cond = node.inputs[0]
+    c = em.name(cond)
+    outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
+    if op.lazy is None:
+        blocks = [((), node.inputs[1:1 + n]), ((), node.inputs[1 + n:])]
+    else:
+        blocks = [(op.lazy.then_nodes, op.lazy.then_outputs), (op.lazy.else_nodes, op.lazy.else_outputs)]
+    inner: set = set()
+    em.open(f"if {c}:" if cond.dtype == "bool" else f"if {c} != 0:")
+    for k, (nodes, values) in enumerate(blocks):
+        if k == 1:
+            em.close()
+            em.open("else:")
+        for m in nodes:
+            emit = EMITTERS.get(type(m.op))
+            if emit is None:
+                raise NotImplementedError(f"numba backend: no code generator for {m.op}")
+            emit(em, m)
+            inner.update(em.names[id(o)] for o in m.outputs)
+        for o, v, out in zip(outs, values, node.outputs):
+            value = em.name(v)
+            if out.ndim:
+                em.emit(f"{o} = {value}")
+            else:
+                em.emit(f"{o} = {_np(out.dtype)}({value})" if out.dtype != "bool" else f"{o} = bool({value})")
+    em.close()
+    em.used -= inner  # names defined inside the blocks are not read from earlier parts
+
+
+@emitter(SpecifyShape)
+def _specify_shape(em: Emitter, node: Apply) -> None:
+    x, *dims = node.inputs
+    xn = em.name(x)
+    sizes = iter(em.name(d) for d in dims)
+    checks = [f"{xn}.shape[{d}] != {next(sizes)}" for d, c in enumerate(node.op.checked) if c]
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    if checks:
+        em.emit(f"if {' or '.join(checks)}:")
+        em.emit(f"    raise ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+    em.emit(f"{o} = {xn}")
 
 
 # --- row streaming: one pass over X for dot(X.T, f(dot(X, w), ...)) ---------------------------

@@ -1,0 +1,162 @@
+"""``minimize``: solve for shared variables with ``scipy.optimize.minimize`` (L-BFGS-B, BFGS, CG, ...).
+
+symgrad compiles one function of the flattened parameter vector that returns the cost and its
+gradient together (``jac=True``), so each scipy evaluation is one compiled call. The shared
+variables are replaced by slices of that vector inside the graph (each cast back to its own
+dtype); data inputs are bound once. When scipy returns, its solution ``x`` is written into the
+shared variables and scipy's ``OptimizeResult`` is returned unchanged.
+
+>>> import numpy as np, symgrad as sg
+>>> w = sg.shared(np.zeros(2), name="w")
+>>> result = minimize(((w - np.array([1.0, -2.0])) ** 2).sum(), w, mode="numpy")
+>>> bool(result.success), w.get_value().round(6)
+(True, array([ 1., -2.]))
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.optimize  # the real scipy: this module is symgrad.scipy, imports are absolute
+
+from .compile.function import Function, function
+from .compile.io import In
+from .compile.shared import SharedVariable
+from .gradient import grad
+from .graph import Variable
+from .tensor import elemwise as E
+from .tensor import basic as _basic
+from .tensor.shape import concatenate
+from .tensor.variable import as_tensor_variable
+
+__all__ = ["minimize", "value_and_grad_function"]
+
+
+def _wrt(wrt) -> list[SharedVariable]:
+    wlist = [wrt] if isinstance(wrt, Variable) else wrt
+    try:
+        wlist = list(wlist)
+    except TypeError:
+        raise TypeError(f"minimize: wrt must be a shared variable or a list of them, "
+                        f"got {type(wrt).__name__}") from None
+    if not wlist:
+        raise ValueError("minimize: wrt is empty; pass the shared variables to solve for")
+    seen = set()
+    for i, w in enumerate(wlist):
+        if not isinstance(w, SharedVariable):
+            what = f"{w.label()} ({w.type.describe()})" if isinstance(w, Variable) else type(w).__name__
+            raise TypeError(f"minimize: wrt[{i}] must be a shared variable (symgrad.shared), got {what}")
+        if w.dtype[0] != "f":
+            raise TypeError(f"minimize: wrt[{i}] ({w.label()}) must be a float shared variable, "
+                            f"got {w.type.describe()}")
+        if id(w) in seen:
+            raise ValueError(f"minimize: wrt[{i}] ({w.label()}) is listed twice")
+        seen.add(id(w))
+    return wlist
+
+
+def _bindings(args, inputs) -> tuple[list[Variable], list]:
+    """(input variables, their values) from ``args`` as a {variable: value} dict or a tuple for ``inputs``."""
+    if isinstance(args, Mapping):
+        if inputs is not None:
+            raise TypeError("minimize: pass either args as a {variable: value} dict or inputs= with an args "
+                            "tuple, not both")
+        return list(args.keys()), list(args.values())
+    if isinstance(args, (Variable, np.ndarray)):
+        raise TypeError(f"minimize: args must be a tuple of values (one per inputs entry) or a "
+                        f"{{variable: value}} dict, got {type(args).__name__}")
+    values = list(args)
+    variables = list(inputs) if inputs is not None else []
+    if len(values) != len(variables):
+        raise ValueError(f"minimize: got {len(values)} args for {len(variables)} inputs; pass inputs=[...] "
+                         "with one symbolic variable per value (or args as a {variable: value} dict)")
+    return variables, values
+
+
+def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mode: str | None = None
+                            ) -> tuple[Function, list[tuple[int, int, tuple]]]:
+    """Compile ``f(theta, *inputs) -> [cost, d cost / d theta]`` where ``theta`` (float64 vector)
+    is every variable of ``wrt`` flattened and concatenated, as scipy wants it.
+
+    Returns the function and, per variable, ``(start, stop, shape)`` of its slice of ``theta``.
+
+    >>> import numpy as np, symgrad as sg
+    >>> a, b = sg.shared(np.ones((1, 2)), name="a"), sg.shared(3.0, name="b")
+    >>> f, layout = value_and_grad_function((a ** 2).sum() * b, [a, b], mode="numpy")
+    >>> layout
+    [(0, 2, (1, 2)), (2, 3, ())]
+    >>> value, gradient = f(np.array([1.0, 2.0, 0.5]))
+    >>> float(value), gradient
+    (2.5, array([1., 2., 5.]))
+    """
+    wlist = _wrt(wrt)
+    cost = as_tensor_variable(cost)
+    if cost.ndim != 0 or cost.dtype[0] != "f":
+        raise TypeError(f"minimize: cost must be a float scalar, got {cost.label()} ({cost.type.describe()})")
+    layout, start = [], 0
+    for w in wlist:
+        shape = w.get_value(borrow=True).shape
+        size = int(np.prod(shape, dtype=np.int64))
+        layout.append((start, start + size, shape))
+        start += size
+    theta = _basic.dvector("theta")
+    grads = grad(cost, wlist)
+    flat = concatenate([E.cast(g, "float64").reshape((hi - lo,)) for g, (lo, hi, _) in zip(grads, layout)])
+    givens = {}
+    for w, (lo, hi, shape) in zip(wlist, layout):
+        piece = theta[lo] if not shape else theta[lo:hi].reshape(shape)
+        givens[w] = E.cast(piece, w.dtype)
+    fn = function([theta] + list(inputs), [E.cast(cost, "float64"), flat], givens=givens, mode=mode,
+                  name="minimize_objective")
+    return fn, layout
+
+
+def minimize(cost, wrt, args: Mapping | Sequence = (), method: str = "L-BFGS-B", x0=None, *,
+             inputs: Sequence[Variable] | None = None, mode: str | None = None, **kwargs: Any
+             ) -> scipy.optimize.OptimizeResult:
+    """Minimize the scalar ``cost`` over the shared variables ``wrt`` with ``scipy.optimize.minimize``.
+
+    - ``wrt``: a float shared variable or a list of them; their current values are the start
+      (``x0``, a flat float64 vector of all of them, overrides it).
+    - ``args``: the values of the cost's other inputs, as ``{variable: value}``, or a tuple with
+      ``inputs=[variable, ...]`` giving their variables.
+    - ``method`` and ``**kwargs`` (``tol``, ``options``, ``callback``, ``bounds``, ...) go to scipy;
+      ``bounds`` and ``callback`` see the flat vector. Methods that ignore gradients work too (scipy
+      warns that the gradient is unused).
+
+    The final ``x`` is written into the shared variables whether or not scipy reports success.
+
+    >>> import numpy as np, symgrad as sg, symgrad.tensor as T
+    >>> x, y = T.dvector("x"), T.dvector("y")
+    >>> w = sg.shared(0.0, name="w")
+    >>> result = minimize(((w * x - y) ** 2).sum(), w, {x: [1.0, 2.0], y: [2.0, 4.0]}, mode="numpy")
+    >>> round(float(w.get_value()), 6), round(float(result.fun), 9)
+    (2.0, 0.0)
+    """
+    for key in ("fun", "jac"):
+        if key in kwargs:
+            raise TypeError(f"minimize: {key}= is built by symgrad (the compiled cost and gradient); "
+                            "do not pass it")
+    wlist = _wrt(wrt)
+    variables, values = _bindings(args, inputs)
+    size = sum(int(np.prod(w.get_value(borrow=True).shape, dtype=np.int64)) for w in wlist)
+    if x0 is None:
+        start = np.concatenate([np.asarray(w.get_value(borrow=True), dtype=np.float64).ravel() for w in wlist])
+    else:
+        start = np.asarray(x0, dtype=np.float64)
+        if start.shape != (size,):
+            raise ValueError(f"minimize: x0 must be a flat vector of all wrt values, shape ({size},), "
+                             f"got shape {start.shape}")
+    # The data become default values: converted and checked once, when the function is built.
+    bound = [In(v, value=value) for v, value in zip(variables, values)]
+    fn, layout = value_and_grad_function(cost, wlist, bound, mode=mode)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = fn(theta)
+        return float(value), gradient
+
+    result = scipy.optimize.minimize(objective, start, method=method, jac=True, **kwargs)
+    solution = np.asarray(result.x, dtype=np.float64)
+    for w, (lo, hi, shape) in zip(wlist, layout):
+        w.set_value(solution[lo:hi].reshape(shape).astype(w.dtype))
+    return result

@@ -1,0 +1,64 @@
+"""examples/linear_model_sgd.py: run in-process, its printed numbers against a plain-Python replay."""
+import importlib.util
+import pathlib
+import re
+import sys
+
+import pytest
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "linear_model_sgd.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("example_linear_model_sgd", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _replay(epochs):
+    """The lecture's arithmetic in plain Python floats: (printed gradients, epoch losses, final w)."""
+    w, grads, losses = 1.0, [], []
+    for _ in range(epochs):
+        for x, y in zip([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]):
+            loss, grad = (x * w - y) ** 2, 2 * x * (x * w - y)
+            grads.append((x, y, grad))
+            w = w - 0.01 * grad
+        losses.append(loss)
+    return grads, losses, w
+
+
+def _numbers(pattern, text):
+    return [tuple(float(v) for v in m) if isinstance(m, tuple) else float(m) for m in re.findall(pattern, text)]
+
+
+def test_fast_and_full_runs_print_the_lecture_numbers(mode, capsys, tmp_path):
+    example = _load()
+    plot = tmp_path / "sgd.png"  # drawn once (numpy run): matplotlib is slow to import
+    plot_args = ["--plot", str(plot)] if mode == "numpy" else []
+    learned = example.main(["--fast", "--mode", mode] + plot_args)
+    out = capsys.readouterr().out
+    grads, losses, w = _replay(3)
+    assert out.splitlines()[0] == "predict (before training) 4 4.0"
+    assert "\tgrad: 1.0 2.0 -2.0\n" in out  # the lecture's first line
+    assert _numbers(r"grad:\s+(\S+) (\S+) (\S+)", out) == pytest.approx(grads, rel=1e-14)
+    assert _numbers(r"progress: \d+ (\S+)", out) == pytest.approx(losses, rel=1e-14)
+    assert learned["w"] == pytest.approx(w, rel=1e-15)
+    assert learned["prediction"] == pytest.approx(4 * w, rel=1e-15)
+    if plot_args and importlib.util.find_spec("matplotlib") is not None:
+        assert plot.stat().st_size > 0
+    # the full program: the same graph, so no new compile; the reference prints 4 -> 7.8049
+    learned = example.main(["--mode", mode])
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("predict (after training) 4 7.804863933862125")
+    assert len(_numbers(r"progress: \d+ (\S+)", out)) == 10
+    assert learned["prediction"] == pytest.approx(4 * _replay(10)[2], rel=1e-15)
+
+
+def test_plot_is_skipped_silently_without_matplotlib(monkeypatch, tmp_path, capsys):
+    example = _load()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib... -> ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    example._plot(str(tmp_path / "none.png"), [1.0, 0.5], 2.0)
+    assert not (tmp_path / "none.png").exists()
+    assert capsys.readouterr().out == ""

@@ -13,12 +13,13 @@ from .compile.function import Function, function  # noqa: F401
 from .compile.io import In  # noqa: F401
 from .compile.shared import SharedVariable, shared  # noqa: F401
 from .config import config  # noqa: F401
-from .gradient import grad  # noqa: F401
+from .gradient import Lop, Rop, grad  # noqa: F401
 from .printing import debugprint, pp  # noqa: F401
 from . import printing  # noqa: F401
+from . import ifelse  # noqa: F401  (symgrad.ifelse.ifelse, as theano.ifelse.ifelse)
 
 if config.mode == "numba":  # the default backend loads with the library, not inside the first compile
     from .backend import numba as _numba_backend  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad"]
+__all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad", "Rop", "Lop"]

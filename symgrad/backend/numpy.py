@@ -25,6 +25,8 @@ from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
 from ..rewrite.rowstream import RowStream
 from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
+from ..tensor.shape import SpecifyShape
+from ..ifelse import IfElse
 from .exprprint import NumpyExprPrinter
 
 IMPLS: dict[type, Callable[[Apply], Callable]] = {}
@@ -336,6 +338,69 @@ def _row_stream(node):
         results += [ev(e, dt) for e, dt in op.row_exprs]
         results += [np.asarray(ev(e, dt).sum(), dtype=dt) for e, dt in op.sum_exprs]
         return results
+
+    return run
+
+
+@impl(IfElse)
+def _ifelse(node):
+    """The chosen branch's values; a lowered (lazy) IfElse runs only the chosen branch's own nodes."""
+    op = node.op
+    n = op.n_outs
+    if op.lazy is None:
+        def run(cond, *values):
+            chosen = values[:n] if cond else values[n:]
+            return chosen[0] if n == 1 else list(chosen)
+
+        return run
+    boundary = node.inputs[1:]
+    branches = [_inner_program(boundary, op.lazy.then_nodes, op.lazy.then_outputs),
+                _inner_program(boundary, op.lazy.else_nodes, op.lazy.else_outputs)]
+
+    def run(cond, *values):
+        results = branches[0 if cond else 1](values)
+        return results[0] if n == 1 else results
+
+    return run
+
+
+def _inner_program(boundary, nodes, outputs) -> Callable:
+    """Evaluate ``nodes`` (in order) from values of the ``boundary`` variables; return ``outputs``."""
+    steps = [(IMPLS[type(m.op)](m), m) for m in nodes]
+
+    def run(values):
+        env = {id(v): a for v, a in zip(boundary, values)}
+
+        def value(v):
+            return v.data if isinstance(v, Constant) else env[id(v)]
+
+        for fn, m in steps:
+            args = [value(v) for v in m.inputs]
+            try:
+                result = fn(*args)
+            except (ValueError, IndexError) as e:
+                raise type(e)(f"{e}\n  while computing {m.op} of "
+                              f"{', '.join(_describe(v, a) for v, a in zip(m.inputs, args))}") from None
+            for o, r in zip(m.outputs, result if len(m.outputs) > 1 else [result]):
+                env[id(o)] = r
+        return [np.asarray(value(v)) for v in outputs]
+
+    return run
+
+
+@impl(SpecifyShape)
+def _specify_shape(node):
+    checked = node.op.checked
+    x_var = node.inputs[0]
+
+    def run(x, *dims):
+        sizes = iter(dims)
+        expected = tuple(int(next(sizes)) if c else None for c in checked)
+        if any(e is not None and e != n for e, n in zip(expected, np.shape(x))):
+            note = " (None: any size)" if None in expected else ""
+            raise ValueError(f"specify_shape: {_describe(x_var, x)} does not have the specified shape "
+                             f"{expected}{note}")
+        return x
 
     return run
 

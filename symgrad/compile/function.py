@@ -13,6 +13,7 @@ every shared variable exactly as it was.
 """
 from __future__ import annotations
 
+import copy as _copy
 import warnings
 import weakref
 from typing import Sequence
@@ -22,6 +23,7 @@ import numpy as np
 from ..backend import get_backend
 from ..config import config
 from ..graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
+from ..ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
 from .convert import make_converter
 from .io import In, as_in, check_input_variable
@@ -155,6 +157,7 @@ class Function:
             if spec.name:
                 self._by_name.setdefault(spec.name, i)
         self._n_out = len(self.outputs)
+        self._updates_dropped = False  # a copy made with delete_updates=True (see copy)
 
     @property
     def optimized_outputs(self) -> list[Variable]:
@@ -166,7 +169,7 @@ class Function:
             optimized = optimize(self._targets)
             if hasattr(backend, "rewrite"):
                 optimized = backend.rewrite(optimized)
-            self._optimized = optimized
+            self._optimized = lower_ifelse(optimized)  # last: branch-only nodes move inside each IfElse
         return self._optimized
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
@@ -219,7 +222,7 @@ class Function:
             raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
         values = self._bind(args, kwargs)
         state = [s.value for s in self._shared]
-        if self._kernel.loop is not None:
+        if self._kernel.loop is not None and not self._updates_dropped:
             return self._finish(values, self._kernel.loop(int(n_steps), values + state))
         slot = {id(s): k for k, s in enumerate(self._shared)}
         targets = [slot.get(id(var)) for var, _ in self.updates]
@@ -230,6 +233,62 @@ class Function:
                 if k is not None:
                     state[k] = value
         return self._finish(values, results)
+
+    def copy(self, share_memory: bool = False, swap: dict | None = None, delete_updates: bool = False,
+             name: str | None = None) -> "Function":
+        """A new function computing the same thing, without compiling anything (Theano's ``copy``).
+
+        - ``swap``: {old shared variable: new shared variable}; the copy reads (and updates) the new
+          ones. Each new one must have exactly the old one's type (``TypeError`` naming both), and
+          each old one must be used by this function (``ValueError``).
+        - ``delete_updates``: the copy writes no updates (its kernel still computes them; they are
+          dropped).
+        - ``name``: the copy's name; default ``"<name> copy"``.
+        - ``share_memory``: accepted for compatibility. A kernel keeps no storage between calls, so
+          the copy always shares the compiled kernel and never intermediate results.
+
+        >>> import symgrad as sg, symgrad.tensor as T
+        >>> acc, other = sg.shared(0.0, name="acc"), sg.shared(10.0, name="other")
+        >>> inc = sg.function([], acc, updates=[(acc, acc + 1)], mode="numpy", name="inc")
+        >>> inc2 = inc.copy(swap={acc: other})
+        >>> float(inc2()), float(other.get_value()), float(acc.get_value()), inc2.name
+        (10.0, 11.0, 0.0, 'inc copy')
+        """
+        swap = dict(swap or {})
+        used = {id(v) for v in self._shared} | {id(var) for var, _ in self.updates}
+        for old, new in swap.items():
+            for role, v in (("keys", old), ("values", new)):
+                if not isinstance(v, SharedVariable):
+                    raise TypeError(f"{self._what()}.copy: swap {role} must be shared variables, got {v!r} "
+                                    f"({type(v).__name__})")
+            if id(old) not in used:
+                raise ValueError(f"{self._what()}.copy: shared variable {old.label()} is not used by this function, "
+                                 "so it cannot be swapped")
+            if new.type is not old.type:
+                raise TypeError(f"{self._what()}.copy: cannot swap shared variable {old.label()} "
+                                f"({old.type.describe()}) for {new.label()} ({new.type.describe()}): the types differ")
+        fn = object.__new__(Function)
+        fn.__dict__.update(self.__dict__)  # the compiled kernel, converters and alias flags are reused
+        fn.name = name or (f"{self.name} copy" if self.name else None)
+        fn.inputs = [_copy.copy(spec) for spec in self.inputs]
+        fn._defaults = list(self._defaults)
+        updates = [] if delete_updates else list(self.updates)
+        fn._updates_dropped = self._updates_dropped or (delete_updates and bool(self.updates))
+        if swap:
+            by_id = {id(old): new for old, new in swap.items()}
+            fn._shared = [by_id.get(id(v), v) for v in self._shared]  # same slots: same kernel
+            rebuilt = clone_replace(list(self.outputs) + [e for _, e in updates], swap)
+            fn.outputs = rebuilt[:len(self.outputs)]
+            updates = [(by_id.get(id(var), var), e) for (var, _), e in zip(updates, rebuilt[len(self.outputs):])]
+            fn._optimized = None  # rebuilt on demand (printing) from the swapped graph
+        fn.updates = updates
+        fn._targets = list(fn.outputs) + [e for _, e in updates]
+        if delete_updates and self._optimized is not None and not swap:
+            fn._optimized = self._optimized[:len(self.outputs)]
+        return fn
+
+    def __copy__(self):
+        return self.copy()
 
     def _finish(self, values: list, results: list):
         """Copy outputs that could alias, then write every update (all computed before any write)."""
@@ -288,6 +347,9 @@ def _alias_flags(optimized: list[Variable]) -> list[bool]:
     """Which results could share memory with an argument, a shared value or another result:
     decided once at compile time, so a call pays for the runtime check only where it is possible."""
     roots = [_alias_root(v) for v in optimized]
+    if any(r.owner is not None and type(r.owner.op).__name__ == "IfElse" for r in roots):
+        # an IfElse returns one of its branch values as is: any result may be any input or another result
+        return [True] * len(roots)
     counts: dict = {}
     for r in roots:
         counts[id(r)] = counts.get(id(r), 0) + 1
@@ -303,9 +365,9 @@ def _alias_root(v: Variable) -> Variable:
     if not _VIEW_OPS:
         from ..tensor.elemwise import Elemwise
         from ..tensor.indexing import Subtensor
-        from ..tensor.shape import DimShuffle, Reshape
+        from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
 
-        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise)
+        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
     while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
         op = v.owner.op
         if type(op).__name__ == "Elemwise" and not (op.expr.is_Symbol and op.nin == 1):

@@ -18,7 +18,7 @@ from .indexing import getitem, inc_subtensor, set_subtensor  # noqa: F401
 from .linalg import dot, outer  # noqa: F401
 from .reduction import argmax, argmin, max, mean, min, prod, std, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
-    arange, concatenate, dimshuffle, flatten, join, reshape, shape, stack, transpose)
+    arange, concatenate, dimshuffle, flatten, join, reshape, shape, specify_shape, stack, transpose)
 from .variable import (  # noqa: F401
     TensorConstant, TensorVariable, as_tensor_variable, constant)
 
@@ -31,3 +31,32 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
     from ..gradient import grad as _grad
 
     return _grad(cost, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Theano's ``T.Lop`` (vector times Jacobian): see :func:`symgrad.gradient.Lop`."""
+    from ..gradient import Lop as _Lop
+
+    return _Lop(f, wrt, eval_points, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+
+
+def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="zero"):
+    """Theano's ``T.Rop`` (Jacobian times vector): see :func:`symgrad.gradient.Rop`."""
+    from ..gradient import Rop as _Rop
+
+    return _Rop(f, wrt, eval_points, disconnected_outputs=disconnected_outputs,
+                return_disconnected=return_disconnected)
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """Theano's ``T.jacobian``: see :func:`symgrad.gradient.jacobian`."""
+    from ..gradient import jacobian as _jacobian
+
+    return _jacobian(expression, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """Theano's ``T.hessian``: see :func:`symgrad.gradient.hessian`."""
+    from ..gradient import hessian as _hessian
+
+    return _hessian(cost, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)

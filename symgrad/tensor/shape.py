@@ -1,5 +1,5 @@
 """Structural shape ops: Shape, DimShuffle (transpose / add or drop broadcastable dims),
-Reshape, MakeVector, ARange, Join.
+Reshape, MakeVector, ARange, Join, SpecifyShape (a run-time shape check).
 
 >>> import symgrad.tensor as T
 >>> X = T.dmatrix("X")
@@ -258,3 +258,69 @@ def stack(tensors, axis: int = 0) -> Variable:
         return MakeVector(dtype)(*[cast(t, dtype) for t in tensors])
     expanded = [dimshuffle(t, list(range(axis)) + ["x"] + list(range(axis, t.ndim))) for t in tensors]
     return Join(axis)(*expanded)
+
+
+@dataclass(frozen=True)
+class SpecifyShape(Op):
+    """``x`` unchanged, after checking at run time that its shape is the given one.
+
+    ``checked`` has one flag per dimension of ``x``; each checked dimension's expected size is an
+    int64 scalar input after ``x``.
+    """
+
+    checked: tuple
+
+    def make_node(self, x, *dims) -> Apply:
+        x = as_tensor_variable(x)
+        if len(self.checked) != x.ndim:
+            raise TypeError(f"specify_shape: {x.label()} ({x.type.describe()}) has {x.ndim} dimension(s), "
+                            f"the shape has {len(self.checked)}")
+        if len(dims) != sum(self.checked):
+            raise TypeError(f"SpecifyShape: expected {sum(self.checked)} dimension sizes, got {len(dims)}")
+        dims = [cast_int64(_as_int_scalar(d, "specify_shape: a dimension size")) for d in dims]
+        return Apply(self, [x, *dims], [x.type])
+
+    def __str__(self):
+        return "SpecifyShape"
+
+
+def specify_shape(x, shape) -> Variable:
+    """``x``, checked when the function runs to have ``shape`` (a ``ValueError`` naming ``x``, the
+    expected and the actual shape otherwise). ``shape`` is a tuple of ints, symbolic integer
+    scalars or ``None`` (any size), or a symbolic integer vector such as ``y.shape``. The gradient
+    passes through unchanged.
+
+    >>> import numpy as np, symgrad as sg, symgrad.tensor as T
+    >>> x = T.dmatrix("x")
+    >>> f = sg.function([x], specify_shape(x, (2, None)).sum(), mode="numpy")
+    >>> float(f(np.ones((2, 3))))
+    6.0
+    """
+    x = as_tensor_variable(x)
+    if isinstance(shape, Variable) and shape.ndim == 1:
+        if shape.dtype[0] not in "iu":
+            raise TypeError(f"specify_shape of {x.label()}: the shape must be an integer vector, "
+                            f"got {shape.label()} ({shape.type.describe()})")
+        from .indexing import getitem
+
+        shape = [getitem(shape, i) for i in range(x.ndim)]
+    elif isinstance(shape, (int, np.integer)) or (isinstance(shape, Variable) and shape.ndim == 0):
+        shape = (shape,)
+    entries = list(shape)
+    if len(entries) != x.ndim:
+        raise ValueError(f"specify_shape of {x.label()} ({x.type.describe()}): the shape {tuple(entries)} has "
+                         f"{len(entries)} entries, expected {x.ndim}")
+    for d, e in enumerate(entries):
+        if e is None:
+            continue
+        if isinstance(e, (int, np.integer)) and not isinstance(e, bool):
+            if e < 0 or (x.broadcastable[d] and e != 1):
+                raise ValueError(f"specify_shape of {x.label()} ({x.type.describe()}): size {e} is not possible "
+                                 f"for dimension {d}")
+        elif not (isinstance(e, Variable) and e.ndim == 0 and e.dtype[0] in "iu"):
+            raise TypeError(f"specify_shape of {x.label()}: shape entries must be ints, integer scalars or None, "
+                            f"got {e!r} for dimension {d}")
+    checked = tuple(e is not None for e in entries)
+    if not any(checked):
+        return x
+    return SpecifyShape(checked)(x, *[e for e in entries if e is not None])

@@ -361,7 +361,7 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = "raise"):
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = "raise") -> Variable | list | tuple:
     """The L-operator: ``eval_points`` (shaped like ``f``) times the Jacobian of ``f`` w.r.t. ``wrt``.
 
     ``f`` and ``eval_points`` may be lists (paired one to one; the products are summed). The
@@ -392,7 +392,8 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = 
     return _format_as(wrt, _backprop(seeds, wrt_list, consider_constant, disconnected_inputs, "Lop", what))
 
 
-def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise", return_disconnected: str = "zero"):
+def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise",
+        return_disconnected: str = "zero") -> Variable | list | tuple:
     """The R-operator: the Jacobian of ``f`` w.r.t. ``wrt`` times ``eval_points`` (shaped like ``wrt``).
 
     ``wrt`` and ``eval_points`` may be lists (paired one to one; the products are summed). The
@@ -448,7 +449,7 @@ def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise", return_disconn
     return _format_as(f, out)
 
 
-def jacobian(expression, wrt, consider_constant=None, disconnected_inputs: str = "raise"):
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs: str = "raise") -> Variable | list | tuple:
     """The Jacobian of a vector ``expression``: for each ``wrt``, a tensor of shape
     ``(len(expression),) + wrt.shape`` whose row i is ``grad(expression[i], wrt)``.
 
@@ -484,7 +485,7 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs: str =
     return _format_as(wrt, batch_graph(rows, seed, identity))
 
 
-def hessian(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise"):
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise") -> Variable | list | tuple:
     """The Hessian of the scalar ``cost`` for each vector in ``wrt``: ``jacobian(grad(cost, w), w)``,
     an (n, n) matrix (a list of them for a list).
 

@@ -101,7 +101,7 @@ def _as_branch(value, like):
     return TensorConstant(like.type, converted)
 
 
-def ifelse(condition, then_branch, else_branch, name: str | None = None):
+def ifelse(condition, then_branch, else_branch, name: str | None = None) -> Variable | list[Variable]:
     """``then_branch`` if the scalar ``condition`` is non-zero, else ``else_branch`` (lazily).
 
     Either branch may be a list (both the same length); the result is then a list. The two

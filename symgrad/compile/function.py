@@ -14,6 +14,7 @@ every shared variable exactly as it was.
 from __future__ import annotations
 
 import copy as _copy
+import threading
 import warnings
 import weakref
 from typing import Sequence
@@ -86,6 +87,12 @@ def _normalize_givens(givens) -> dict:
                                 f"got {new.type.describe()}")
         out[old] = new
     return out
+
+
+# Calls that update shared variables run one at a time in a process: each reads the state the
+# previous one wrote, so calls from several threads never lose an update or mix two calls' writes.
+# Calls without updates (predictions, costs) run concurrently (kernels release the GIL).
+_UPDATE_LOCK = threading.RLock()
 
 
 class Function:
@@ -205,7 +212,10 @@ class Function:
             values = self._bind(args, kwargs)
         else:  # the hot path of a training loop: positional arguments only
             values = [convert(a) for convert, a in zip(self._converters, args)]
-        return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+        if not self.updates:
+            return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+        with _UPDATE_LOCK:  # read, compute and write the shared state as one step (see _UPDATE_LOCK)
+            return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
 
     def loop(self, n_steps: int, *args, **kwargs):
         """Run the step ``n_steps`` times (updates applied between steps) and return the outputs of
@@ -221,6 +231,12 @@ class Function:
         if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
         values = self._bind(args, kwargs)
+        if not self.updates:
+            return self._loop(n_steps, values)
+        with _UPDATE_LOCK:
+            return self._loop(n_steps, values)
+
+    def _loop(self, n_steps: int, values: list):
         state = [s.value for s in self._shared]
         if self._kernel.loop is not None and not self._updates_dropped:
             return self._finish(values, self._kernel.loop(int(n_steps), values + state))

@@ -78,3 +78,21 @@ def test_a_forked_child_runs_the_kernel_without_being_terminated(parallel_step):
     assert used_serial == (numba.threading_layer() == "omp")  # GNU OpenMP: the serial build ran
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_concurrent_training_calls_are_serialized_and_lose_no_update(mode):
+    c = sg.shared(0.0, name="c")
+    x = T.dscalar("x")
+    step = sg.function([x], c, updates=[(c, c + x)], mode=mode)
+    step(0.0)  # compile before the threads start
+
+    def work():
+        for _ in range(200):
+            step(1.0)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert float(c.get_value()) == 800.0

@@ -96,3 +96,26 @@ def test_a_read_only_cache_directory_still_works(tmp_path, monkeypatch):
         np.testing.assert_allclose(f(np.array([1.0])), [3.0])
     finally:
         os.chmod(tmp_path, 0o755)
+
+
+STEP_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, symgrad as sg, symgrad.tensor as T
+    x, y = T.dmatrix("x"), T.dvector("y")
+    w = sg.shared(np.zeros(5), name="w")
+    cost = T.nnet.binary_crossentropy(T.nnet.sigmoid(T.dot(x, w)), y).mean()
+    step = sg.function([x, y], cost, updates=[(w, w - 0.5 * sg.grad(cost, w))], mode="numba")
+    assert "numba.prange" in step.source
+    X, Y = np.linspace(-1, 1, 40 * 5).reshape(40, 5), (np.arange(40) % 2).astype(float)
+    out = step(X, Y) if sys.argv[1] == "call" else step.loop(3, X, Y)
+    print(repr(float(out)))
+""")
+
+
+def test_a_loop_compiled_after_its_kernel_was_loaded_from_the_cache_loads_safely(tmp_path):
+    # numba: a function compiled where a callee with a parallel loop came from the cache used to
+    # segfault when loaded from the cache in the next process; the loop now has its own kernel copy
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
+    for what in ["call", "loop", "loop", "call"]:
+        res = subprocess.run([sys.executable, "-c", STEP_SCRIPT, what], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, f"{what}: exit {res.returncode}\n{res.stderr[-2000:]}"

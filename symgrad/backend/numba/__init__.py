@@ -21,7 +21,7 @@ from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import generate
-from .threads import parallel_entry, serial_source
+from .threads import ThreadChooser, parallel_kernel, parallel_loop, serial_source
 
 
 def rewrite(outputs: list[Variable]) -> list[Variable]:
@@ -29,7 +29,7 @@ def rewrite(outputs: list[Variable]) -> list[Variable]:
     return fuse_row_streams(outputs)
 
 
-def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int]) -> str:
+def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int], kernel: str = "kernel") -> str:
     """``loop(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot."""
     args = [f"a{i}" for i in range(len(inputs))]
     state = list(args)
@@ -43,11 +43,11 @@ def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int]
             lines.append(f"    s{slot} = a{slot}")
             state[slot] = f"s{slot}"
     lines.append("    for step in range(n - 1):")
-    lines.append(f"        r = kernel({', '.join(state)})")
+    lines.append(f"        r = {kernel}({', '.join(state)})")
     for slot, out_index in updated.items():
         conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
         lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
-    lines.append(f"    return kernel({', '.join(state)})")
+    lines.append(f"    return {kernel}({', '.join(state)})")
     return "\n".join(lines)
 
 
@@ -60,14 +60,37 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     """
     updated = updated or {}
     if source is not None:
-        return _wrap(source, inputs, outputs)
+        return _wrap(source, inputs, outputs, updated)
     source = generate(inputs, outputs)
-    if updated:
+    if updated and "numba.prange" in source:
+        # numba bug: a function compiled in a process where a callee containing a parallel loop was
+        # loaded from numba's cache segfaults when it is itself loaded from the cache later. So the
+        # loop gets its own copy of the kernel (names ending in _L, not cached on their own): they
+        # are compiled with the loop, always in the same process, and stored inside its entry.
+        source += "\n\n\n" + loop_copy(source) + "\n\n\n" + _loop_source(inputs, len(outputs), updated, "kernel_L")
+    elif updated:
         source += "\n\n\n" + _loop_source(inputs, len(outputs), updated)
-    return _wrap(source, inputs, outputs)
+    return _wrap(source, inputs, outputs, updated)
 
 
-def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> Callable:
+def loop_copy(source: str) -> str:
+    """Every function of ``source`` again, renamed ``name_L`` (calls between them renamed too).
+
+    >>> print(loop_copy("def kernel(a0):\n    return kernel_part0(a0)\n\n\ndef kernel_part0(a0):\n    return (a0,)"))
+    def kernel_L(a0):
+        return kernel_part0_L(a0)
+    <BLANKLINE>
+    <BLANKLINE>
+    def kernel_part0_L(a0):
+        return (a0,)
+    """
+    names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    start = source.index("def ")  # module constants (C0 = ...) are shared, not copied
+    return pattern.sub(lambda m: m.group(1) + "_L", source[start:])
+
+
+def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
     jitted = namespace["kernel"]
@@ -77,8 +100,9 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) 
             text = serial_source(source)
             return load_module(text, re.findall(r"^def (\w+)\(", text, flags=re.MULTILINE))
 
-        jitted = parallel_entry("kernel", namespace, load_serial)
-        run_loop = run_loop and parallel_entry("loop", namespace, load_serial)
+        chooser = ThreadChooser()
+        jitted = parallel_kernel(namespace, load_serial, chooser)
+        run_loop = run_loop and parallel_loop(namespace, load_serial, chooser, updated)
     scalar_in = [v.ndim == 0 for v in inputs]
     half_in = [v.dtype == "float16" for v in inputs]
     out_dtypes = [np.dtype(v.dtype) for v in outputs]

@@ -86,19 +86,23 @@ def load_module(source: str, jit_names: list[str]) -> dict:
         from . import helpers
 
         for n in jit_names:  # no file to key numba's cache on: compile in memory only
-            options = dict(getattr(helpers, _options(n, source)), cache=False)
+            options = dict(eval(_options(n, source), vars(helpers)), cache=False)  # noqa: S307 - our text
             namespace[n] = numba.njit(**options)(namespace[n])
         return namespace
 
 
 def _options(name: str, source: str) -> str:
-    """The jit options (a name in helpers) for a generated function: row passes may reassociate
-    sums; a function with a ``prange`` loop (a row pass's thread dispatch) runs in parallel."""
+    """The jit options (an expression over helpers' names) for a generated function: row passes
+    may reassociate sums; a function with a ``prange`` loop (a row pass's thread dispatch) runs in
+    parallel; the loop's private copy of a kernel (``name_L``) is only ever compiled inside the loop
+    and stored in the loop's own cache entry."""
     if not name.startswith("rowpass"):
-        return "JIT"
-    start = source.index(f"def {name}(")
-    end = source.find("\ndef ", start + 1)
-    return "JIT_PAR" if "numba.prange(" in source[start:end if end >= 0 else None] else "JIT_FAST"
+        options = "JIT"
+    else:
+        start = source.index(f"def {name}(")
+        end = source.find("\ndef ", start + 1)
+        options = "JIT_PAR" if "numba.prange(" in source[start:end if end >= 0 else None] else "JIT_FAST"
+    return f"dict({options}, cache=False)" if name.endswith("_L") else options
 
 
 def _atomic_write(path: Path, text: str) -> None:

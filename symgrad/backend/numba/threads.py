@@ -1,13 +1,20 @@
-"""Calling kernels whose row passes run on numba's threads, safely.
+"""Calling kernels whose row passes run on numba's threads: fast on an idle machine, never a
+disaster on a busy one.
 
-Two hazards of numba's threading layers, handled here so a user never meets them:
+Row passes split X into a fixed number of chunks (chosen when the kernel is generated), so a result
+never depends on how many threads run them. That freedom is used here, per call:
 
-- the *workqueue* layer is not thread-safe: two Python threads launching parallel regions at once
-  abort the process. Until a thread-safe layer (omp, tbb) is known to be in use, parallel kernels
-  are called under one process-wide lock.
-- GNU OpenMP (the *omp* layer) is not fork-safe: a child forked from a process that already ran a
-  parallel region is terminated when it launches one. A forked child therefore runs a serial build
-  of the same kernel (one row chunk, ``prange`` printed as ``range``): correct, just not threaded.
+- **Busy machines.** OpenMP threads spin while they wait for each other. When another process
+  holds a core, a parallel region can stall for a scheduler time slice: measured 75 µs -> 4.7 ms per
+  logistic-regression step on 2 cores with one other busy process. Each kernel therefore times its
+  calls and runs them on all threads or on one (``numba.set_num_threads(1)``: the same chunks, the
+  same bits), whichever is currently faster; the slower way is re-tried now and then, less often
+  each time it loses again. ``loop`` runs its steps in segments of growing length so it can switch
+  too.
+- **workqueue** (numba's fallback threading layer) is not thread-safe: until a thread-safe layer
+  (omp, tbb) is known to be in use, parallel kernels are called under one process-wide lock.
+- **fork**: GNU OpenMP terminates a child forked from a process that already ran a parallel region
+  when the child launches one. A forked child therefore runs a serial build of the same kernel.
 
 >>> serial_source("nt = row_chunks(n, m, 2)\\nfor c in numba.prange(nt):")
 'nt = row_chunks(n, m, 1)\\nfor c in range(nt):'
@@ -17,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from typing import Callable
 
 _LOCK = threading.Lock()
@@ -47,23 +55,119 @@ def serial_source(source: str) -> str:
     return source.replace("numba.prange(", "range(")
 
 
-def parallel_entry(name: str, namespace: dict, load_serial: Callable[[], dict]) -> Callable:
-    """``namespace[name]`` wrapped for the hazards above; ``load_serial()`` builds the serial module
-    (only in a forked child, and only once)."""
+class ThreadChooser:
+    """Chooses all threads (True) or one thread (False) for each call from measured step times.
+
+    >>> c = ThreadChooser()
+    >>> c.pick(), c.record(True, 5e-3), c.pick(), c.record(False, 1e-4), c.pick()
+    (True, None, False, None, False)
+    """
+
+    FIRST_PROBE = 16  # calls before the losing way is timed again; doubles while it keeps losing
+    MAX_PROBE = 4096
+
+    def __init__(self) -> None:
+        self.seconds: dict = {True: None, False: None}  # recent seconds per step, by way
+        self.calls = 0
+        self.interval = self.FIRST_PROBE
+        self.next_probe = self.FIRST_PROBE
+        self.best: bool | None = None
+
+    def pick(self) -> bool:
+        if self.seconds[True] is None:
+            return True
+        if self.seconds[False] is None:
+            return False
+        self.calls += 1
+        best = self.seconds[True] <= self.seconds[False]
+        if self.calls >= self.next_probe:
+            self.next_probe = self.calls + self.interval
+            return not best
+        return best
+
+    def record(self, parallel: bool, seconds_per_step: float) -> None:
+        old = self.seconds[parallel]
+        self.seconds[parallel] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step
+        if self.seconds[True] is None or self.seconds[False] is None:
+            return
+        best = self.seconds[True] <= self.seconds[False]
+        # a probe that lost again: wait longer before the next one; a change of winner: probe soon
+        self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE
+        self.best = best
+
+
+def _run(fn: Callable, args: tuple, parallel: bool):
+    import numba
+
+    if parallel:
+        return fn(*args)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        numba.set_num_threads(saved)
+
+
+def _guarded(fn: Callable, args: tuple, parallel: bool):
+    _state["used"] = True
+    if _state["threadsafe"]:
+        return _run(fn, args, parallel)
+    with _LOCK:
+        result = _run(fn, args, parallel)
+        if _layer() in ("omp", "tbb"):
+            _state["threadsafe"] = True
+        return result
+
+
+def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser) -> Callable:
+    """``namespace["kernel"]`` called on all threads or one, as ``chooser`` finds faster."""
     serial: list = []
+    warm: list = []
 
     def call(*args):
         if _state["forked"]:
             if not serial:
                 serial.append(load_serial())
-            return serial[0][name](*args)
-        _state["used"] = True
-        if _state["threadsafe"]:
-            return namespace[name](*args)
-        with _LOCK:
-            result = namespace[name](*args)
-            if _layer() in ("omp", "tbb"):
-                _state["threadsafe"] = True
-            return result
+            return serial[0]["kernel"](*args)
+        parallel = chooser.pick()
+        start = time.perf_counter()
+        result = _guarded(namespace["kernel"], args, parallel)
+        if warm:
+            chooser.record(parallel, time.perf_counter() - start)
+        else:  # the first call compiles or loads the kernel: not a step time
+            warm.append(True)
+        return result
+
+    return call
+
+
+def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
+                  updated: dict) -> Callable:
+    """``namespace["loop"]`` run in segments of growing length (8, 16, ... steps), each on all
+    threads or one as ``chooser`` decides; ``updated`` (input slot -> result index) carries each
+    segment's new shared values into the next. Segments compute exactly the steps one loop would."""
+    serial: list = []
+    slots = sorted(updated.items())
+
+    def call(n, *args):
+        if _state["forked"]:
+            if not serial:
+                serial.append(load_serial())
+            return serial[0]["loop"](n, *args)
+        args = list(args)
+        done, segment = 0, 8
+        while True:
+            steps = min(segment, n - done)
+            parallel = chooser.pick()
+            start = time.perf_counter()
+            result = _guarded(namespace["loop"], (steps, *args), parallel)
+            chooser.record(parallel, (time.perf_counter() - start) / steps)
+            done += steps
+            if done == n:
+                return result
+            for slot, k in slots:
+                args[slot] = result[k]
+            segment = min(segment * 2, 4096)
 
     return call

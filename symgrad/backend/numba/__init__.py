@@ -74,7 +74,7 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
 
 
 def loop_copy(source: str) -> str:
-    """Every function of ``source`` again, renamed ``name_L`` (calls between them renamed too).
+    r"""Every function of ``source`` again, renamed ``name_L`` (calls between them renamed too).
 
     >>> print(loop_copy("def kernel(a0):\n    return kernel_part0(a0)\n\n\ndef kernel_part0(a0):\n    return (a0,)"))
     def kernel_L(a0):

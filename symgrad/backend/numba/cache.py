@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import pickle
 import sys
 import tempfile
 import warnings
@@ -77,6 +78,8 @@ def load_module(source: str, jit_names: list[str]) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:  # missing, truncated or tampered with
             _atomic_write(path, text)
+        if f"symgrad_kernel_{key}" not in sys.modules:
+            _drop_damaged_compiled(directory, key)
         return _import(path, f"symgrad_kernel_{key}")
     except OSError as e:
         _warn_once(f"symgrad: kernel cache directory {directory} is not usable ({e}); compiling in memory "
@@ -89,6 +92,24 @@ def load_module(source: str, jit_names: list[str]) -> dict:
             options = dict(eval(_options(n, source), vars(helpers)), cache=False)  # noqa: S307 - our text
             namespace[n] = numba.njit(**options)(namespace[n])
         return namespace
+
+
+def _drop_damaged_compiled(directory: Path, key: str) -> None:
+    """Delete numba's compiled entries of a module if any of them does not unpickle: numba itself
+    fails (e.g. MemoryError) instead of recompiling when an index or data file is damaged."""
+    entries = list((directory / "__pycache__").glob(f"symgrad_kernel_{key}.*.nb[ic]"))
+    try:
+        for entry in entries:
+            with open(entry, "rb") as f:
+                if entry.suffix == ".nbi":  # numba's layout: a pickled version, then the pickled index
+                    pickle.load(f)
+                pickle.loads(f.read())
+    except Exception:  # noqa: BLE001 - any failure to read means: compile again
+        for entry in entries:
+            try:
+                entry.unlink()
+            except OSError:
+                pass
 
 
 def _options(name: str, source: str) -> str:

@@ -172,7 +172,9 @@ def _parse_index(x: Variable, index) -> tuple[tuple, list, bool]:
             spec.append("a")
             advanced = True
         inputs.append(v)
-    while spec and spec[-1] == FULL:
+    # Trailing full slices change nothing; one is kept when the index has nothing else, so that
+    # x[:] is still an indexed tensor (Theano: set_subtensor(x[:], y) writes all of x).
+    while len(spec) > 1 and spec[-1] == FULL:
         spec.pop()
     return tuple(spec), inputs, advanced
 

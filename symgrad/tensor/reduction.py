@@ -79,6 +79,10 @@ def _reduce(kind: str, x, axis, keepdims: bool) -> Variable:
 
         return cast(_reduce(kind, cast(x, "int8"), axis, keepdims), "bool")
     if not axes and kind not in ("argmax", "argmin"):
+        if kind in ("sum", "prod"):  # nothing to reduce, but numpy still widens small ints and bools
+            from .elemwise import cast
+
+            return cast(x, _NUMPY[kind](np.empty((0,), x.dtype)).dtype.name)
         return x
     return _keep(x, Reduce(kind, axes)(x), axes, keepdims)
 

@@ -123,7 +123,20 @@ def mul(a, b): """a * b""" ; return elemwise(lambda x, y: x * y, (a, b), np.mult
 def true_div(a, b): """a / b (ints give float64)""" ; return elemwise(lambda x, y: x / y, (a, b), np.true_divide)
 def floor_div(a, b): """a // b""" ; return elemwise(S.floor_divide, (a, b), np.floor_divide)
 def mod(a, b): """a % b (sign of b, as numpy)""" ; return elemwise(S.mod, (a, b), np.mod)
-def pow(a, b): """a ** b""" ; return elemwise(lambda x, y: x ** y, (a, b), np.power)
+def pow(a, b):
+    """a ** b. An integer tensor to a negative integer power is a ValueError, as in numpy.
+
+    >>> import symgrad.tensor as T
+    >>> (T.lvector("n") ** 2).dtype, (T.lvector("n") ** -1.0).dtype
+    ('int64', 'float64')
+    """
+    if (isinstance(a, Variable) and a.dtype[0] in "iub" and isinstance(b, int)
+            and not isinstance(b, bool) and b < 0):
+        raise ValueError(f"{a.label()} ({a.type.describe()}) ** {b}: integers to negative integer powers "
+                         "are not allowed (numpy raises too); use a float exponent or cast to float first")
+    return elemwise(lambda x, y: x ** y, (a, b), np.power)
+
+
 def neg(a): """-a""" ; return elemwise(lambda x: -x, (a,), np.negative)
 def abs(a): """|a|""" ; return elemwise(sympy.Abs, (a,), np.absolute)
 def sqr(a): """a ** 2""" ; return elemwise(lambda x: x ** 2, (a,), np.square)

@@ -86,6 +86,22 @@ def _contiguous(x):
     return lambda x: np.ascontiguousarray(x)
 
 
+def power(a, b):
+    """``a ** b`` with numpy's rule for integers: a negative integer exponent is a ValueError."""
+    return a ** b
+
+
+@overload(power, jit_options={"cache": True})
+def _power(a, b):
+    if isinstance(a, types.Integer) and isinstance(b, types.Integer):
+        def impl(a, b):
+            if b < 0:
+                raise ValueError("Integers to negative integer powers are not allowed.")
+            return a ** b
+        return impl
+    return lambda a, b: a ** b
+
+
 @numba.njit(**JIT)
 def check_index(i, n, what_bad):
     """Normalize a possibly negative index into [0, n); a raise instead of reading out of bounds."""

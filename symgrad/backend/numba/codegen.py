@@ -149,8 +149,12 @@ def emitter(op_type):
 
 # --- elementwise ------------------------------------------------------------------------------
 def _float_width(node: Apply) -> str:
+    """float32 where numpy computes in float32: float32/float16 results, and comparisons or casts
+    of float32 values. A float64 result is computed in float64 even from float32 inputs (numpy
+    promotes float32 with int32 to float64): float32 literals there would round differently."""
     floats = {v.dtype for v in node.inputs if v.dtype.startswith("float")}
-    if node.op.dtype == "float32" or (floats and floats <= {"float32", "float16"}):
+    if node.op.dtype in ("float32", "float16") or (
+            node.op.dtype != "float64" and floats and floats <= {"float32", "float16"}):
         return "float32"
     return "float64"
 
@@ -262,11 +266,12 @@ def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str)
         names[atom] = var
 
 
-def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str], float_width: str) -> list[str]:
+def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str], float_width: str,
+                 int_result: bool = False) -> list[str]:
     """Emit shared temporaries for ``exprs`` over ``values`` (code per arg); return each one's code."""
     names = {S.arg(k): v for k, v in enumerate(values)}
     groups, shared = _cse(tuple(exprs))
-    printer = ScalarPrinter(float_width, names)
+    printer = ScalarPrinter(float_width, names, int_result)
     for base, kinds in groups:
         _emit_logistic(em, printer, base, kinds, names, float_width)
     for e in shared:
@@ -276,9 +281,10 @@ def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str]
     return [printer.print_top(e) for e in exprs]
 
 
-def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str) -> str:
+def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str,
+                int_result: bool = False) -> str:
     """:func:`scalar_codes` for one expression."""
-    return scalar_codes(em, [expr], values, float_width)[0]
+    return scalar_codes(em, [expr], values, float_width, int_result)[0]
 
 
 @emitter(Elemwise)
@@ -287,9 +293,10 @@ def _elemwise(em: Emitter, node: Apply) -> None:
     names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
     width = _float_width(node)
+    int_result = op.dtype[0] in "iu"
     cast = "" if op.dtype == "bool" else _np(op.dtype)
     if out.ndim == 0:
-        code = scalar_code(em, op.expr, names, width)
+        code = scalar_code(em, op.expr, names, width, int_result)
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
         return
     sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
@@ -303,7 +310,7 @@ def _elemwise(em: Emitter, node: Apply) -> None:
             t = em.fresh("x")
             em.emit(f"{t} = {_access(v, nm, idx)}")
             loads.append(t)
-    code = scalar_code(em, op.expr, loads, width)
+    code = scalar_code(em, op.expr, loads, width, int_result)
     em.emit(f"{o}[{', '.join(idx)}] = {code}")
     em.close(len(idx))
 

@@ -24,13 +24,15 @@ _SCALAR_FUNCTIONS.update({
 
 
 class ScalarPrinter(NumpyExprPrinter):
-    """``float_dtype``: the float width literals and helpers use ('float64' or 'float32')."""
+    """``float_dtype``: the float width literals and helpers use ('float64' or 'float32');
+    ``int_result``: the expression computes an integer (its powers follow numpy's integer rule)."""
 
     functions = _SCALAR_FUNCTIONS
 
-    def __init__(self, float_dtype: str = "float64", names: dict | None = None):
+    def __init__(self, float_dtype: str = "float64", names: dict | None = None, int_result: bool = False):
         super().__init__()
         self.float_dtype = float_dtype
+        self.int_result = int_result
         self.names = names if names is not None else {}
         self._top = None
         suffix = "32" if float_dtype == "float32" else "64"
@@ -80,6 +82,13 @@ class ScalarPrinter(NumpyExprPrinter):
         if exp.is_Integer and int(exp) == -1:
             one = "np.float32(1)" if self.float_dtype == "float32" else "1.0"
             return f"({one}/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'])})"
+        if not exp.is_Integer and exp not in (sympy.S.Half, -sympy.S.Half):
+            # A variable exponent: numba raises a float32 base to an integer power in float32,
+            # numpy in float64 (float32 ** int32 is float64); integers to a negative power raise.
+            if self.int_result:
+                return f"power({self._print(base)}, {self._print(exp)})"
+            if self.float_dtype == "float64":
+                return f"(np.float64({self._print(base)})**({self._print(exp)}))"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Function(self, expr):

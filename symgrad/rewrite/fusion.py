@@ -42,33 +42,77 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
         if not isinstance(node.op, Elemwise):
             rebuild(node, inputs, memo)
             continue
-        leaves: list[Variable] = []
-        subs = {}
-        for k, (orig, v) in enumerate(zip(node.inputs, inputs)):
-            inner = v.owner
-            single_use = len(users.get(id(orig), ())) == 1 and id(orig) not in is_output
-            if (isinstance(getattr(inner, "op", None), Elemwise)
-                    and (single_use or _ops(inner.op.expr) <= SMALL_EXPR_OPS)
-                    and _ops(inner.op.expr) <= MAX_FUSED_OPS
-                    and _depth(inner.op.expr) <= MAX_FUSED_DEPTH
-                    and len(leaves) + len(inner.inputs) <= MAX_FUSED_INPUTS):
-                mapping = {S.arg(j): _leaf(leaves, iv) for j, iv in enumerate(inner.inputs)}
-                expr = inner.op.expr
-                if any(k is not v for k, v in mapping.items()):  # often the identity: skip the walk
-                    expr = expr.xreplace(mapping)
-                natural = natural_dtype(inner.op.expr, tuple(iv.dtype for iv in inner.inputs))
-                # Keep the inner result's own rounding (a float32 product inside a float64 formula,
-                # int8 wrap-around): a cast is a function, so sympy cannot flatten across it.
-                if natural != inner.op.dtype or (inner.op.dtype not in (node.op.dtype, "bool")):
-                    expr = S.cast_to(inner.op.dtype)(expr)
-                subs[S.arg(k)] = expr
-            else:
-                subs[S.arg(k)] = _leaf(leaves, v)
-        expr = node.op.expr.xreplace(subs)
+        expr, leaves, subs = _substitute(node, inputs, users, is_output, natural_dtype, frozenset())
+        lost = _lost_domain(node.op.expr, subs, expr)
+        if lost:
+            expr, leaves, _ = _substitute(node, inputs, users, is_output, natural_dtype, lost)
         new_out = Elemwise(expr, len(leaves), node.op.dtype)(*leaves)
         new_out.name = node.outputs[0].name
         memo[id(node.outputs[0])] = new_out
     return [memo.get(id(v), v) for v in outputs]
+
+
+def _substitute(node, inputs, users, is_output, natural_dtype, keep_apart: frozenset):
+    """The fused expression of ``node`` (inner Elemwise expressions substituted, except the inputs
+    at positions ``keep_apart``), its leaves, and the substitution used."""
+    leaves: list[Variable] = []
+    subs = {}
+    inline = []
+    n_leaves = 0
+    for k, (orig, v) in enumerate(zip(node.inputs, inputs)):
+        inner = v.owner
+        single_use = len(users.get(id(orig), ())) == 1 and id(orig) not in is_output
+        ok = (k not in keep_apart and isinstance(getattr(inner, "op", None), Elemwise)
+              and (single_use or _ops(inner.op.expr) <= SMALL_EXPR_OPS)
+              and _ops(inner.op.expr) <= MAX_FUSED_OPS
+              and _depth(inner.op.expr) <= MAX_FUSED_DEPTH
+              and n_leaves + len(inner.inputs) <= MAX_FUSED_INPUTS)
+        inline.append(ok)
+        n_leaves += len(inner.inputs) if ok else 1
+    # Once expressions are merged, sympy may regroup x32 * (x32 / n) into x32**2 / n; numpy
+    # computes that product in float64. Leaves narrower than the operation that reads them are
+    # therefore widened explicitly (a cast is a function, so sympy cannot regroup across it).
+    widen = any(inline)
+    for k, (orig, v) in enumerate(zip(node.inputs, inputs)):
+        inner = v.owner
+        if inline[k]:
+            mapping = {S.arg(j): _leaf(leaves, iv, inner.op.dtype) for j, iv in enumerate(inner.inputs)}
+            expr = inner.op.expr
+            if any(a is not b for a, b in mapping.items()):  # often the identity: skip the walk
+                expr = expr.xreplace(mapping)
+            natural = natural_dtype(inner.op.expr, tuple(iv.dtype for iv in inner.inputs))
+            # Keep the inner result's own rounding (a float32 product inside a float64 formula,
+            # int8 wrap-around): a cast is a function, so sympy cannot flatten across it.
+            if natural != inner.op.dtype or (inner.op.dtype not in (node.op.dtype, "bool")):
+                expr = S.cast_to(inner.op.dtype)(expr)
+            subs[S.arg(k)] = expr
+        else:
+            subs[S.arg(k)] = _leaf(leaves, v, node.op.dtype if widen else None)
+    return node.op.expr.xreplace(subs), leaves, subs
+
+
+@lru_cache(maxsize=4096)
+def _domain_atoms(expr: sympy.Expr) -> frozenset:
+    """Subexpressions that are NaN for some real arguments: logs and non-integer powers."""
+    return frozenset(expr.atoms(sympy.log)) | {p for p in expr.atoms(sympy.Pow) if p.exp.is_integer is not True}
+
+
+def _lost_domain(outer: sympy.Expr, subs: dict, fused: sympy.Expr) -> frozenset:
+    """Positions of inlined inputs whose logs or roots sympy simplified away in ``fused``
+    (``exp(log(u))`` is ``u``, ``sqrt(u)**2`` is ``u``, for every real ``u``), where numpy gives
+    NaN for negative ``u``; those inputs stay separate nodes."""
+    used = outer.free_symbols
+    present = None
+    lost = set()
+    for sym, expr in subs.items():
+        if sym not in used or expr.is_Symbol:
+            continue
+        atoms = _domain_atoms(expr)
+        if atoms:
+            present = _domain_atoms(fused) if present is None else present
+            if not atoms <= present:
+                lost.add(S.arg_index(sym))
+    return frozenset(lost)
 
 
 @lru_cache(maxsize=4096)
@@ -87,9 +131,15 @@ def _depth(expr: sympy.Expr) -> int:
     return best
 
 
-def _leaf(leaves: list[Variable], v: Variable) -> sympy.Symbol:
+def _leaf(leaves: list[Variable], v: Variable, dtype: str | None = None) -> sympy.Expr:
+    """The symbol of leaf ``v`` (added if new), cast to ``dtype`` when it is a float computation
+    reading a narrower number (float32, int)."""
     for j, seen in enumerate(leaves):
         if seen is v:
-            return S.arg(j)
-    leaves.append(v)
-    return S.arg(len(leaves) - 1)
+            break
+    else:
+        leaves.append(v)
+        j = len(leaves) - 1
+    if dtype is not None and dtype[0] == "f" and v.dtype != dtype and v.dtype[0] in "iuf":
+        return S.cast_to(dtype)(S.arg(j))
+    return S.arg(j)

@@ -1,0 +1,77 @@
+"""Regression tests for what the differential fuzzer (tests/test_fuzz.py) found.
+
+Each test is the minimal graph of one failing example, checked on both backends against numpy.
+"""
+import numpy as np
+import pytest
+
+import symgrad
+import symgrad.tensor as T
+
+
+def test_set_and_inc_subtensor_of_full_slice(mode):
+    # x[:] used to be x itself, so set_subtensor(x[:], y) raised TypeError; numpy's x[:] = y
+    # (and Theano's set_subtensor(x[:], y)) writes all of x.
+    x, y = T.dvector("x"), T.dscalar("y")
+    s, i = T.set_subtensor(x[:], y), T.inc_subtensor(x[:], y)
+    f = symgrad.function([x, y], [s, i, x[:], *T.grad((s * i).sum(), [x, y])], mode=mode)
+    xv, yv = np.array([0.5, -1.0, 2.0]), 0.25
+    s_v, i_v, view, gx, gy = f(xv, yv)
+    np.testing.assert_array_equal(s_v, np.full(3, yv))
+    np.testing.assert_array_equal(i_v, xv + yv)
+    np.testing.assert_array_equal(view, xv)
+    # cost = sum(y * (x + y)): d/dx = y, d/dy = sum(x + 2y)
+    np.testing.assert_allclose(gx, np.full(3, yv), rtol=1e-12)
+    np.testing.assert_allclose(gy, np.sum(xv + 2 * yv), rtol=1e-12)
+
+
+def test_sum_and_prod_over_no_axis_widen_small_ints(mode):
+    # sum of an int32 scalar (nothing to reduce) stayed int32; numpy's accumulator is int64.
+    c, b = T.iscalar("c"), T.bvector("b")
+    outs = [T.sum(c), T.prod(b, axis=()), T.sum(b, axis=(), keepdims=True), T.max(b, axis=())]
+    f = symgrad.function([c, b], outs, mode=mode)
+    cv, bv = np.int32(-3), np.array([100, -7], np.int8)
+    want = [np.sum(cv), np.prod(bv, axis=()), np.sum(bv, axis=(), keepdims=True), np.max(bv, axis=())]
+    for got, ref in zip(f(cv, bv), want):
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_integer_to_negative_integer_power_raises(mode):
+    # numpy: "Integers to negative integer powers are not allowed."; symgrad computed 1/x and
+    # truncated (numpy backend) or returned 0 (numba).
+    n = T.lvector("n")
+    with pytest.raises(ValueError, match="negative integer powers"):
+        n ** -1
+    e = T.ivector("e")
+    f = symgrad.function([n, e], n ** e, mode=mode)
+    np.testing.assert_array_equal(f(np.array([2, 3]), np.array([3, 0], np.int32)), [8, 1])
+    with pytest.raises(ValueError, match="negative integer powers"):
+        f(np.array([2, 3]), np.array([1, -1], np.int32))
+
+
+def test_fused_exp_of_log_keeps_nan_of_negative_input(mode):
+    # Fusion substituted log(x) into exp(.) and sympy simplified exp(log(x)) to x (likewise
+    # sqrt(x)**2): numpy gives NaN for x < 0.
+    x = T.dvector("x")
+    outs = [T.exp(T.log(x)), T.sqr(T.sqrt(x)), T.exp(2 * T.log(x)) + 1, T.log(T.exp(x))]
+    f = symgrad.function([x], outs, mode=mode)
+    xv = np.array([-1.0, 2.0])
+    with np.errstate(invalid="ignore"):
+        want = [np.exp(np.log(xv)), np.square(np.sqrt(xv)), np.exp(2 * np.log(xv)) + 1, np.log(np.exp(xv))]
+    for got, ref in zip(f(xv), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-14)  # NaN positions must match too
+
+
+def test_float32_values_in_float64_formulas_round_like_numpy(mode):
+    # numpy computes float32 (op) int32 in float64. Fusion regrouped x * (x / i) into x**2 / i,
+    # squaring in float32; the numba kernel also raised float32 to an int32 power in float32 and
+    # typed the literal 0.1 as float32 in these float64 formulas (errors of 1e-8, not 1e-16).
+    x, i, j = T.fvector("x"), T.tensor("int64", (True,), "i"), T.ivector("j")
+    outs = [x * (x / i), x ** j, (x ** j).sum(), x * j * 0.1, T.exp(x * j * 0.1)]
+    f = symgrad.function([x, i, j], outs, mode=mode)
+    xv, iv, jv = np.array([0.1, 0.7, -1.3], np.float32), np.array([3]), np.array([3, 5, 7], np.int32)
+    want = [xv * (xv / iv), xv ** jv, (xv ** jv).sum(), xv * jv * 0.1, np.exp(xv * jv * 0.1)]
+    for got, ref in zip(f(xv, iv, jv), want):
+        assert got.dtype == ref.dtype == np.float64
+        np.testing.assert_allclose(got, ref, rtol=1e-14)

@@ -38,9 +38,13 @@ def test_two_processes_compiling_into_one_empty_cache_both_succeed(tmp_path):
     assert _finish(first) == EXPECTED and _finish(second) == EXPECTED
     assert len(list(tmp_path.glob("symgrad_kernel_*.py"))) == 1
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
-    # damage numba's compiled entries too: the next process recompiles instead of crashing
+    # a warm cache is used as it is: a third process compiles nothing
     compiled = list((tmp_path / "__pycache__").glob("*.nb*"))
     assert compiled
+    stamps = {p: p.stat().st_mtime_ns for p in compiled}
+    assert _finish(_start(tmp_path)) == EXPECTED
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "__pycache__").glob("*.nb*")} == stamps
+    # damage numba's compiled entries too: the next process recompiles instead of crashing
     for path in compiled:
         path.write_bytes(path.read_bytes()[:17] + b"garbage")
     assert _finish(_start(tmp_path)) == EXPECTED

@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import pickletools
 import sys
 import tempfile
 import warnings
@@ -103,7 +104,10 @@ def _drop_damaged_compiled(directory: Path, key: str) -> None:
             with open(entry, "rb") as f:
                 if entry.suffix == ".nbi":  # numba's layout: a pickled version, then the pickled index
                     pickle.load(f)
-                pickle.loads(f.read())
+                    pickle.loads(f.read())
+                else:  # data needs the kernel module to unpickle: check the pickle's structure only
+                    for _ in pickletools.genops(f.read()):
+                        pass
     except Exception:  # noqa: BLE001 - any failure to read means: compile again
         for entry in entries:
             try:

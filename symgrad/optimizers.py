@@ -26,7 +26,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .compile.shared import SharedVariable, shared
+from .compile.shared import SharedVariable, float_shared_list, shared
 from .gradient import grad as _grad
 from .graph import Variable
 from .tensor import elemwise as E
@@ -42,26 +42,7 @@ Hyper = Union[float, Variable]
 
 # --- argument checking ---------------------------------------------------------------------------
 def _params(params, who: str) -> list[SharedVariable]:
-    single = isinstance(params, Variable)
-    plist = [params] if single else params
-    try:
-        plist = list(plist)
-    except TypeError:
-        raise TypeError(f"{who}: params must be a list of shared variables, got {type(params).__name__}") from None
-    if not plist:
-        raise ValueError(f"{who}: params is empty; pass the shared variables to train")
-    seen = set()
-    for i, p in enumerate(plist):
-        if not isinstance(p, SharedVariable):
-            what = f"{p.label()} ({p.type.describe()})" if isinstance(p, Variable) else type(p).__name__
-            raise TypeError(f"{who}: params[{i}] must be a shared variable (symgrad.shared), got {what}")
-        if p.dtype[0] != "f":
-            raise TypeError(f"{who}: params[{i}] ({p.label()}) must be a float shared variable, "
-                            f"got {p.type.describe()}")
-        if id(p) in seen:
-            raise ValueError(f"{who}: params[{i}] ({p.label()}) is listed twice")
-        seen.add(id(p))
-    return plist
+    return float_shared_list(params, who, "params")
 
 
 def _hyper(value, name: str, who: str, low: float = 0.0, high: float = math.inf,

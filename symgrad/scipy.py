@@ -21,7 +21,7 @@ import scipy.optimize  # the real scipy: this module is symgrad.scipy, imports a
 
 from .compile.function import Function, function
 from .compile.io import In
-from .compile.shared import SharedVariable
+from .compile.shared import SharedVariable, float_shared_list
 from .gradient import grad
 from .graph import Variable
 from .tensor import elemwise as E
@@ -33,26 +33,7 @@ __all__ = ["minimize", "value_and_grad_function"]
 
 
 def _wrt(wrt) -> list[SharedVariable]:
-    wlist = [wrt] if isinstance(wrt, Variable) else wrt
-    try:
-        wlist = list(wlist)
-    except TypeError:
-        raise TypeError(f"minimize: wrt must be a shared variable or a list of them, "
-                        f"got {type(wrt).__name__}") from None
-    if not wlist:
-        raise ValueError("minimize: wrt is empty; pass the shared variables to solve for")
-    seen = set()
-    for i, w in enumerate(wlist):
-        if not isinstance(w, SharedVariable):
-            what = f"{w.label()} ({w.type.describe()})" if isinstance(w, Variable) else type(w).__name__
-            raise TypeError(f"minimize: wrt[{i}] must be a shared variable (symgrad.shared), got {what}")
-        if w.dtype[0] != "f":
-            raise TypeError(f"minimize: wrt[{i}] ({w.label()}) must be a float shared variable, "
-                            f"got {w.type.describe()}")
-        if id(w) in seen:
-            raise ValueError(f"minimize: wrt[{i}] ({w.label()}) is listed twice")
-        seen.add(id(w))
-    return wlist
+    return float_shared_list(wrt, "minimize", "wrt")
 
 
 def _bindings(args, inputs) -> tuple[list[Variable], list]:

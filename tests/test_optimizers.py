@@ -218,7 +218,7 @@ def _cost_and_param():
      r"params\[0\] \('k'\) must be a float shared variable, got int64 vector"),
     (lambda c, w: optimizers.sgd(c, [w, w], 0.1), ValueError, r"params\[1\] \('w'\) is listed twice"),
     (lambda c, w: optimizers.sgd(c, [], 0.1), ValueError, "params is empty"),
-    (lambda c, w: optimizers.sgd(c, 3, 0.1), TypeError, "params must be a list of shared variables, got int"),
+    (lambda c, w: optimizers.sgd(c, 3, 0.1), TypeError, "params must be a shared variable or a list of them, got int"),
     (lambda c, w: optimizers.sgd(c, [w], -0.1), ValueError, r"learning_rate must be in \[0, inf\), got -0.1"),
     (lambda c, w: optimizers.sgd(c, [w], "fast"), TypeError, "learning_rate must be a number.*got 'fast'"),
     (lambda c, w: optimizers.sgd(c, [w], T.dvector("lr")), TypeError, "learning_rate must be a number or a float "

@@ -89,3 +89,34 @@ def shared(value, name: str | None = None, borrow: bool = False, broadcastable=N
     var = SharedVariable(TensorType(arr.dtype, bc), arr, name=name)
     var.set_value(arr, borrow=True)
     return var
+
+
+def float_shared_list(values, who: str, arg: str) -> list[SharedVariable]:
+    """``values`` (one shared variable or a list) as a list of distinct float shared variables,
+    else a TypeError/ValueError naming ``who``'s argument ``arg``, the entry and what came.
+
+    >>> import numpy as np
+    >>> w = shared(np.zeros(2), name="w")
+    >>> [v.name for v in float_shared_list(w, "sgd", "params")]
+    ['w']
+    """
+    items = [values] if isinstance(values, Variable) else values
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(f"{who}: {arg} must be a shared variable or a list of them, "
+                        f"got {type(values).__name__}") from None
+    if not items:
+        raise ValueError(f"{who}: {arg} is empty; pass the shared variables to train")
+    seen = set()
+    for i, v in enumerate(items):
+        if not isinstance(v, SharedVariable):
+            what = f"{v.label()} ({v.type.describe()})" if isinstance(v, Variable) else type(v).__name__
+            raise TypeError(f"{who}: {arg}[{i}] must be a shared variable (symgrad.shared), got {what}")
+        if v.dtype[0] != "f":
+            raise TypeError(f"{who}: {arg}[{i}] ({v.label()}) must be a float shared variable, "
+                            f"got {v.type.describe()}")
+        if id(v) in seen:
+            raise ValueError(f"{who}: {arg}[{i}] ({v.label()}) is listed twice")
+        seen.add(id(v))
+    return items

@@ -75,3 +75,21 @@ def test_float32_values_in_float64_formulas_round_like_numpy(mode):
     for got, ref in zip(f(xv, iv, jv), want):
         assert got.dtype == ref.dtype == np.float64
         np.testing.assert_allclose(got, ref, rtol=1e-14)
+
+
+def test_dimshuffle_dropping_every_dim_then_adding_new_ones(mode):
+    # numba: a broadcastable vector (or a row-times-vector dot) dimshuffled to ('x', 'x') dropped
+    # its dim to a kernel scalar, then indexed that scalar with None (a TypingError).
+    v, r, w = T.tensor("float64", (True,), "v"), T.frow("r"), T.dvector("w")
+    m = T.tensor("int32", (True, True), "m")
+    outs = [v.dimshuffle("x", "x"), T.dot(r, w).dimshuffle("x"), m.dimshuffle("x", 1, "x")]
+    cost = (outs[0] * 3).sum() + outs[1].sum()
+    f = symgrad.function([v, r, w, m], outs + T.grad(cost, [v, r, w]), mode=mode)
+    vv, rv, wv, mv = np.array([2.0]), np.array([[0.5, 1.0, 2.0]], np.float32), np.array([1.0, -1.0, 3.0]), \
+        np.array([[5]], np.int32)
+    got = f(vv, rv, wv, mv)
+    want = [vv.reshape(1, 1), np.dot(rv, wv).reshape(1), mv.reshape(1, 1, 1),
+            np.array([3.0]), wv.reshape(1, 3).astype(np.float32), rv.reshape(3).astype(np.float64)]
+    for g, ref in zip(got, want):
+        assert g.dtype == ref.dtype and g.shape == ref.shape
+        np.testing.assert_allclose(g, ref, rtol=1e-6 if ref.dtype == np.float32 else 1e-14)

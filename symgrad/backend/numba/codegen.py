@@ -459,6 +459,9 @@ def _dimshuffle(em: Emitter, node: Apply) -> None:
         em.emit(f"{o} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
         return
     kept = [d for d in op.new_order if d != "x"]
+    if not kept:  # every dim dropped, only new ones: x[0, ..., 0] is a scalar in the kernel
+        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
+        return
     cur = xn
     if op.dropped:
         parts = ["0" if d in op.dropped else ":" for d in range(x.ndim)]

@@ -7,9 +7,12 @@ is the negative log-likelihood of ``T.nnet.softmax`` plus an L2 penalty, the upd
 SGD, and validation and test errors are printed after every epoch. The test error reported for a
 model is the one at its best validation epoch (the tutorial's early-stopping rule).
 
-Needs scikit-learn for the data (bundled with it, no download): ``pip install 'symgrad[examples]'``.
+Needs scikit-learn for the data (bundled with it, no download): ``pip install 'symgrad[examples]'``
+(matplotlib too, for the plot).
 
-Run: python examples/digits_mlp.py [--fast] [--plot errors.png] [--mode numpy|numba]
+Run: python examples/digits_mlp.py [--fast] [--plot PATH | --no-plot] [--mode numpy|numba]
+The error curves are plotted to digits_mlp.png in the current directory (or to --plot PATH) when
+matplotlib is installed; --no-plot skips the plot.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ N_TRAIN, N_VALID = 1000, 397  # of the 1797 digits; the remaining 400 are the te
 BATCH_SIZE = 20
 L2_REG = 1e-4  # weight of the squared weights (not the biases) in the cost
 N_HIDDEN = 64
+PLOT = "digits_mlp.png"  # the default plot file, in the current directory
 
 
 def load_data(seed: int = 1234) -> list[tuple]:
@@ -193,7 +197,7 @@ def plot_errors(histories: list[History], path: str) -> None:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("--plot needs matplotlib: pip install 'symgrad[examples]' (or matplotlib)") from exc
+        raise ImportError("the plot needs matplotlib: pip install 'symgrad[examples]' (or matplotlib)") from exc
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for history, color in zip(histories, ("tab:blue", "tab:red")):
@@ -210,16 +214,23 @@ def plot_errors(histories: list[History], path: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: ``--fast``, ``--plot PATH``, ``--mode``.
+    """The command line: ``--fast``, ``--plot PATH`` or ``--no-plot``, ``--mode``.
 
     >>> args = parse_args(["--fast", "--plot", "errors.png"])
-    >>> args.fast, args.plot, args.mode
-    (True, 'errors.png', None)
+    >>> args.fast, args.plot, args.no_plot, args.mode
+    (True, 'errors.png', False, None)
+    >>> args = parse_args(["--no-plot"])
+    >>> args.plot, args.no_plot
+    ('digits_mlp.png', True)
     """
     parser = argparse.ArgumentParser(
         description="Softmax regression and a tanh MLP on the 8x8 digits, trained by minibatch SGD with symgrad.")
     parser.add_argument("--fast", action="store_true", help="few epochs (for tests)")
-    parser.add_argument("--plot", metavar="PATH", help="write the error curves to PATH (needs matplotlib)")
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="PATH", default=PLOT,
+                      help=f"write the error curves to PATH (default: {PLOT}; needs matplotlib, skipped "
+                           "without it)")
+    plot.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--mode", choices=("numpy", "numba"), default=None,
                         help="symgrad backend (default: symgrad.config.mode)")
     return parser.parse_args(argv)
@@ -252,9 +263,13 @@ def main(argv: list[str] | None = None) -> dict[str, History]:
     histories = {"softmax regression": softmax_history, "MLP": mlp_history}
     for name, history in histories.items():
         print(f"{name}: test accuracy {100 * history.test_accuracy:.2f} %")
-    if args.plot:
-        plot_errors(list(histories.values()), args.plot)
-        print(f"wrote {args.plot}")
+    if not args.no_plot:
+        try:
+            plot_errors(list(histories.values()), args.plot)
+        except ImportError:  # matplotlib is optional
+            print("matplotlib not installed: no plot")
+        else:
+            print(f"wrote {args.plot}")
     return histories
 
 

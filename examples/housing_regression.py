@@ -17,9 +17,11 @@ candidates with one compiled mean-squared-error function:
 Then a ``linear -> sigmoid -> linear`` model (a few sigmoid units of the standardized room count)
 is trained by gradient descent; it can bend where prices rise faster than linearly.
 
-Needs mlxtend for the data: ``pip install 'symgrad[examples]'`` (matplotlib too for ``--plot``).
+Needs mlxtend for the data: ``pip install 'symgrad[examples]'`` (matplotlib too, for the plot).
 
-Run: python examples/housing_regression.py [--fast] [--plot fits.png] [--mode numpy|numba]
+Run: python examples/housing_regression.py [--fast] [--plot PATH | --no-plot] [--mode numpy|numba]
+The fits and loss curves are plotted to housing_regression.png in the current directory (or to
+--plot PATH) when matplotlib is installed; --no-plot skips the plot.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import symgrad.tensor as T
 
 RANGE = 100.0  # random search and random starts draw k and b uniformly from [-RANGE, RANGE]
 HIDDEN = 4  # sigmoid units of the linear -> sigmoid -> linear model
+PLOT = "housing_regression.png"  # the default plot file, in the current directory
 
 
 def load_housing() -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -230,7 +233,7 @@ def plot_fits(rooms, price, fits: list[Fit], model: SigmoidModel, sigmoid_fit: F
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("--plot needs matplotlib: pip install 'symgrad[examples]' (or matplotlib)") from exc
+        raise ImportError("the plot needs matplotlib: pip install 'symgrad[examples]' (or matplotlib)") from exc
     fig = Figure(figsize=(11, 4.5))
     data_ax, loss_ax = fig.subplots(1, 2)
     data_ax.scatter(rooms, price, s=8, color="0.6", label="Boston tracts")
@@ -255,15 +258,19 @@ def plot_fits(rooms, price, fits: list[Fit], model: SigmoidModel, sigmoid_fit: F
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: ``--fast``, ``--plot PATH``, ``--mode``.
+    """The command line: ``--fast``, ``--plot PATH`` or ``--no-plot``, ``--mode``.
 
     >>> args = parse_args(["--fast", "--mode", "numpy"])
-    >>> args.fast, args.plot, args.mode
-    (True, None, 'numpy')
+    >>> args.fast, args.plot, args.no_plot, args.mode
+    (True, 'housing_regression.png', False, 'numpy')
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="fewer tries and steps (for tests)")
-    parser.add_argument("--plot", metavar="PATH", help="write the fits and loss curves to PATH (needs matplotlib)")
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="PATH", default=PLOT,
+                      help=f"write the fits and loss curves to PATH (default: {PLOT}; needs matplotlib, "
+                           "skipped without it)")
+    plot.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--mode", choices=("numpy", "numba"), default=None,
                         help="symgrad backend (default: symgrad.config.mode)")
     return parser.parse_args(argv)
@@ -306,9 +313,13 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
     print("sigmoid model:   " + "".join(f"{p:8.1f}" for p in model(sample)))
 
     result = {fit.name: fit for fit in fits + [exact, sigmoid_fit]}
-    if args.plot:
-        plot_fits(rooms, price, fits, model, sigmoid_fit, args.plot)
-        print(f"wrote {args.plot}")
+    if not args.no_plot:
+        try:
+            plot_fits(rooms, price, fits, model, sigmoid_fit, args.plot)
+        except ImportError:  # matplotlib is optional
+            print("matplotlib not installed: no plot")
+        else:
+            print(f"wrote {args.plot}")
     return result
 
 

@@ -6,7 +6,9 @@ in the lecture, each step prints the sample and the gradient, each epoch the las
 and at the end the prediction for x = 4 (7.804863933862125 in float64; the float32 original
 prints 7.8049).
 
-Run: python examples/linear_model_sgd.py [--fast] [--plot PATH] [--mode numpy|numba]
+Run: python examples/linear_model_sgd.py [--fast] [--plot PATH | --no-plot] [--mode numpy|numba]
+The loss per epoch and the fit are plotted to linear_model_sgd.png in the current directory (or
+to --plot PATH) when matplotlib is installed; --no-plot skips the plot.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import symgrad.tensor as T
 X_DATA = [1.0, 2.0, 3.0]
 Y_DATA = [2.0, 4.0, 6.0]
 LEARNING_RATE = 0.01
+PLOT = "linear_model_sgd.png"  # the default plot file, in the current directory
 
 
 def build(mode: str | None = None):
@@ -37,8 +40,11 @@ def main(argv: list[str] | None = None) -> dict:
     """Train and print; returns what was learned (w, per-epoch losses, the prediction for 4)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="3 epochs instead of 10")
-    parser.add_argument("--plot", metavar="PATH", help="write the loss per epoch and the fit to PATH "
-                                                       "(needs matplotlib; skipped without it)")
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="PATH", default=PLOT,
+                      help=f"write the loss per epoch and the fit to PATH (default: {PLOT}; "
+                           "needs matplotlib, skipped without it)")
+    plot.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--mode", choices=["numpy", "numba"], default=None, help="backend (default: config)")
     args = parser.parse_args(argv)
     epochs = 3 if args.fast else 10
@@ -54,16 +60,20 @@ def main(argv: list[str] | None = None) -> dict:
         print("progress:", epoch, float(loss))
     prediction = float(forward(4))
     print("predict (after training)", 4, prediction)
-    if args.plot:
-        _plot(args.plot, losses, float(w.get_value()))
+    if not args.no_plot:
+        if _plot(args.plot, losses, float(w.get_value())):
+            print(f"wrote {args.plot}")
+        else:
+            print("matplotlib not installed: no plot")
     return {"w": float(w.get_value()), "losses": losses, "prediction": prediction}
 
 
-def _plot(path: str, losses: list[float], w: float) -> None:
+def _plot(path: str, losses: list[float], w: float) -> bool:
+    """Draw the loss per epoch and the fit to ``path``; False (and no file) without matplotlib."""
     try:
         from matplotlib.figure import Figure
     except ImportError:  # matplotlib is optional: no plot without it
-        return
+        return False
     fig = Figure(figsize=(8, 3.5))
     left, right = fig.subplots(1, 2)
     left.semilogy(range(len(losses)), losses, marker="o")
@@ -74,6 +84,7 @@ def _plot(path: str, losses: list[float], w: float) -> None:
     right.set(xlabel="x", ylabel="y", title="fit")
     fig.tight_layout()
     fig.savefig(path)
+    return True
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ weights. The cost is strictly convex, so L-BFGS-B (one compiled cost-and-gradien
 the 785 parameters, handed to scipy) finds its minimum; the tutorial's gradient descent
 (learning rate 0.1, 10000 steps from the same start) gets close to it. Both are printed.
 
-Run: python examples/scipy_lbfgs.py [--fast] [--plot PATH] [--mode numpy|numba]
+Run: python examples/scipy_lbfgs.py [--fast] [--plot PATH | --no-plot] [--mode numpy|numba]
+The cost of both methods against the iteration is plotted to scipy_lbfgs.png in the current
+directory (or to --plot PATH) when matplotlib is installed; --no-plot skips the plot.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from symgrad.scipy import minimize
 
 N, FEATS, SEED = 400, 784, 0
 SGD_STEPS, FAST_SGD_STEPS, SGD_REPORTS = 10000, 1000, 10
+PLOT = "scipy_lbfgs.png"  # the default plot file, in the current directory
 
 
 def data(seed: int = SEED):
@@ -48,8 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
     """Solve with L-BFGS-B, then with the tutorial's SGD from the same start; print and compare."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help=f"{FAST_SGD_STEPS} SGD steps instead of {SGD_STEPS}")
-    parser.add_argument("--plot", metavar="PATH", help="write cost against iteration for both methods to PATH "
-                                                       "(needs matplotlib; skipped without it)")
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="PATH", default=PLOT,
+                      help=f"write cost against iteration for both methods to PATH (default: {PLOT}; "
+                           "needs matplotlib, skipped without it)")
+    plot.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--mode", choices=["numpy", "numba"], default=None, help="backend (default: config)")
     args = parser.parse_args(argv)
     sgd_steps = FAST_SGD_STEPS if args.fast else SGD_STEPS
@@ -103,17 +109,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     # leave the L-BFGS solution in the shared variables
     w.set_value(w_lbfgs); b.set_value(b_lbfgs)
-    if args.plot:
-        _plot(args.plot, lbfgs_curve, sgd_curve, lbfgs_cost)
+    if not args.no_plot:
+        if _plot(args.plot, lbfgs_curve, sgd_curve, lbfgs_cost):
+            print(f"wrote {args.plot}")
+        else:
+            print("matplotlib not installed: no plot")
     return {"result": result, "lbfgs_cost": lbfgs_cost, "lbfgs_accuracy": lbfgs_accuracy, "w": w_lbfgs,
             "b": b_lbfgs, "sgd_cost": sgd_cost, "sgd_accuracy": sgd_accuracy, "start_cost": start_cost}
 
 
-def _plot(path: str, lbfgs_curve: list[float], sgd_curve: list[tuple[int, float]], minimum: float) -> None:
+def _plot(path: str, lbfgs_curve: list[float], sgd_curve: list[tuple[int, float]], minimum: float) -> bool:
+    """Draw both cost curves to ``path``; False (and no file) without matplotlib."""
     try:
         from matplotlib.figure import Figure
     except ImportError:  # matplotlib is optional: no plot without it
-        return
+        return False
     fig = Figure(figsize=(6, 3.5))
     ax = fig.subplots()
     # distance to the minimum (L-BFGS-B's final cost); points at or below it cannot be drawn on a log axis
@@ -126,6 +136,7 @@ def _plot(path: str, lbfgs_curve: list[float], sgd_curve: list[tuple[int, float]
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
+    return True
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ fit. Weights start uniform in [-1, 1) (seeded), the hidden layer has 4 units, an
 gradient descent (``symgrad.optimizers.sgd``, learning rate 1) minimizes the sum of squared
 errors for 1500 iterations. The loss is printed every 100 iterations and must fall every time.
 
-Run: python examples/two_layer_net.py [--fast] [--plot PATH] [--mode numpy|numba]
+Run: python examples/two_layer_net.py [--fast] [--plot PATH | --no-plot] [--mode numpy|numba]
+The loss curve is plotted to two_layer_net.png in the current directory (or to --plot PATH) when
+matplotlib is installed; --no-plot skips the plot.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
 Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
 HIDDEN, LEARNING_RATE, SEED = 4, 1.0, 1
 ITERATIONS, FAST_ITERATIONS, PRINT_EVERY = 1500, 300, 100
+PLOT = "two_layer_net.png"  # the default plot file, in the current directory
 
 
 def initial_weights(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
     """Train, print the loss every 100 iterations and the final predictions; returns them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help=f"{FAST_ITERATIONS} iterations instead of {ITERATIONS}")
-    parser.add_argument("--plot", metavar="PATH", help="write the loss curve to PATH (needs matplotlib; "
-                                                       "skipped without it)")
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="PATH", default=PLOT,
+                      help=f"write the loss curve to PATH (default: {PLOT}; needs matplotlib, skipped "
+                           "without it)")
+    plot.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--mode", choices=["numpy", "numba"], default=None, help="backend (default: config)")
     args = parser.parse_args(argv)
     iterations = FAST_ITERATIONS if args.fast else ITERATIONS
@@ -70,23 +76,28 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {row[:2].astype(int)} -> {p[0]:.4f} (target {int(target[0])})")
     correct = int(((predictions > 0.5) == (Y > 0.5)).sum())
     print(f"correct after rounding: {correct} of {len(Y)}")
-    if args.plot:
-        _plot(args.plot, losses)
+    if not args.no_plot:
+        if _plot(args.plot, losses):
+            print(f"wrote {args.plot}")
+        else:
+            print("matplotlib not installed: no plot")
     return {"losses": losses, "printed": printed, "predictions": predictions,
             "weights": [w.get_value() for w in weights]}
 
 
-def _plot(path: str, losses: list[float]) -> None:
+def _plot(path: str, losses: list[float]) -> bool:
+    """Draw the loss curve to ``path``; False (and no file) without matplotlib."""
     try:
         from matplotlib.figure import Figure
     except ImportError:  # matplotlib is optional: no plot without it
-        return
+        return False
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()
     ax.semilogy(losses)
     ax.set(xlabel="iteration", ylabel="sum of squared errors", title="two-layer net on XOR")
     fig.tight_layout()
     fig.savefig(path)
+    return True
 
 
 if __name__ == "__main__":

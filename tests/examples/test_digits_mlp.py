@@ -41,16 +41,14 @@ def example():
 
 @pytest.fixture(scope="module")
 def fast_run(example, tmp_path_factory):
-    """One run of ``--fast`` (with ``--plot`` when matplotlib is there): (histories, printed text, plot path)."""
-    argv = ["--fast", "--mode", "numpy"]
-    plot = None
-    if importlib.util.find_spec("matplotlib") is not None:
-        plot = tmp_path_factory.mktemp("digits") / "errors.png"
-        argv += ["--plot", str(plot)]
+    """One run of ``--fast`` in an empty current directory, with the default plot (written there when
+    matplotlib is installed): (histories, printed text, that directory)."""
+    folder = tmp_path_factory.mktemp("digits")
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        histories = example.main(argv)
-    return histories, out.getvalue(), plot
+    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(out):
+        monkeypatch.chdir(folder)
+        histories = example.main(["--fast", "--mode", "numpy"])
+    return histories, out.getvalue(), folder
 
 
 def _epochs(text, name):
@@ -127,12 +125,15 @@ def test_mlp_steps_match_hand_derived_backprop(example, mode):
             numpy.testing.assert_allclose(param.get_value(), value, rtol=1e-11, atol=1e-13)
 
 
-def test_plot_is_written(fast_run):
-    _, text, plot = fast_run
-    if plot is None:
-        pytest.skip("matplotlib is not installed")
-    assert f"wrote {plot}" in text
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_plot_is_written_to_the_current_directory(fast_run):
+    _, text, folder = fast_run
+    if importlib.util.find_spec("matplotlib") is None:
+        assert text.rstrip().endswith("\nmatplotlib not installed: no plot")
+        assert list(folder.iterdir()) == []
+        return
+    assert text.rstrip().endswith("\nwrote digits_mlp.png")
+    assert [p.name for p in folder.iterdir()] == ["digits_mlp.png"]
+    assert (folder / "digits_mlp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_missing_optional_packages_name_the_extra(example, monkeypatch):

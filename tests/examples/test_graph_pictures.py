@@ -6,6 +6,7 @@ import pathlib
 import runpy
 import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -81,10 +82,18 @@ def test_writes_dot_files_and_pictures(run):
     assert ("only DOT files were written" in text) == (shutil.which("dot") is None)
 
 
-def test_without_graphviz_only_dot_files(tmp_path, monkeypatch, capsys):
+def test_without_graphviz_only_dot_files_in_a_new_temporary_folder(tmp_path, monkeypatch, capsys):
+    """No --out: the files go to a new temporary folder (here under tmp_path), not the current directory."""
     monkeypatch.setenv("PATH", str(tmp_path / "no-graphviz"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where tempfile.mkdtemp creates folders
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     namespace = runpy.run_path(str(EXAMPLE))  # not as __main__: call main() directly
-    result = namespace["main"](["--out", str(tmp_path)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backward.dot", "forward.dot", "train_step.dot"]
+    result = namespace["main"]([])
+    out = pathlib.Path(result["out"])
+    assert out.parent == tmp_path / "tmp" and out.name.startswith("graph_pictures_")
+    assert sorted(p.name for p in out.iterdir()) == ["backward.dot", "forward.dot", "train_step.dot"]
     assert [pathlib.Path(p).name for p in result["written"]] == ["forward.dot", "backward.dot", "train_step.dot"]
     assert "Graphviz's 'dot' program is not installed" in capsys.readouterr().out
+    assert list((tmp_path / "cwd").iterdir()) == []

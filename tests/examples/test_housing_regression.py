@@ -37,16 +37,14 @@ def example():
 
 @pytest.fixture(scope="module")
 def fast_run(example, tmp_path_factory):
-    """One run of ``--fast`` (with ``--plot`` when matplotlib is there): (fits, printed text, plot path)."""
-    argv = ["--fast"]
-    plot = None
-    if importlib.util.find_spec("matplotlib") is not None:
-        plot = tmp_path_factory.mktemp("housing") / "fits.png"
-        argv += ["--plot", str(plot)]
+    """One run of ``--fast`` in an empty current directory, with the default plot (written there when
+    matplotlib is installed): (fits, printed text, that directory)."""
+    folder = tmp_path_factory.mktemp("housing")
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        fits = example.main(argv)
-    return fits, out.getvalue(), plot
+    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(out):
+        monkeypatch.chdir(folder)
+        fits = example.main(["--fast"])
+    return fits, out.getvalue(), folder
 
 
 def test_prints_each_line_fit_as_returned(fast_run):
@@ -99,12 +97,15 @@ def test_gradient_descent_matches_a_numpy_replay(example, fast_run):
     assert fit.b == pytest.approx(b, rel=1e-9, abs=1e-9)
 
 
-def test_plot_is_written(fast_run):
-    _, text, plot = fast_run
-    if plot is None:
-        pytest.skip("matplotlib is not installed")
-    assert f"wrote {plot}" in text
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_plot_is_written_to_the_current_directory(fast_run):
+    _, text, folder = fast_run
+    if importlib.util.find_spec("matplotlib") is None:
+        assert text.rstrip().endswith("\nmatplotlib not installed: no plot")
+        assert list(folder.iterdir()) == []
+        return
+    assert text.rstrip().endswith("\nwrote housing_regression.png")
+    assert [p.name for p in folder.iterdir()] == ["housing_regression.png"]
+    assert (folder / "housing_regression.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_missing_optional_packages_name_the_extra(example, monkeypatch):

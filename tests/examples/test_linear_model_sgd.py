@@ -32,10 +32,11 @@ def _numbers(pattern, text):
     return [tuple(float(v) for v in m) if isinstance(m, tuple) else float(m) for m in re.findall(pattern, text)]
 
 
-def test_fast_and_full_runs_print_the_lecture_numbers(mode, capsys, tmp_path):
+def test_fast_and_full_runs_print_the_lecture_numbers(mode, capsys, tmp_path, monkeypatch):
     example = _load()
-    plot = tmp_path / "sgd.png"  # drawn once (numpy run): matplotlib is slow to import
-    plot_args = ["--plot", str(plot)] if mode == "numpy" else []
+    monkeypatch.chdir(tmp_path)  # the default plot goes to the current directory
+    # drawn once (numpy run, to the default linear_model_sgd.png): matplotlib is slow to import
+    plot_args = [] if mode == "numpy" else ["--no-plot"]
     learned = example.main(["--fast", "--mode", mode] + plot_args)
     out = capsys.readouterr().out
     grads, losses, w = _replay(3)
@@ -45,12 +46,25 @@ def test_fast_and_full_runs_print_the_lecture_numbers(mode, capsys, tmp_path):
     assert _numbers(r"progress: \d+ (\S+)", out) == pytest.approx(losses, rel=1e-14)
     assert learned["w"] == pytest.approx(w, rel=1e-15)
     assert learned["prediction"] == pytest.approx(4 * w, rel=1e-15)
-    if plot_args and importlib.util.find_spec("matplotlib") is not None:
-        assert plot.stat().st_size > 0
-    # the full program: the same graph, so no new compile; the reference prints 4 -> 7.8049
-    learned = example.main(["--mode", mode])
+    if mode == "numpy" and importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "linear_model_sgd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert out.rstrip().endswith("\nwrote linear_model_sgd.png")
+    else:
+        assert list(tmp_path.iterdir()) == []
+    # the full program: the same graph, so no new compile; the reference prints 4 -> 7.8049. The numpy
+    # run has no matplotlib (the default plot is skipped with one line), the numba run says --no-plot.
+    for stale in tmp_path.iterdir():
+        stale.unlink()
+    if mode == "numpy":
+        monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib... -> ImportError
+        monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+        learned = example.main(["--mode", mode])
+    else:
+        learned = example.main(["--mode", mode, "--no-plot"])
     out = capsys.readouterr().out
-    assert out.rstrip().endswith("predict (after training) 4 7.804863933862125")
+    last = "\nmatplotlib not installed: no plot" if mode == "numpy" else ""
+    assert out.rstrip().endswith("predict (after training) 4 7.804863933862125" + last)
+    assert list(tmp_path.iterdir()) == []
     assert len(_numbers(r"progress: \d+ (\S+)", out)) == 10
     assert learned["prediction"] == pytest.approx(4 * _replay(10)[2], rel=1e-15)
 
@@ -59,6 +73,13 @@ def test_plot_is_skipped_silently_without_matplotlib(monkeypatch, tmp_path, caps
     example = _load()
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib... -> ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    example._plot(str(tmp_path / "none.png"), [1.0, 0.5], 2.0)
+    assert example._plot(str(tmp_path / "none.png"), [1.0, 0.5], 2.0) is False
     assert not (tmp_path / "none.png").exists()
     assert capsys.readouterr().out == ""
+
+
+def test_plot_options(tmp_path):
+    example = _load()
+    with pytest.raises(SystemExit):  # --plot and --no-plot exclude each other
+        example.main(["--plot", str(tmp_path / "x.png"), "--no-plot"])
+    assert list(tmp_path.iterdir()) == []

@@ -32,9 +32,11 @@ def _value(name, out):
     return float(re.search(rf"{name}: (\S+)", out).group(1))
 
 
-def test_fast_run_reaches_the_minimum_and_beats_sgd(capsys, tmp_path):
+def test_fast_run_reaches_the_minimum_and_beats_sgd(capsys, tmp_path, monkeypatch):
     example = _load()
-    plot = tmp_path / "lbfgs.png"
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current directory
+    plot = tmp_path / "plots" / "lbfgs.png"  # --plot PATH instead of the default scipy_lbfgs.png
+    plot.parent.mkdir()
     learned = example.main(["--fast", "--mode", "numpy", "--plot", str(plot)])
     out = capsys.readouterr().out
     (X, labels), w0 = example.data()
@@ -59,4 +61,8 @@ def test_fast_run_reaches_the_minimum_and_beats_sgd(capsys, tmp_path):
     assert sgd_cost > cost
     assert _value("cost at the start", out) == pytest.approx(_cost_and_grad(X, Y, w0, 0.0)[0], rel=1e-6)
     if importlib.util.find_spec("matplotlib") is not None:
-        assert plot.stat().st_size > 0
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"wrote {plot}" in out
+    else:
+        assert "matplotlib not installed: no plot" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]  # not the default scipy_lbfgs.png

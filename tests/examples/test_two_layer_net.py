@@ -32,10 +32,11 @@ def _numpy_replay(example, iterations):
     return losses, output, (w1, w2)
 
 
-def test_fast_run_matches_numpy(mode, capsys, tmp_path):
+def test_fast_run_matches_numpy(mode, capsys, tmp_path, monkeypatch):
     example = _load()
-    plot = tmp_path / "loss.png"  # drawn once (numpy run): matplotlib is slow to import
-    plot_args = ["--plot", str(plot)] if mode == "numpy" else []
+    monkeypatch.chdir(tmp_path)  # the default plot goes to the current directory
+    # drawn once (numpy run, to the default two_layer_net.png): matplotlib is slow to import
+    plot_args = [] if mode == "numpy" else ["--no-plot"]
     learned = example.main(["--fast", "--mode", mode] + plot_args)
     out = capsys.readouterr().out
     n = example.FAST_ITERATIONS
@@ -54,5 +55,10 @@ def test_fast_run_matches_numpy(mode, capsys, tmp_path):
     assert float(re.search(r"final loss: (\S+)", out).group(1)) == pytest.approx(((output - example.Y) ** 2).sum())
     # after 300 iterations the net already separates XOR
     assert "correct after rounding: 4 of 4" in out
-    if plot_args and importlib.util.find_spec("matplotlib") is not None:
-        assert plot.stat().st_size > 0
+    if mode == "numpy" and importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "two_layer_net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert out.rstrip().endswith("\nwrote two_layer_net.png")
+    elif mode == "numpy":
+        assert out.rstrip().endswith("\nmatplotlib not installed: no plot")
+    else:
+        assert list(tmp_path.iterdir()) == []

@@ -17,6 +17,7 @@ import sys
 
 import numpy
 import pytest
+from tests.examples._load import load_example
 
 pytest.importorskip("sklearn", reason="the digits example needs the 'examples' extra (scikit-learn)")
 
@@ -27,11 +28,7 @@ ACCURACY = re.compile(r"^(softmax regression|MLP): test accuracy ([\d.]+) %$", r
 
 
 def _load_example():
-    spec = importlib.util.spec_from_file_location("digits_mlp_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_example("digits_mlp")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import sys
 
 import numpy
 import pytest
+from tests.examples._load import load_example
 
 pytest.importorskip("mlxtend", reason="the housing example needs the 'examples' extra (mlxtend)")
 
@@ -23,11 +24,7 @@ SIGMOID = re.compile(r"^linear -> sigmoid -> linear \(4 sigmoid units, (\d+) ste
 
 
 def _load_example():
-    spec = importlib.util.spec_from_file_location("housing_regression_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_example("housing_regression")
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,13 @@ import re
 import sys
 
 import pytest
+from tests.examples._load import load_example
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "linear_model_sgd.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("example_linear_model_sgd", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("linear_model_sgd")
 
 
 def _replay(epochs):

@@ -10,15 +10,13 @@ import re
 
 import numpy as np
 import pytest
+from tests.examples._load import load_example
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "scipy_lbfgs.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("example_scipy_lbfgs", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("scipy_lbfgs")
 
 
 def _cost_and_grad(X, Y, w, b):

@@ -5,15 +5,13 @@ import re
 
 import numpy as np
 import pytest
+from tests.examples._load import load_example
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "two_layer_net.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("example_two_layer_net", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("two_layer_net")
 
 
 def _numpy_replay(example, iterations):

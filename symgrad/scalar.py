@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sympy
 from sympy.codegen.cfunctions import expm1, log1p  # noqa: F401  (re-exported vocabulary)
+from sympy.core.logic import fuzzy_and
 
 _ARGS: list[sympy.Symbol] = []
 
@@ -30,7 +31,15 @@ def arg_index(sym: sympy.Symbol) -> int:
     return int(sym.name[1:])
 
 
-class sigmoid(sympy.Function):
+class _RealFunction(sympy.Function):
+    """A function whose value is real when its arguments are (sympy otherwise assumes complex
+    values: Abs(exp(f(x))) became exp(re(f(x))), which no backend prints)."""
+
+    def _eval_is_real(self):
+        return fuzzy_and(a.is_real for a in self.args)
+
+
+class sigmoid(_RealFunction):
     """The logistic function 1 / (1 + exp(-x)), evaluated stably for large |x|."""
 
     nargs = 1
@@ -42,7 +51,7 @@ class sigmoid(sympy.Function):
         return 1 / (1 + sympy.exp(-x))
 
 
-class softplus(sympy.Function):
+class softplus(_RealFunction):
     """log(1 + exp(x)), evaluated stably for large |x|."""
 
     nargs = 1
@@ -54,7 +63,7 @@ class softplus(sympy.Function):
         return sympy.log(1 + sympy.exp(x))
 
 
-class switch(sympy.Function):
+class switch(_RealFunction):
     """``switch(c, a, b)``: a where c is true, else b (numpy.where).
 
     Its derivative keeps the switch (``switch(c, a', b')``) instead of multiplying by an
@@ -62,6 +71,9 @@ class switch(sympy.Function):
     """
 
     nargs = 3
+
+    def _eval_is_real(self):  # the condition's value does not matter
+        return fuzzy_and(a.is_real for a in self.args[1:])
 
     def _eval_derivative(self, s):
         c, a, b = self.args
@@ -71,7 +83,7 @@ class switch(sympy.Function):
         return switch(c, da, db)
 
 
-class maximum(sympy.Function):
+class maximum(_RealFunction):
     """Elementwise maximum (numpy.maximum: NaN propagates). Ties send the gradient to the first argument."""
 
     nargs = 2
@@ -81,7 +93,7 @@ class maximum(sympy.Function):
         return switch(ge(a, b), 1, 0) if argindex == 1 else switch(ge(a, b), 0, 1)
 
 
-class minimum(sympy.Function):
+class minimum(_RealFunction):
     """Elementwise minimum (numpy.minimum). Ties send the gradient to the first argument."""
 
     nargs = 2
@@ -91,7 +103,7 @@ class minimum(sympy.Function):
         return switch(le(a, b), 1, 0) if argindex == 1 else switch(le(a, b), 0, 1)
 
 
-class _PiecewiseConstant(sympy.Function):
+class _PiecewiseConstant(_RealFunction):
     """Functions whose derivative is zero wherever it exists (comparisons, rounding, logic)."""
 
     def fdiff(self, argindex=1):
@@ -118,7 +130,7 @@ sign = _piecewise_constant("sign", 1, "Sign: -1, 0 or 1 (numpy.sign).")
 floor_divide = _piecewise_constant("floor_divide", 2, "a // b (numpy.floor_divide).")
 
 
-class mod(sympy.Function):
+class mod(_RealFunction):
     """a % b with numpy's convention (the result takes the sign of b)."""
 
     nargs = 2
@@ -139,7 +151,7 @@ def clean_derivative(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
-class _Cast(sympy.Function):
+class _Cast(_RealFunction):
     nargs = 1
     dtype = ""
 

@@ -93,3 +93,17 @@ def test_dimshuffle_dropping_every_dim_then_adding_new_ones(mode):
     for g, ref in zip(got, want):
         assert g.dtype == ref.dtype and g.shape == ref.shape
         np.testing.assert_allclose(g, ref, rtol=1e-6 if ref.dtype == np.float32 else 1e-14)
+
+
+def test_abs_of_exp_of_symgrad_functions_compiles(mode):
+    # sympy took sigmoid(x), cast_float64(i), ... for complex-valued and rewrote
+    # Abs(exp(f)) as exp(re(f)), which neither backend can print (NotImplementedError).
+    x, i = T.dvector("x"), T.ivector("i")
+    outs = [T.abs(T.exp(T.sigmoid(x))), T.abs(T.exp(i)) * x, T.abs(T.softplus(x))]
+    f = symgrad.function([x, i], outs + [T.grad(sum(o.sum() for o in outs), x)], mode=mode)
+    xv, iv = np.array([0.5, -1.0]), np.array([1, -2], np.int32)
+    sig = 1 / (1 + np.exp(-xv))
+    want = [np.exp(sig), np.exp(iv) * xv, np.logaddexp(0, xv),
+            np.exp(sig) * sig * (1 - sig) + np.exp(iv) + sig]
+    for got, ref in zip(f(xv, iv), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-13)

@@ -107,3 +107,20 @@ def test_abs_of_exp_of_symgrad_functions_compiles(mode):
             np.exp(sig) * sig * (1 - sig) + np.exp(iv) + sig]
     for got, ref in zip(f(xv, iv), want):
         np.testing.assert_allclose(got, ref, rtol=1e-13)
+
+
+def test_nan_and_inf_constants_compile(mode):
+    # Constant folding of log1p(constant) produced NaN entries, written into the numba kernel as
+    # a bare `nan`; x * np.inf and x + np.nan (sympy's oo and nan) printed as bare names on both
+    # backends (NameError).
+    x, f32 = T.dvector("x"), T.fvector("f")
+    outs = [T.log1p(T.constant(np.array([-2.0, 1.0]))) * x, x + T.constant(np.array([np.nan, -np.inf])),
+            x * np.inf, x + np.nan, f32 * np.inf - 1]
+    f = symgrad.function([x, f32], outs, mode=mode)
+    xv, fv = np.array([1.0, 0.0]), np.array([1.0, 0.0], np.float32)
+    with np.errstate(all="ignore"):
+        want = [np.log1p(np.array([-2.0, 1.0])) * xv, xv + np.array([np.nan, -np.inf]), xv * np.inf,
+                xv + np.nan, fv * np.inf - 1]
+    for got, ref in zip(f(xv, fv), want):
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)

@@ -89,6 +89,16 @@ class NumpyExprPrinter(PythonCodePrinter):
     _print_expm1 = _print_exp
     _print_sqrt = _print_exp
 
+    # Python's inf/nan scalars are sympy's oo/nan inside expressions (x * np.inf, x + np.nan)
+    def _print_Infinity(self, expr):
+        return "np.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "(-np.inf)"
+
+    def _print_NaN(self, expr):
+        return "np.nan"
+
     def _print_Exp1(self, expr):
         return repr(float(sympy.E))
 

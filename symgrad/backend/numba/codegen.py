@@ -13,6 +13,7 @@ kernel read or write out of bounds. 0-d values are plain scalars inside the kern
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -85,7 +86,10 @@ class Emitter:
         if data.ndim == 0:
             return _literal(data.item(), c.dtype)
         gname = f"C{len(self.globals)}"
-        self.globals.append(f"{gname} = np.array({data.tolist()!r}, dtype={_np(c.dtype)}).reshape({data.shape!r})")
+        text = repr(data.tolist())
+        if data.dtype.kind == "f" and not np.isfinite(data).all():  # repr writes nan/inf as bare names
+            text = re.sub(r"\b(nan|inf)\b", r"np.\1", text)
+        self.globals.append(f"{gname} = np.array({text}, dtype={_np(c.dtype)}).reshape({data.shape!r})")
         return gname
 
 

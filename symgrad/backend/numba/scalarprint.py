@@ -66,6 +66,15 @@ class ScalarPrinter(NumpyExprPrinter):
     def _print_Integer(self, expr):
         return f"np.float32({int(expr)})" if self.float_dtype == "float32" else str(int(expr))
 
+    def _print_Infinity(self, expr):
+        return "np.float32(np.inf)" if self.float_dtype == "float32" else "np.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "np.float32(-np.inf)" if self.float_dtype == "float32" else "(-np.inf)"
+
+    def _print_NaN(self, expr):
+        return "np.float32(np.nan)" if self.float_dtype == "float32" else "np.nan"
+
     def _print_Rational(self, expr):
         if self.float_dtype == "float32":
             return f"(np.float32({expr.p})/np.float32({expr.q}))"

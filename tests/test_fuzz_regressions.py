@@ -124,3 +124,18 @@ def test_nan_and_inf_constants_compile(mode):
     for got, ref in zip(f(xv, fv), want):
         assert got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
+
+
+def test_flatten_of_empty_array_keeps_leading_dims(mode):
+    # flatten(x, 2) reshaped to (x.shape[0], -1): numpy cannot infer -1 for a (0, 2, 3) array
+    # (ValueError); the result is (0, 6), as in Theano.
+    x, m = T.ftensor3("x"), T.dmatrix("m")
+    f = symgrad.function([x, m], [T.flatten(x, 2), T.flatten(x, 1), T.grad((T.flatten(m, 1) ** 2).sum(), m)],
+                         mode=mode)
+    for shape in [(0, 2, 3), (2, 0, 3), (2, 3, 4)]:
+        xv = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        mv = np.arange(shape[0] * 2, dtype=np.float64).reshape(shape[0], 2)
+        a, b, g = f(xv, mv)
+        np.testing.assert_array_equal(a, xv.reshape(shape[0], shape[1] * shape[2]))
+        np.testing.assert_array_equal(b, xv.reshape(-1))
+        np.testing.assert_array_equal(g, 2 * mv)

@@ -167,7 +167,14 @@ def flatten(x, ndim: int = 1) -> Variable:
     if not 1 <= ndim <= max(x.ndim, 1):
         raise ValueError(f"flatten of {x.label()} ({x.type.describe()}): ndim must be in [1, {max(x.ndim, 1)}], got {ndim}")
     lead = [shape_i(x, i) for i in range(ndim - 1)]
-    return reshape(x, lead + [-1])
+    if x.ndim <= 1:
+        return reshape(x, lead + [-1])
+    # The product of the trailing sizes, not -1: numpy cannot infer -1 for an empty array
+    # ((0, 2, 3) flattened to 2 dims is (0, 6)).
+    rest = shape_i(x, ndim - 1)
+    for i in range(ndim, x.ndim):
+        rest = rest * shape_i(x, i)
+    return reshape(x, lead + [rest])
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,14 @@ def test_flatten_of_empty_array_keeps_leading_dims(mode):
         np.testing.assert_array_equal(a, xv.reshape(shape[0], shape[1] * shape[2]))
         np.testing.assert_array_equal(b, xv.reshape(-1))
         np.testing.assert_array_equal(g, 2 * mv)
+
+
+def test_out_of_bounds_integer_index_beside_an_empty_index_array_raises(mode):
+    # numba: x[:, 3, a] with an empty index array a never checked the integer 3 (the bounds
+    # check ran per broadcast element, of which there were none); numpy raises IndexError.
+    x, i, a = T.lmatrix("x"), T.iscalar("i"), T.ivector("a")
+    f = symgrad.function([x, i, a], x[a, i], mode=mode)
+    xv, empty = np.zeros((2, 3), np.int64), np.array([], np.int32)
+    assert f(xv, -3, empty).shape == (0,)
+    with pytest.raises(IndexError):
+        f(xv, 3, empty)

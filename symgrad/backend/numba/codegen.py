@@ -699,6 +699,8 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         em.open(f"for q in range({n}):")
         em.emit(f"{f}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
         em.close()
+        if arrays[pos][2].ndim == 0:  # numpy checks an integer index even when the result is empty
+            em.emit(f"check_index({arrays[pos][1]}, {view}.shape[{pos}], {msg})")
     rest = x.ndim - len(arrays)
     return view, flats, bshape, n, rest
 

@@ -28,7 +28,7 @@ import time
 from typing import Callable
 
 _LOCK = threading.Lock()
-_state = {"used": False, "threadsafe": False, "forked": False}
+_state = {"used": False, "threadsafe": False, "forked": False, "unsure": 0}
 
 
 def _layer() -> str | None:
@@ -65,6 +65,8 @@ class ThreadChooser:
 
     FIRST_PROBE = 16  # calls before the losing way is timed again; doubles while it keeps losing
     MAX_PROBE = 4096
+    # Calls this short launch no threads (small inputs run one chunk) and switching would cost more
+    TOO_SHORT = 20e-6
 
     def __init__(self) -> None:
         self.seconds: dict = {True: None, False: None}  # recent seconds per step, by way
@@ -74,23 +76,27 @@ class ThreadChooser:
         self.best: bool | None = None
 
     def pick(self) -> bool:
-        if self.seconds[True] is None:
+        if self.seconds[True] is None or self.seconds[True] < self.TOO_SHORT:
             return True
         if self.seconds[False] is None:
             return False
         self.calls += 1
-        best = self.seconds[True] <= self.seconds[False]
+        best = self._parallel_is_best()
         if self.calls >= self.next_probe:
             self.next_probe = self.calls + self.interval
             return not best
         return best
+
+    def _parallel_is_best(self) -> bool:
+        # ties go to all threads: running on one costs two numba.set_num_threads calls (~2 us)
+        return self.seconds[True] <= 1.05 * self.seconds[False]
 
     def record(self, parallel: bool, seconds_per_step: float) -> None:
         old = self.seconds[parallel]
         self.seconds[parallel] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step
         if self.seconds[True] is None or self.seconds[False] is None:
             return
-        best = self.seconds[True] <= self.seconds[False]
+        best = self._parallel_is_best()
         # a probe that lost again: wait longer before the next one; a change of winner: probe soon
         self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE
         self.best = best
@@ -115,7 +121,8 @@ def _guarded(fn: Callable, args: tuple, parallel: bool):
         return _run(fn, args, parallel)
     with _LOCK:
         result = _run(fn, args, parallel)
-        if _layer() in ("omp", "tbb"):
+        _state["unsure"] += 1
+        if _state["unsure"] % 64 == 1 and _layer() in ("omp", "tbb"):  # (asking costs ~1 us)
             _state["threadsafe"] = True
         return result
 

@@ -58,45 +58,75 @@ def serial_source(source: str) -> str:
 class ThreadChooser:
     """Chooses all threads (True) or one thread (False) for each call from measured step times.
 
+    Each way has a running estimate, an average of its recent step times (occasional
+    multi-millisecond stalls of a busy machine must count). A way is measured in bursts of
+    ``BURST`` calls whose first is not counted (it pays for waking or parking threads): both ways
+    at the start, then the losing way again after 16 calls, 32, 64, ... while it keeps losing.
+
     >>> c = ThreadChooser()
-    >>> c.pick(), c.record(True, 5e-3), c.pick(), c.record(False, 1e-4), c.pick()
-    (True, None, False, None, False)
+    >>> for t in [1e-3, 5e-3, 6e-3, 5e-3]: c.record(c.pick(), t)   # all threads: slow (a busy machine)
+    >>> for t in [1e-3, 1e-4, 1e-4, 1e-4]: c.record(c.pick(), t)   # one thread
+    >>> c.pick()
+    False
     """
 
-    FIRST_PROBE = 16  # calls before the losing way is timed again; doubles while it keeps losing
+    BURST = 4
+    FIRST_PROBE = 16
     MAX_PROBE = 4096
-    # Calls this short launch no threads (small inputs run one chunk) and switching would cost more
+    # Calls this short launch no threads (small inputs run one chunk): switching would cost more
     TOO_SHORT = 20e-6
 
     def __init__(self) -> None:
-        self.seconds: dict = {True: None, False: None}  # recent seconds per step, by way
+        self.estimate: dict = {True: None, False: None}  # seconds per step, by way
+        self.queue: list = []  # ways of the probe under way
+        self.burst: list = []  # its step times
+        self.last: bool | None = None  # the way of the previous call
         self.calls = 0
         self.interval = self.FIRST_PROBE
         self.next_probe = self.FIRST_PROBE
         self.best: bool | None = None
 
+    def _best(self) -> bool:
+        # ties go to all threads: one thread costs two numba.set_num_threads calls
+        return self.estimate[True] <= 1.05 * self.estimate[False]
+
+    def _probe(self, way: bool) -> bool:
+        self.queue, self.burst = [way] * (self.BURST - 1), []
+        return way
+
     def pick(self) -> bool:
-        if self.seconds[True] is None or self.seconds[True] < self.TOO_SHORT:
+        if self.queue:
+            return self.queue.pop()
+        par, ser = self.estimate[True], self.estimate[False]
+        if par is None:
+            return self._probe(True)
+        if par < self.TOO_SHORT:
             return True
-        if self.seconds[False] is None:
-            return False
+        if ser is None:
+            return self._probe(False)
         self.calls += 1
-        best = self._parallel_is_best()
         if self.calls >= self.next_probe:
             self.next_probe = self.calls + self.interval
-            return not best
-        return best
-
-    def _parallel_is_best(self) -> bool:
-        # ties go to all threads: running on one costs two numba.set_num_threads calls (~2 us)
-        return self.seconds[True] <= 1.05 * self.seconds[False]
+            return self._probe(not self._best())
+        return self._best()
 
     def record(self, parallel: bool, seconds_per_step: float) -> None:
-        old = self.seconds[parallel]
-        self.seconds[parallel] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step
-        if self.seconds[True] is None or self.seconds[False] is None:
+        switched, self.last = parallel != self.last, parallel
+        if self.queue or self.burst or switched:  # inside a probe
+            if not switched:
+                self.burst.append(seconds_per_step)
+            if self.queue:
+                return
+            if not self.burst:
+                return
+            self.estimate[parallel] = sum(self.burst) / len(self.burst)
+            self.burst = []
+        else:
+            old = self.estimate[parallel]
+            self.estimate[parallel] = seconds_per_step if old is None else 0.8 * old + 0.2 * seconds_per_step
+        if self.estimate[True] is None or self.estimate[False] is None:
             return
-        best = self._parallel_is_best()
+        best = self._best()
         # a probe that lost again: wait longer before the next one; a change of winner: probe soon
         self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE
         self.best = best

@@ -16,8 +16,8 @@ plans may hold one node on which numpy raises (out-of-bounds index, shape mismat
 must raise the same exception type.
 
 :func:`check_plan` runs one plan on one backend: values (dtype, shape, NaN positions, rtol 1e-10
-for float64, 1e-4 where a float32 computation feeds the value) and, for tame plans, the gradient of ``sum_k sum(out_k * w_k)``
-against central finite differences of the float64 numpy reference.
+for float64, 1e-4 where a float32 computation feeds the value) and, for tame plans, the gradient
+of ``sum_k sum(out_k * w_k)`` against central finite differences of the float64 numpy reference.
 """
 from __future__ import annotations
 
@@ -27,10 +27,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import strategies as st
+import pytest
 
-import symgrad
-import symgrad.tensor as T
+pytest.importorskip("hypothesis")  # the "test" extra
+from hypothesis import strategies as st  # noqa: E402
+
+import symgrad  # noqa: E402
+import symgrad.tensor as T  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # plan data
@@ -867,8 +870,8 @@ class Generator:
         """(entries, index item positions) for an index into item ``x``."""
         shape = self.vals[x].shape
         nidx = self.int(1, len(shape))
-        entries, idx, adv_len = [], [], None
-        adv_shape = None
+        entries, idx = [], []
+        adv_shape = None  # every index array of one index has the same shape
         for d in range(nidx):
             n = shape[d]
             kind = self.choice(("s", "s", "i", "a"))
@@ -901,8 +904,6 @@ class Generator:
             else:
                 if adv_shape is None:
                     adv_shape = (self.int(0, 4),) if self.chance(0.8) else (2, 2)
-                    if for_set:
-                        adv_len = n
                 size = math.prod(adv_shape)
                 if n == 0:
                     values = (0,) * size if self.errors and size else ()
@@ -922,12 +923,8 @@ class Generator:
                                    fill=values, constant=self.chance(0.3))
                 idx.append(k)
                 entries.append(("a", "@"))
-        n_adv = sum(e[0] == "a" for e in entries)
-        if for_set and n_adv > 1:
-            # several arrays index together; keep the positions distinct by making them all equal length
-            # of the first array and re-drawing is overkill: use one advanced entry only
-            raise _Reject()
-        del adv_len
+        if for_set and sum(e[0] == "a" for e in entries) > 1:
+            raise _Reject()  # distinct positions are only arranged for one index array
         return tuple(entries), idx
 
     def gen_index(self):
@@ -1016,8 +1013,10 @@ def plans(draw, max_nodes: int = 6) -> Plan:
     """Random plans (hypothesis strategy)."""
     kind = draw(st.integers(0, 19))
     tame, errors = kind < 13, 13 <= kind < 17
-    g = Generator(draw, seed=draw(st.integers(0, 2 ** 16)), tame=tame, errors=errors,
-                  zero_size=draw(st.integers(0, 4)) == 4, float_dtype="float32" if draw(st.integers(0, 4)) == 4 else "float64")
+    zero_size = draw(st.integers(0, 4)) == 4
+    float_dtype = "float32" if draw(st.integers(0, 4)) == 4 else "float64"
+    g = Generator(draw, seed=draw(st.integers(0, 2 ** 16)), tame=tame, errors=errors, zero_size=zero_size,
+                  float_dtype=float_dtype)
     target = draw(st.integers(1, max_nodes))
     while sum(isinstance(it, Node) for it in g.items) < target and g.error_at is None:
         g.step()

@@ -24,10 +24,12 @@ The hypothesis database is off (``database=None``), so nothing is written into t
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
 
-from tests.conftest import BACKENDS
-from tests.fuzz_graphs import check_plan, plans
+pytest.importorskip("hypothesis")  # the "test" extra
+from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+
+from tests.conftest import BACKENDS  # noqa: E402
+from tests.fuzz_graphs import check_plan, plans  # noqa: E402
 
 EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "12"))
 NODES = int(os.environ.get("SYMGRAD_FUZZ_NODES", "6"))

@@ -96,6 +96,7 @@ def input_value(seed: int, k: int, inp: Input) -> np.ndarray:
 # ops: each entry builds the symgrad expression and the numpy one from the same arguments
 
 def _sigmoid(x):
+    x = x.astype(np.exp(x).dtype)  # ints and bools in exp's float type (bool: float16), as T.sigmoid
     return 1 / (1 + np.exp(-x))
 
 
@@ -456,6 +457,7 @@ def check_plan(plan: Plan, mode: str) -> None:
     scales, precisions = _scales(plan, values), _precisions(plan, values)
     for k, got in zip(plan.outputs, results[:len(outs)]):
         assert_value_close(got, values[k], scales[k], f"output item {k}\n{header}", precisions[k])
+    _check_fresh(plan, inputs, in_vals, results, header)
     for k, g in zip(wrt, results[len(outs):]):
         g = np.asarray(g)
         num, terms = numeric_gradient(plan, k, cost_items, w_vals)
@@ -468,6 +470,20 @@ def check_plan(plan: Plan, mode: str) -> None:
         assert np.all(err <= atol + rtol * np.abs(num)), (
             f"gradient of item {k} disagrees with finite differences (max error {err.max():.3g})\n"
             f"analytic {g}\nnumeric  {num}\n{header}")
+
+
+def _check_fresh(plan, inputs, in_vals, results, header):
+    """Inputs are not written to; results are fresh arrays (no memory shared with an input or
+    with another result)."""
+    for k, v in zip(inputs, in_vals):
+        assert np.array_equal(v, input_value(plan.seed, k, plan.items[k]), equal_nan=True), \
+            f"input item {k} was modified by the call\n{header}"
+    arrays = [np.asarray(r) for r in results]
+    for i, r in enumerate(arrays):
+        for k, v in zip(inputs, in_vals):
+            assert not np.shares_memory(r, v), f"result {i} shares memory with input item {k}\n{header}"
+        for j in range(i):
+            assert not np.shares_memory(r, arrays[j]), f"results {j} and {i} share memory\n{header}"
 
 
 def _check_raises(plan, mode, in_syms, in_vals, outs, ref_error, header):
@@ -1026,5 +1042,7 @@ def plans(draw, max_nodes: int = 6) -> Plan:
     else:
         last = nodes[-1] if nodes else len(g.items) - 1
         extra = [k for k in nodes[:-1] if draw(st.integers(0, 3)) == 3][:2]
+        if draw(st.integers(0, 9)) == 9:  # an input, or an output listed twice: still fresh arrays
+            extra.append(draw(st.sampled_from([k for k, it in enumerate(g.items) if isinstance(it, Input)] + [last])))
         outputs = tuple(extra + [last])
     return Plan(g.seed, tuple(g.items), outputs, grad=tame and g.error_at is None)

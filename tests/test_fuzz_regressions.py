@@ -150,3 +150,16 @@ def test_out_of_bounds_integer_index_beside_an_empty_index_array_raises(mode):
     assert f(xv, -3, empty).shape == (0,)
     with pytest.raises(IndexError):
         f(xv, 3, empty)
+
+
+def test_sigmoid_and_softplus_of_bools_and_unsigned_ints(mode):
+    # numpy backend: sigmoid(bool) negated the bools (TypeError); numba: sigmoid/softplus of a
+    # uint8 negated it in uint8 (5 -> 251). Both compute in exp's float type (float16 here).
+    b, u = T.tensor("bool", (False,), "b"), T.tensor("uint8", (False,), "u")
+    f = symgrad.function([b, u], [T.sigmoid(b), T.sigmoid(u), T.softplus(u)], mode=mode)
+    bv, uv = np.array([True, False]), np.array([5, 0], np.uint8)
+    want = [1 / (1 + np.exp(-bv.astype(np.float16))), 1 / (1 + np.exp(-uv.astype(np.float16))),
+            np.logaddexp(np.float16(0), uv.astype(np.float16))]
+    for got, ref in zip(f(bv, uv), want):
+        assert got.dtype == ref.dtype == np.float16
+        np.testing.assert_allclose(got, ref, rtol=2e-3)

@@ -43,6 +43,8 @@ def impl(op_type):
 # --- helpers available to printed expressions ---------------------------------------------------
 def _sigmoid(x):
     x = np.asarray(x)
+    if x.dtype.kind != "f":  # bools cannot be negated, unsigned ints wrap: use exp's float type
+        x = x.astype(np.exp(np.zeros((), x.dtype)).dtype)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 

@@ -253,7 +253,7 @@ def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str)
     """sigmoid/softplus of ±a from one exp and one log1p, bit-identical to the helpers'."""
     one = "np.float32(1)" if width == "float32" else "1.0"
     a, e, d, l = (em.fresh(p) for p in ("lga", "lge", "lgd", "lgl"))
-    em.emit(f"{a} = {printer.doprint(base)}")
+    em.emit(f"{a} = as_float({printer.doprint(base)})")
     em.emit(f"{e} = np.exp(-np.abs({a}))")
     em.emit(f"{d} = {one} + {e}")
     if any(kind == "softplus" for (kind, _), _ in symbols):  # symbols: ((kind, sign), atom) pairs

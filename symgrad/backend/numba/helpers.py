@@ -22,8 +22,21 @@ JIT_PAR = dict(JIT_FAST, parallel=True)
 PARALLEL_MIN_ELEMENTS = 100_000
 
 
+def as_float(x):
+    """``x`` itself if it is a float, else float64 (``-x`` of an unsigned int or a bool would wrap)."""
+    return x
+
+
+@overload(as_float, jit_options={"cache": True})
+def _as_float(x):
+    if isinstance(x, (types.Integer, types.Boolean)):
+        return lambda x: np.float64(x)
+    return lambda x: x
+
+
 @numba.njit(**JIT)
 def sigmoid64(x):
+    x = as_float(x)
     if x >= 0:
         return 1.0 / (1.0 + np.exp(-x))
     e = np.exp(x)
@@ -32,6 +45,7 @@ def sigmoid64(x):
 
 @numba.njit(**JIT)
 def sigmoid32(x):
+    x = as_float(x)
     one = np.float32(1.0)
     if x >= 0:
         return one / (one + np.exp(-x))
@@ -41,6 +55,7 @@ def sigmoid32(x):
 
 @numba.njit(**JIT)
 def softplus64(x):
+    x = as_float(x)
     if x > 0:
         return x + np.log1p(np.exp(-x))
     return np.log1p(np.exp(x))
@@ -48,6 +63,7 @@ def softplus64(x):
 
 @numba.njit(**JIT)
 def softplus32(x):
+    x = as_float(x)
     if x > 0:
         return x + np.log1p(np.exp(-x))
     return np.log1p(np.exp(x))

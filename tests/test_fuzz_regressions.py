@@ -163,3 +163,14 @@ def test_sigmoid_and_softplus_of_bools_and_unsigned_ints(mode):
     for got, ref in zip(f(bv, uv), want):
         assert got.dtype == ref.dtype == np.float16
         np.testing.assert_allclose(got, ref, rtol=2e-3)
+
+
+def test_gradient_with_float_offset_inside_log_of_softplus_compiles(mode):
+    # The stabilizer's partial fractions raised sympy's PolynomialDivisionFailed (float
+    # coefficients: it cannot tell whether a remainder is zero) and the function did not compile.
+    x, w = T.dvector("x"), T.dvector("w")
+    cost = T.sigmoid(x).sum() + T.softplus(x).sum() + (w * T.log(T.softplus(x) + 0.1)).sum()
+    f = symgrad.function([x, w], T.grad(cost, x), mode=mode)
+    xv, wv = np.array([0.3, -1.2]), np.array([0.7, 1.5])
+    s, sp = 1 / (1 + np.exp(-xv)), np.logaddexp(0, xv)
+    np.testing.assert_allclose(f(xv, wv), s * (1 - s) + s + wv * s / (sp + 0.1), rtol=1e-13)

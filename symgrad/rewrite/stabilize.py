@@ -83,8 +83,10 @@ def stabilize(expr: sympy.Expr) -> sympy.Expr:
         return expr
     try:
         result = _stabilize(expr)
-    except (sympy.PolynomialError, sympy.polys.polyerrors.PolificationFailed, ValueError, TypeError,
+    except (sympy.polys.polyerrors.BasePolynomialError, ValueError, TypeError,
             NotImplementedError, ZeroDivisionError, RecursionError):
+        # BasePolynomialError: also PolynomialDivisionFailed, which sympy raises when float
+        # coefficients (softplus(z) + 0.1) hide whether a remainder is zero
         return expr
     return expr if result is None else result
 

@@ -610,6 +610,11 @@ class Generator:
         if ref_exc is None and sym_exc is None:
             if self.tame:
                 self._check_tame(op, args, value)
+            elif value.dtype.kind == "f" and np.isinf(value).any() and not any(
+                    self.vals[a].dtype.kind == "f" and np.isinf(self.vals[a]).any() for a in args):
+                # Overflow (exp of exp of ...): symgrad's log(exp(u)) = u stays finite by design
+                # (stabilization), where numpy's composition gives inf.
+                raise _Reject()
         elif not self.errors and ref_exc is not None:
             raise _Reject()
         k = len(self.items)

@@ -628,7 +628,8 @@ class Generator:
     def _check_tame(self, op, args, value):
         if value.dtype.kind in "fiu" and value.size:
             v = value.astype("float64")
-            if np.isinf(v).any() or np.nanmax(np.abs(v), initial=0.0) > MAX_MAGNITUDE:
+            finite = np.abs(v[~np.isnan(v)])
+            if np.isinf(finite).any() or finite.max(initial=0.0) > MAX_MAGNITUDE:
                 raise _Reject()
             if np.isnan(v).any() and not (op == "reduce" or any(np.isnan(self.vals[a].astype("float64")).any()
                                                                  for a in args if self.vals[a].dtype.kind == "f")):

@@ -10,11 +10,12 @@ computation feeds the value, the same exception type where numpy raises) and wit
 differences of that evaluation (in float64). Gradients are checked on "tame" plans, which the
 generator keeps away from kinks and domain edges; "wild" plans compare NaN/inf values only.
 
-The normal suite runs a few derandomized examples (deterministic in CI). Longer runs::
+The normal suite runs 15 derandomized examples per backend (deterministic in CI, about 10 s).
+Longer runs (``-n 0``: one process, no xdist workers)::
 
-    SYMGRAD_FUZZ_EXAMPLES=500 SYMGRAD_CACHE_DIR=/tmp/sgc_fuzz python -m pytest -q tests/test_fuzz.py
+    SYMGRAD_FUZZ_EXAMPLES=500 SYMGRAD_CACHE_DIR=/tmp/sgc_fuzz python -m pytest -q -n 0 tests/test_fuzz.py
     SYMGRAD_FUZZ_SEED=7 SYMGRAD_FUZZ_EXAMPLES=500 ...   # a different random stream
-    SYMGRAD_FUZZ_NODES=12 ...                           # bigger graphs (default 6 nodes)
+    SYMGRAD_FUZZ_NODES=12 ...                           # bigger graphs (default: up to 8 nodes)
 
 A failing example prints its plan (``Plan(...)``, pasteable into ``@example(plan=...)`` or into
 ``tests.fuzz_graphs.check_plan(plan, mode)``) and a readable listing of its nodes. Failures
@@ -31,8 +32,8 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from tests.conftest import BACKENDS  # noqa: E402
 from tests.fuzz_graphs import check_plan, plans  # noqa: E402
 
-EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "12"))
-NODES = int(os.environ.get("SYMGRAD_FUZZ_NODES", "6"))
+EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "15"))
+NODES = int(os.environ.get("SYMGRAD_FUZZ_NODES", "8"))
 SEED = os.environ.get("SYMGRAD_FUZZ_SEED")
 
 

@@ -392,6 +392,7 @@ def _cost_outputs(plan: Plan, values: list) -> list:
 
 
 def weights(plan: Plan, cost_items: list, values: list) -> list:
+    """The random weights ``w_k`` of the cost (one array per cost output, in [0.5, 1.5])."""
     rng = np.random.default_rng([plan.seed, 99])
     return [rng.uniform(0.5, 1.5, values[k].shape) for k in cost_items]
 

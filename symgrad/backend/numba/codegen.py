@@ -939,14 +939,15 @@ def _row_pass_source(fname: str, node: Apply) -> str:
     os_ = [f"o{k}" for k in range(n_out)]
     ts = [f"t{k}" for k in range(n_sum)]
     data = ["X", "w"] + rs + sc
-    parts = [_row_chunk_source(fname, op, X, width, data, os_, ts)]
+    parts = [_row_chunk_source(fname, op, X, width, rs, sc, os_, ts)]
     if config.parallel:
         parts.append(_row_par_source(fname, data, os_, ts))
     parts.append(_row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts))
     return "\n\n\n".join(parts)
 
 
-def _row_chunk_source(fname: str, op, X: Variable, width: str, data: list, os_: list, ts: list) -> str:
+def _row_chunk_source(fname: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,
+                      ts: list) -> str:
     """Rows [lo, hi): dots in register blocks of ROW_BLOCK rows, the row expressions, and the
     gradient accumulated into ``g`` while the block's rows are still in cache."""
     zero = _literal(0, X.dtype)
@@ -955,8 +956,6 @@ def _row_chunk_source(fname: str, op, X: Variable, width: str, data: list, os_: 
     for k in range(len(ts)):
         em.emit(f"a{k} = {_literal(0, op.sum_exprs[k][1])}")
     exprs = [op.grad_expr] + [e for e, _ in op.row_exprs] + [e for e, _ in op.sum_exprs]
-    rows = [v for v in data[2:] if v.startswith("r")]
-    scalars = [v for v in data[2:] if v.startswith("s")]
 
     def row(b: str, index: str, z: str, q: str) -> None:
         loads = []
@@ -1007,7 +1006,7 @@ def _row_chunk_source(fname: str, op, X: Variable, width: str, data: list, os_: 
     em.close(2)
     for k, t in enumerate(ts):
         em.emit(f"{t}[0] += a{k}")
-    params = data + ["lo", "hi", "g"] + os_ + ts
+    params = ["X", "w"] + rows + scalars + ["lo", "hi", "g"] + os_ + ts
     return f"def {fname}_rows({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
 
 

@@ -157,23 +157,33 @@ def _guarded(fn: Callable, args: tuple, parallel: bool):
         return result
 
 
+def _once(load: Callable[[], dict]) -> Callable[[], dict]:
+    """``load``, called at most once (the serial build is compiled only in a forked child)."""
+    done: list = []
+
+    def get() -> dict:
+        if not done:
+            done.append(load())
+        return done[0]
+
+    return get
+
+
 def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser) -> Callable:
     """``namespace["kernel"]`` called on all threads or one, as ``chooser`` finds faster."""
-    serial: list = []
-    warm: list = []
+    serial = _once(load_serial)
+    warm = False
 
     def call(*args):
+        nonlocal warm
         if _state["forked"]:
-            if not serial:
-                serial.append(load_serial())
-            return serial[0]["kernel"](*args)
+            return serial()["kernel"](*args)
         parallel = chooser.pick()
         start = time.perf_counter()
         result = _guarded(namespace["kernel"], args, parallel)
         if warm:
             chooser.record(parallel, time.perf_counter() - start)
-        else:  # the first call compiles or loads the kernel: not a step time
-            warm.append(True)
+        warm = True  # the first call compiles or loads the kernel: not a step time
         return result
 
     return call
@@ -184,14 +194,12 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
     """``namespace["loop"]`` run in segments of growing length (8, 16, ... steps), each on all
     threads or one as ``chooser`` decides; ``updated`` (input slot -> result index) carries each
     segment's new shared values into the next. Segments compute exactly the steps one loop would."""
-    serial: list = []
+    serial = _once(load_serial)
     slots = sorted(updated.items())
 
     def call(n, *args):
         if _state["forked"]:
-            if not serial:
-                serial.append(load_serial())
-            return serial[0]["loop"](n, *args)
+            return serial()["loop"](n, *args)
         args = list(args)
         done, segment = 0, 8
         while True:

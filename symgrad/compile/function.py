@@ -14,7 +14,6 @@ every shared variable exactly as it was.
 from __future__ import annotations
 
 import copy as _copy
-import threading
 import warnings
 import weakref
 from typing import Sequence
@@ -26,9 +25,10 @@ from ..config import config
 from ..graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
 from ..ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
+from .alias import alias_flags
 from .convert import make_converter
 from .io import In, as_in, check_input_variable
-from .shared import SharedVariable
+from .shared import STATE_LOCK, SharedVariable
 
 
 class MissingInputError(ValueError):
@@ -89,10 +89,7 @@ def _normalize_givens(givens) -> dict:
     return out
 
 
-# Calls that update shared variables run one at a time in a process: each reads the state the
-# previous one wrote, so calls from several threads never lose an update or mix two calls' writes.
-# Calls without updates (predictions, costs) run concurrently (kernels release the GIL).
-_UPDATE_LOCK = threading.RLock()
+_UPDATE_LOCK = STATE_LOCK  # see shared.STATE_LOCK
 
 
 class Function:
@@ -148,13 +145,17 @@ class Function:
         if plan is None:
             optimized = self.optimized_outputs
             self._kernel = backend.compile_graph(kernel_inputs, optimized, updated)
-            self._may_alias = _alias_flags(optimized)
+            self._may_alias = alias_flags(optimized)
             if hasattr(backend, "store_plan"):
                 backend.store_plan(kernel_inputs, targets, updated, self._kernel.source, self._may_alias)
         else:
             source, self._may_alias = plan
             self._kernel = backend.compile_graph(kernel_inputs, targets, updated, source=source)
         self._any_alias = any(self._may_alias)
+        # updates the kernel writes into the shared variable's own buffer (numba, see inplace.py)
+        self._inplace_at = [slot - len(input_vars) for slot in getattr(self._kernel, "inplace_slots", ())]
+        for k in self._inplace_at:
+            self._shared[k]._inplace = True
         self._converters = [make_converter(spec.variable.type, _input_label(spec, i), self._allow_input_downcast)
                             for i, spec in enumerate(self.inputs)]
         self._defaults = [self._converters[i](spec.value) if spec.has_default else None
@@ -212,10 +213,20 @@ class Function:
             values = self._bind(args, kwargs)
         else:  # the hot path of a training loop: positional arguments only
             values = [convert(a) for convert, a in zip(self._converters, args)]
-        if not self.updates:
-            return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
-        with _UPDATE_LOCK:  # read, compute and write the shared state as one step (see _UPDATE_LOCK)
-            return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+        if self.updates or any(s._inplace for s in self._shared):
+            # an update, or a read of a buffer some kernel writes in place: one call at a time
+            with _UPDATE_LOCK:
+                return self._finish(values, self._kernel(values + self._unwritten([s._value for s in self._shared])))
+        return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+
+    def _unwritten(self, state: list) -> list:
+        """``state`` as kernel arguments: a copy whose updates are dropped (see ``copy``) passes
+        copies of the buffers its kernel would write in place."""
+        if self._updates_dropped and self._inplace_at:
+            state = list(state)
+            for k in self._inplace_at:
+                state[k] = state[k].copy()
+        return state
 
     def loop(self, n_steps: int, *args, **kwargs):
         """Run the step ``n_steps`` times (updates applied between steps) and return the outputs of
@@ -231,19 +242,19 @@ class Function:
         if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
         values = self._bind(args, kwargs)
-        if not self.updates:
+        if not self.updates and not any(s._inplace for s in self._shared):
             return self._loop(n_steps, values)
         with _UPDATE_LOCK:
             return self._loop(n_steps, values)
 
     def _loop(self, n_steps: int, values: list):
-        state = [s.value for s in self._shared]
+        state = [s._value for s in self._shared]
         if self._kernel.loop is not None and not self._updates_dropped:
             return self._finish(values, self._kernel.loop(int(n_steps), values + state))
         slot = {id(s): k for k, s in enumerate(self._shared)}
         targets = [slot.get(id(var)) for var, _ in self.updates]
         for _ in range(int(n_steps)):
-            results = self._kernel(values + state)
+            results = self._kernel(values + self._unwritten(state))
             state = list(state)
             for k, value in zip(targets, results[self._n_out:]):
                 if k is not None:
@@ -293,6 +304,8 @@ class Function:
         if swap:
             by_id = {id(old): new for old, new in swap.items()}
             fn._shared = [by_id.get(id(v), v) for v in self._shared]  # same slots: same kernel
+            for k in fn._inplace_at:
+                fn._shared[k]._inplace = True
             rebuilt = clone_replace(list(self.outputs) + [e for _, e in updates], swap)
             fn.outputs = rebuilt[:len(self.outputs)]
             updates = [(by_id.get(id(var), var), e) for (var, _), e in zip(updates, rebuilt[len(self.outputs):])]
@@ -357,39 +370,6 @@ _MISSING = object()
 def _input_label(spec: In, i: int) -> str:
     name = spec.name or spec.variable.name
     return f"input {name!r} (index {i})" if name else f"input {i}"
-
-
-def _alias_flags(optimized: list[Variable]) -> list[bool]:
-    """Which results could share memory with an argument, a shared value or another result:
-    decided once at compile time, so a call pays for the runtime check only where it is possible."""
-    roots = [_alias_root(v) for v in optimized]
-    if any(r.owner is not None and type(r.owner.op).__name__ == "IfElse" for r in roots):
-        # an IfElse returns one of its branch values as is: any result may be any input or another result
-        return [True] * len(roots)
-    counts: dict = {}
-    for r in roots:
-        counts[id(r)] = counts.get(id(r), 0) + 1
-    return [r.owner is None or counts[id(r)] > 1 for r in roots]
-
-
-_VIEW_OPS: tuple = ()
-
-
-def _alias_root(v: Variable) -> Variable:
-    """The variable whose memory ``v`` may be a view of (through transposes, slices, reshapes)."""
-    global _VIEW_OPS
-    if not _VIEW_OPS:
-        from ..tensor.elemwise import Elemwise
-        from ..tensor.indexing import Subtensor
-        from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
-
-        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
-    while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
-        op = v.owner.op
-        if type(op).__name__ == "Elemwise" and not (op.expr.is_Symbol and op.nin == 1):
-            break  # an elementwise result is a new array unless its expression is the input itself
-        v = v.owner.inputs[0]
-    return v
 
 
 def _fresh(arr: np.ndarray, protected: Sequence) -> np.ndarray:

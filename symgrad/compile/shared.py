@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..graph import TensorType, Variable
@@ -14,24 +16,43 @@ from ..tensor.variable import _TensorOperators
 from .convert import describe_value, make_converter
 
 
-class SharedVariable(_TensorOperators, Variable):
-    """A graph input whose value lives with the variable and persists across calls."""
+# Calls that update shared variables run one at a time in a process: each reads the state the
+# previous one wrote, so calls from several threads never lose an update or mix two calls' writes.
+# Calls that only read shared variables run concurrently (kernels release the GIL), except that a
+# variable some kernel updates in place (``_inplace``) is read under this lock too, never half-written.
+STATE_LOCK = threading.RLock()
 
-    __slots__ = ("_value", "_convert")
+
+class SharedVariable(_TensorOperators, Variable):
+    """A graph input whose value lives with the variable and persists across calls.
+
+    A compiled (numba) function may write an update into the variable's own buffer instead of
+    replacing it (see ``backend/numba/inplace.py``): an array obtained with ``get_value(borrow=True)``
+    or given with ``borrow=True`` may then change with later calls, as in Theano.
+    """
+
+    __slots__ = ("_value", "_convert", "_inplace")
 
     def __init__(self, type_: TensorType, value: np.ndarray, name: str | None = None):
         super().__init__(type_, name=name)
         self._convert = make_converter(type_, f"shared variable {self.label()}")
         self._value = value
+        self._inplace = False  # set once a compiled function writes an update into the buffer
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value (a copy unless ``borrow=True``)."""
-        return self._value if borrow else self._value.copy()
+        if borrow:
+            return self._value
+        if not self._inplace:
+            return self._value.copy()
+        with STATE_LOCK:  # not while another thread's call writes the buffer
+            return self._value.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; it must convert safely to this variable's type (same rules as inputs)."""
         arr = self._convert(value)
-        self._value = arr if (borrow or arr is not value) else arr.copy()
+        with STATE_LOCK:  # between calls, never in the middle of one
+            self._value = arr if (borrow or arr is not value) else arr.copy()
 
     @property
     def value(self):
@@ -44,6 +65,7 @@ class SharedVariable(_TensorOperators, Variable):
         Variable.__init__(self, state["type"], name=state["name"])
         self._convert = make_converter(self.type, f"shared variable {self.label()}")
         self._value = state["value"]
+        self._inplace = False
 
     def __reduce__(self):
         return (_new_shared, (), self.__getstate__())

@@ -21,6 +21,7 @@ from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import generate
+from .inplace import plan_inplace
 from .threads import ThreadChooser, parallel_kernel, parallel_loop, serial_source
 
 
@@ -29,14 +30,21 @@ def rewrite(outputs: list[Variable]) -> list[Variable]:
     return fuse_row_streams(outputs)
 
 
-def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int], kernel: str = "kernel") -> str:
-    """``loop(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot."""
+def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int], kernel: str = "kernel",
+                 inplace: Sequence[int] = ()) -> str:
+    """``loop(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot.
+
+    A slot the kernel writes in place starts as a copy: the caller's buffer stays as it was until
+    every step succeeded (the loop's results replace it then)."""
     args = [f"a{i}" for i in range(len(inputs))]
     state = list(args)
     lines = ["def loop(n, " + ", ".join(args) + "):"]
     for slot in updated:
         # state is carried in C-contiguous arrays so every call sees one type (one specialization)
-        if inputs[slot].ndim:
+        if slot in inplace:
+            lines.append(f"    s{slot} = a{slot}.copy()")
+            state[slot] = f"s{slot}"
+        elif inputs[slot].ndim:
             lines.append(f"    s{slot} = np.ascontiguousarray(a{slot})")
             state[slot] = f"s{slot}"
         else:
@@ -61,15 +69,17 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     updated = updated or {}
     if source is not None:
         return _wrap(source, inputs, outputs, updated)
-    source = generate(inputs, outputs)
+    inplace = plan_inplace(inputs, outputs, updated)
+    source = generate(inputs, outputs, inplace=inplace)
+    slots = tuple(inplace.values())
     if updated and "numba.prange" in source:
         # numba bug: a function compiled in a process where a callee containing a parallel loop was
         # loaded from numba's cache segfaults when it is itself loaded from the cache later. So the
         # loop gets its own copy of the kernel (names ending in _L, not cached on their own): they
         # are compiled with the loop, always in the same process, and stored inside its entry.
-        source += "\n\n\n" + loop_copy(source) + "\n\n\n" + _loop_source(inputs, len(outputs), updated, "kernel_L")
+        source += "\n\n\n" + loop_copy(source) + "\n\n\n" + _loop_source(inputs, len(outputs), updated, "kernel_L", slots)
     elif updated:
-        source += "\n\n\n" + _loop_source(inputs, len(outputs), updated)
+        source += "\n\n\n" + _loop_source(inputs, len(outputs), updated, inplace=slots)
     return _wrap(source, inputs, outputs, updated)
 
 
@@ -88,6 +98,12 @@ def loop_copy(source: str) -> str:
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     start = source.index("def ")  # module constants (C0 = ...) are shared, not copied
     return pattern.sub(lambda m: m.group(1) + "_L", source[start:])
+
+
+def inplace_slots(source: str) -> tuple[int, ...]:
+    """The input slots a generated kernel writes its updates into (its header comment says)."""
+    found = re.search(r"^# updates written in place: (.*)$", source, flags=re.MULTILINE)
+    return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
@@ -112,6 +128,8 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
     any_half = any(half_in)
 
     array_at = [k for k, s in enumerate(scalar_in) if not s]
+    inplace_at = inplace_slots(source)
+    others_of = {k: [j for j in array_at if j != k] for k in inplace_at}
 
     def prepare(values):
         if any_half:
@@ -125,6 +143,12 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
         for k in array_at:
             if not values[k].flags.c_contiguous:
                 values[k] = np.ascontiguousarray(values[k])
+        # a buffer the kernel writes in place must be writable and must not be read through
+        # another argument (a borrowed value passed twice): else the kernel gets a copy
+        for k in inplace_at:
+            buf = values[k]
+            if not buf.flags.writeable or any(np.may_share_memory(buf, values[j]) for j in others_of[k]):
+                values[k] = buf.copy()
         return values
 
     # numba returns 0-d results as Python scalars and float16 results as float32 arrays
@@ -163,6 +187,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
             explain(values, e)
 
     kernel.source = source
+    kernel.inplace_slots = inplace_at
     kernel.loop = loop if run_loop is not None else None
     kernel.jitted = jitted
     return kernel

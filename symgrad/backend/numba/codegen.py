@@ -293,6 +293,16 @@ def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_widt
 
 @emitter(Elemwise)
 def _elemwise(em: Emitter, node: Apply) -> None:
+    loop = _elemwise_head(em, node)
+    if loop is not None:
+        loop()
+
+
+def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:
+    """Emit an elementwise node's shape checks and its result array; return the emitter of its
+    loop (None for a 0-d result, computed at once). ``into``: an input buffer of the result's type
+    that the loop writes into when the shapes agree (an update written in place, see inplace.py):
+    every check of every in-place node is emitted before the first loop writes anything."""
     op, out = node.op, node.outputs[0]
     names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
@@ -302,21 +312,32 @@ def _elemwise(em: Emitter, node: Apply) -> None:
     if out.ndim == 0:
         code = scalar_code(em, op.expr, names, width, int_result)
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
-        return
+        return None
     sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
-    em.emit(f"{o} = np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})")
-    idx = _open_loops(em, sizes)
-    loads = []
-    for v, nm in zip(node.inputs, names):
-        if v.ndim == 0:
-            loads.append(nm)
-        else:
-            t = em.fresh("x")
-            em.emit(f"{t} = {_access(v, nm, idx)}")
-            loads.append(t)
-    code = scalar_code(em, op.expr, loads, width, int_result)
-    em.emit(f"{o}[{', '.join(idx)}] = {code}")
-    em.close(len(idx))
+    fresh = f"np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})"
+    if into is None:
+        em.emit(f"{o} = {fresh}")
+    else:
+        same = " and ".join(f"{into}.shape[{d}] == {n}" for d, n in enumerate(sizes))
+        em.emit(f"if {same}:")
+        em.emit(f"    {o} = {into}  # in place: nothing reads the old {into} any more")
+        em.emit("else:")
+        em.emit(f"    {o} = {fresh}")
+
+    def loop() -> None:
+        idx = _open_loops(em, sizes)
+        loads = []
+        for v, nm in zip(node.inputs, names):
+            if v.ndim == 0:
+                loads.append(nm)
+            else:
+                t = em.fresh("x")
+                em.emit(f"{t} = {_access(v, nm, idx)}")
+                loads.append(t)
+        code = scalar_code(em, op.expr, loads, width, int_result)
+        em.emit(f"{o}[{', '.join(idx)}] = {code}")
+        em.close(len(idx))
+    return loop
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -1081,16 +1102,23 @@ def _row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts) -> str:
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
 
 
-def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel") -> str:
+def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
+             inplace: dict[int, int] | None = None) -> str:
     """Source of a module-level function ``name(a0, a1, ...)`` returning a tuple of the outputs.
 
+    ``inplace``: {output index: input slot} of updates written into their input's buffer (from
+    :func:`~symgrad.backend.numba.inplace.plan_inplace`); those loops run last, after every check.
     A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
     function; ``name`` then calls the parts in order, passing the values each one needs.
     """
+    inplace = inplace or {}
     em = Emitter()
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
     chunks = []  # per node: (lines, names read, names defined)
+    last = {id(outputs[k].owner) for k in inplace}
     for node in toposort(outputs):
+        if id(node) in last:
+            continue
         fn = EMITTERS.get(type(node.op))
         if fn is None:
             raise NotImplementedError(f"numba backend: no code generator for {node.op}")
@@ -1099,6 +1127,15 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         fn(em, node)
         defined = {em.names[id(o)] for o in node.outputs}
         chunks.append((em.lines[start:], em.used - defined, defined))
+    if inplace:
+        start = len(em.lines)
+        em.used = set()
+        loops = [_elemwise_head(em, outputs[k].owner, em.name(inputs[slot])) for k, slot in inplace.items()]
+        for loop in loops:
+            loop()
+        defined = {em.names[id(outputs[k])] for k in inplace}
+        chunks.append((em.lines[start:], em.used - defined, defined))
+        em.globals.insert(0, "# updates written in place: " + ", ".join(f"a{slot}" for slot in inplace.values()))
     results = [em.name(v) for v in outputs]
     globals_ = "\n".join(em.globals + [""] + em.extra) if em.extra else "\n".join(em.globals)
     prelude = globals_ + "\n\n\n" if globals_ else ""

@@ -1,0 +1,51 @@
+"""Which results of a graph may share memory with its inputs or with each other.
+
+Views (transposes, basic slices, reshapes, an ``Elemwise`` that is its own input, ``specify_shape``)
+are free in both backends, so a result may be the very buffer of an input. ``function`` uses this
+to copy only the outputs that could alias something; the numba backend uses it to decide which
+updates may be written into the shared variable's own buffer.
+
+>>> import symgrad.tensor as T
+>>> x = T.dmatrix("x")
+>>> alias_root(x.T[1:]) is x, alias_flags([x.T, x * 2])
+(True, [True, False])
+"""
+from __future__ import annotations
+
+from ..graph import Variable
+
+_VIEW_OPS: tuple = ()
+
+
+def alias_root(v: Variable) -> Variable:
+    """The variable whose memory ``v`` may be a view of (through transposes, slices, reshapes)."""
+    global _VIEW_OPS
+    if not _VIEW_OPS:
+        from ..tensor.elemwise import Elemwise
+        from ..tensor.indexing import Subtensor
+        from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
+
+        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
+    while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
+        op = v.owner.op
+        if type(op).__name__ == "Elemwise" and not (op.expr.is_Symbol and op.nin == 1):
+            break  # an elementwise result is a new array unless its expression is the input itself
+        v = v.owner.inputs[0]
+    return v
+
+
+def returns_branch_values(v: Variable) -> bool:
+    """An ``IfElse`` result: one of its branch values as is, so it may be any input or result."""
+    return v.owner is not None and type(v.owner.op).__name__ == "IfElse"
+
+
+def alias_flags(results: list[Variable]) -> list[bool]:
+    """Which results could share memory with an argument, a shared value or another result:
+    decided once at compile time, so a call pays for the runtime check only where it is possible."""
+    roots = [alias_root(v) for v in results]
+    if any(returns_branch_values(r) for r in roots):
+        return [True] * len(roots)
+    counts: dict = {}
+    for r in roots:
+        counts[id(r)] = counts.get(id(r), 0) + 1
+    return [r.owner is None or counts[id(r)] > 1 for r in roots]

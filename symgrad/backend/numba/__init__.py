@@ -106,6 +106,14 @@ def inplace_slots(source: str) -> tuple[int, ...]:
     return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
+def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays may share memory; two arrays that own their memory never do (the
+    common case, checked without numpy's bounds arithmetic)."""
+    if a.base is None and b.base is None:
+        return a is b
+    return np.may_share_memory(a, b)
+
+
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
@@ -147,7 +155,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
         # another argument (a borrowed value passed twice): else the kernel gets a copy
         for k in inplace_at:
             buf = values[k]
-            if not buf.flags.writeable or any(np.may_share_memory(buf, values[j]) for j in others_of[k]):
+            if not buf.flags.writeable or any(_may_overlap(buf, values[j]) for j in others_of[k]):
                 values[k] = buf.copy()
         return values
 
@@ -176,9 +184,12 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
 
     def kernel(values):
         try:
-            return finish(jitted(*prepare(values)))
+            results = jitted(*prepare(values))
         except (ValueError, IndexError) as e:
             explain(values, e)
+        if not convert_at:
+            return list(results)
+        return finish(results)
 
     def loop(n: int, values):
         try:

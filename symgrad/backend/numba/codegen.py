@@ -1012,7 +1012,9 @@ def _row_chunk_source(fname: str, op, X: Variable, width: str, rows: list, scala
     em.close()
     for b in range(B):
         em.emit(f"q{b} = qa[{b}]")
-    em.open("for j in range(m):")  # one pass over g for the whole block
+    # one pass over g for the whole block, backwards: the block's last columns, read just now by
+    # the dots, are still in L1 (each g[j] gets the same sum either way: the same bits)
+    em.open("for j in range(m - 1, -1, -1):")
     em.emit("g[j] += " + " + ".join(f"q{b} * x{b}[j]" for b in range(B)))
     em.close(2)
     em.open("for i in range(nb, hi):")

@@ -90,6 +90,15 @@ class ThreadChooser:
         # ties go to all threads: one thread costs two numba.set_num_threads calls
         return self.estimate[True] <= 1.05 * self.estimate[False]
 
+    def best_way(self) -> bool:
+        """The faster way by the current estimates (both must be known)."""
+        return self._best()
+
+    def observe(self, parallel: bool, seconds_per_step: float) -> None:
+        """A precise measurement (a loop segment of many steps) replaces the way's estimate."""
+        self.estimate[parallel] = seconds_per_step
+        self.last = None  # the next call is not a continuation of a burst
+
     def _probe(self, way: bool) -> bool:
         self.queue, self.burst = [way] * (self.BURST - 1), []
         return way
@@ -112,12 +121,11 @@ class ThreadChooser:
 
     def record(self, parallel: bool, seconds_per_step: float) -> None:
         switched, self.last = parallel != self.last, parallel
-        if self.queue or self.burst or switched:  # inside a probe
+        probed = bool(self.queue or self.burst or switched)  # this call belongs to a burst
+        if probed:
             if not switched:
                 self.burst.append(seconds_per_step)
-            if self.queue:
-                return
-            if not self.burst:
+            if self.queue or not self.burst:
                 return
             self.estimate[parallel] = sum(self.burst) / len(self.burst)
             self.burst = []
@@ -127,16 +135,21 @@ class ThreadChooser:
         if self.estimate[True] is None or self.estimate[False] is None:
             return
         best = self._best()
-        # a probe that lost again: wait longer before the next one; a change of winner: probe soon
-        self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE
+        if probed and self.best is not None:
+            # a probe that lost again: wait twice as long for the next; one that won: probe soon
+            self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE
+        elif best != self.best:
+            # the running way got slower than the other's last measurement: check that one soon
+            self.interval = self.FIRST_PROBE
+            self.next_probe = self.calls + self.FIRST_PROBE
         self.best = best
 
 
 def _run(fn: Callable, args: tuple, parallel: bool):
-    import numba
-
     if parallel:
         return fn(*args)
+    import numba
+
     saved = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -174,26 +187,80 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
     serial = _once(load_serial)
     warm = False
 
+    fn = namespace["kernel"]
+    clock = time.perf_counter
+
     def call(*args):
         nonlocal warm
         if _state["forked"]:
             return serial()["kernel"](*args)
         parallel = chooser.pick()
-        start = time.perf_counter()
-        result = _guarded(namespace["kernel"], args, parallel)
+        start = clock()
+        if parallel and _state["threadsafe"]:  # the common case, without the frames of _guarded
+            _state["used"] = True
+            result = fn(*args)
+        else:
+            result = _guarded(fn, args, parallel)
         if warm:
-            chooser.record(parallel, time.perf_counter() - start)
+            chooser.record(parallel, clock() - start)
         warm = True  # the first call compiles or loads the kernel: not a step time
         return result
 
     return call
 
 
+PROBE_STEPS = {False: 8, True: 32}
+FIRST_SEGMENT = 64
+LONGEST_SEGMENT = 4096
+
+
+def loop_segments(n: int, chooser: ThreadChooser):
+    """Segments (way, steps) for a loop of ``n`` steps; send each segment's seconds per step back.
+
+    Each way is first measured on a short segment (``PROBE_STEPS``); then the faster way runs in
+    segments of growing length, and the slower way is measured again on a short segment after 2,
+    4, 8, ... long ones while it keeps losing. (Long segments time themselves precisely, so a loop
+    needs no bursts; and a slow way never runs for long.)
+
+    >>> c = ThreadChooser()
+    >>> plan = loop_segments(300, c)
+    >>> way, steps = next(plan); way, steps
+    (True, 32)
+    >>> plan.send(50e-6)   # all threads: 50 us per step; now one thread is measured
+    (False, 8)
+    >>> plan.send(30e-6)   # one thread is faster (a busy machine): it runs the long segments
+    (False, 64)
+    """
+    done, long, since, wait = 0, FIRST_SEGMENT, 0, 2
+    while done < n:
+        par, ser = chooser.estimate[True], chooser.estimate[False]
+        probe = False
+        if par is None:
+            way, probe = True, True
+        elif ser is None and par >= chooser.TOO_SHORT:
+            way, probe = False, True
+        elif ser is not None and since >= wait and par >= chooser.TOO_SHORT:
+            way, probe, since = not chooser.best_way(), True, 0
+        else:
+            way = chooser.best_way() if ser is not None else True
+        if probe:
+            steps = min(PROBE_STEPS[way], n - done)
+        else:
+            steps = min(long, n - done)
+            long, since = min(2 * long, LONGEST_SEGMENT), since + 1
+        before = chooser.best_way() if par is not None and ser is not None else None
+        seconds = yield way, steps
+        chooser.observe(way, seconds)
+        if probe and before is not None:
+            wait = wait * 2 if chooser.best_way() == before else 2  # lost again: probe less often
+        done += steps
+
+
 def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
                   updated: dict) -> Callable:
-    """``namespace["loop"]`` run in segments of growing length (8, 16, ... steps), each on all
-    threads or one as ``chooser`` decides; ``updated`` (input slot -> result index) carries each
-    segment's new shared values into the next. Segments compute exactly the steps one loop would."""
+    """``namespace["loop"]`` run in segments (see :func:`loop_segments`), each on all threads or
+    one; ``updated`` (input slot -> result index) carries each segment's new shared values into
+    the next. Segments compute exactly the steps one loop would."""
     serial = _once(load_serial)
     slots = sorted(updated.items())
 
@@ -201,18 +268,17 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
         if _state["forked"]:
             return serial()["loop"](n, *args)
         args = list(args)
-        done, segment = 0, 8
+        plan = loop_segments(n, chooser)
+        segment = next(plan)
         while True:
-            steps = min(segment, n - done)
-            parallel = chooser.pick()
+            parallel, steps = segment
             start = time.perf_counter()
             result = _guarded(namespace["loop"], (steps, *args), parallel)
-            chooser.record(parallel, (time.perf_counter() - start) / steps)
-            done += steps
-            if done == n:
+            try:
+                segment = plan.send((time.perf_counter() - start) / steps)
+            except StopIteration:
                 return result
             for slot, k in slots:
                 args[slot] = result[k]
-            segment = min(segment * 2, 4096)
 
     return call

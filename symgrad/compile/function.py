@@ -27,6 +27,7 @@ from ..ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
 from .alias import alias_flags
 from .convert import make_converter
+from .fastcall import build_fast_call
 from .io import In, as_in, check_input_variable
 from .shared import STATE_LOCK, SharedVariable
 
@@ -166,6 +167,7 @@ class Function:
                 self._by_name.setdefault(spec.name, i)
         self._n_out = len(self.outputs)
         self._updates_dropped = False  # a copy made with delete_updates=True (see copy)
+        self._fast = build_fast_call(self)  # positional calls of a compiled kernel (fastcall.py)
 
     @property
     def optimized_outputs(self) -> list[Variable]:
@@ -209,6 +211,8 @@ class Function:
         return self._kernel.source
 
     def __call__(self, *args, **kwargs):
+        if self._fast is not None and not kwargs and len(args) == len(self._converters):
+            return self._fast(*args)
         if kwargs or len(args) != len(self._converters):
             values = self._bind(args, kwargs)
         else:  # the hot path of a training loop: positional arguments only
@@ -312,6 +316,7 @@ class Function:
             fn._optimized = None  # rebuilt on demand (printing) from the swapped graph
         fn.updates = updates
         fn._targets = list(fn.outputs) + [e for _, e in updates]
+        fn._fast = build_fast_call(fn)  # its own shared variables and updates
         if delete_updates and self._optimized is not None and not swap:
             fn._optimized = self._optimized[:len(self.outputs)]
         return fn

@@ -13,10 +13,12 @@ backend's, plus ``kernel.loop(n, values, updated)`` running n steps inside compi
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
 
+from ...compile.fastcall import overlap
 from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
@@ -106,14 +108,6 @@ def inplace_slots(source: str) -> tuple[int, ...]:
     return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
-def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays may share memory; two arrays that own their memory never do (the
-    common case, checked without numpy's bounds arithmetic)."""
-    if a.base is None and b.base is None:
-        return a is b
-    return np.may_share_memory(a, b)
-
-
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
@@ -155,7 +149,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
         # another argument (a borrowed value passed twice): else the kernel gets a copy
         for k in inplace_at:
             buf = values[k]
-            if not buf.flags.writeable or any(_may_overlap(buf, values[j]) for j in others_of[k]):
+            if not buf.flags.writeable or any(overlap(buf, values[j]) for j in others_of[k]):
                 values[k] = buf.copy()
         return values
 
@@ -199,6 +193,10 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
 
     kernel.source = source
     kernel.inplace_slots = inplace_at
+    # the pieces a generated call path (compile/fastcall.py) uses instead of kernel(values)
+    kernel.direct = SimpleNamespace(jitted=jitted, explain=explain, scalar_at=scalar_at, array_at=array_at,
+                                    inplace_at=inplace_at, convert_at=convert_at, out_dtypes=out_dtypes,
+                                    any_half=any_half)
     kernel.loop = loop if run_loop is not None else None
     kernel.jitted = jitted
     return kernel

@@ -250,6 +250,9 @@ def loop_segments(n: int, chooser: ThreadChooser):
             long, since = min(2 * long, LONGEST_SEGMENT), since + 1
         before = chooser.best_way() if par is not None and ser is not None else None
         seconds = yield way, steps
+        if seconds is None:  # not a step time (the segment compiled or loaded the loop)
+            done += steps
+            continue
         chooser.observe(way, seconds)
         if probe and before is not None:
             wait = wait * 2 if chooser.best_way() == before else 2  # lost again: probe less often
@@ -263,8 +266,10 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
     the next. Segments compute exactly the steps one loop would."""
     serial = _once(load_serial)
     slots = sorted(updated.items())
+    warm = False
 
     def call(n, *args):
+        nonlocal warm
         if _state["forked"]:
             return serial()["loop"](n, *args)
         args = list(args)
@@ -274,8 +279,10 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
             parallel, steps = segment
             start = time.perf_counter()
             result = _guarded(namespace["loop"], (steps, *args), parallel)
+            seconds = (time.perf_counter() - start) / steps if warm else None
+            warm = True  # the first segment compiles or loads the loop
             try:
-                segment = plan.send((time.perf_counter() - start) / steps)
+                segment = plan.send(seconds)
             except StopIteration:
                 return result
             for slot, k in slots:

@@ -1,5 +1,5 @@
 """Graph rewrites run before any backend lowers the graph: merge, constant folding, elementwise
-fusion, and stabilization of fused formulas. Each pass returns new outputs; graphs are never
+fusion, stabilization of fused formulas, and reuse of computed transcendental results. Each pass returns new outputs; graphs are never
 edited in place.
 
 >>> import symgrad.tensor as T
@@ -14,6 +14,7 @@ from ..graph import Variable
 from .constant_folding import fold_constants
 from .fusion import fuse
 from .merge import merge
+from .reuse import reuse_computed
 from .shape_of import shape_of_elemwise
 from .stabilize import stabilize_graph
 
@@ -26,4 +27,5 @@ def optimize(outputs: list[Variable]) -> list[Variable]:
     outputs = merge(outputs)
     outputs = fuse(outputs)
     outputs = stabilize_graph(outputs)
+    outputs = reuse_computed(outputs)
     return merge(outputs)

@@ -1,0 +1,77 @@
+"""Read a computed elementwise result instead of computing its transcendental functions again.
+
+Fusion inlines small expressions into every consumer, so that the stabilizer sees whole formulas
+(a sigmoid inside a log). Where such an expression is also computed as its own node (it has other
+consumers), each consumer evaluates it again: a tanh layer's gradient ``g * (1 - tanh(z)**2)``
+called tanh once more for every element, and libm's scalar tanh costs more than the whole
+multiply-add around it. After stabilization, this pass replaces, inside each fused expression, a
+subexpression that is exactly the expression of another computed node over the same leaves (and
+calls an exp, log, tanh, sigmoid, ... ) by a read of that node's result. Same inputs, same formula,
+same dtype: the same bits.
+
+>>> import symgrad.tensor as T
+>>> from symgrad.rewrite import optimize
+>>> z, g = T.dvector("z"), T.dvector("g")
+>>> h = T.tanh(z)
+>>> h_out, dz = optimize([h, g * (1 - h ** 2)])
+>>> dz.owner.op.expr, dz.owner.inputs[1] is h_out
+(x0*(1 - x1**2), True)
+"""
+from __future__ import annotations
+
+import sympy
+
+from .. import scalar as S
+from ..graph import Variable, rebuild, toposort
+from ..tensor.elemwise import Elemwise, broadcast_pattern
+
+def _expensive(expr: sympy.Expr) -> bool:
+    """Calls a function that costs more than a few arithmetic operations (not a cast)."""
+    for e in sympy.preorder_traversal(expr):
+        if isinstance(e, sympy.Function) and not type(e).__name__.startswith("cast_"):
+            return True
+        if isinstance(e, sympy.Pow) and not e.exp.is_Integer:
+            return True
+    return False
+
+
+def reuse_computed(outputs: list[Variable]) -> list[Variable]:
+    """Rebuild ``outputs`` with recomputed transcendental subexpressions read from their nodes."""
+    order = toposort(outputs)
+    providers = [n for n in order if isinstance(n.op, Elemwise) and n.outputs[0].ndim and _expensive(n.op.expr)]
+    if not providers:
+        return list(outputs)
+    memo: dict[int, Variable] = {}
+    for node in order:
+        inputs = [memo.get(id(v), v) for v in node.inputs]
+        if isinstance(node.op, Elemwise) and _expensive(node.op.expr):
+            expr, leaves = node.op.expr, list(inputs)
+            position = {id(v): j for j, v in enumerate(node.inputs)}
+            for m in providers:
+                if m is node or m.op.dtype != node.op.dtype or m.outputs[0].type is not node.outputs[0].type:
+                    continue
+                spots = [position.get(id(v)) for v in m.inputs]
+                if None in spots:
+                    continue
+                pattern = m.op.expr.xreplace({S.arg(k): S.arg(j) for k, j in enumerate(spots)})
+                if pattern != expr and expr.has(pattern):
+                    expr = expr.xreplace({pattern: S.arg(len(leaves))})
+                    leaves.append(memo.get(id(m.outputs[0]), m.outputs[0]))
+            if expr is not node.op.expr:
+                expr, leaves = _drop_unread(expr, leaves, node.outputs[0])
+                new_out = Elemwise(expr, len(leaves), node.op.dtype)(*leaves)
+                new_out.name = node.outputs[0].name
+                memo[id(node.outputs[0])] = new_out
+                continue
+        rebuild(node, inputs, memo)
+    return [memo.get(id(v), v) for v in outputs]
+
+
+def _drop_unread(expr: sympy.Expr, leaves: list[Variable], out: Variable) -> tuple[sympy.Expr, list[Variable]]:
+    """Leaves the expression no longer reads are dropped when the others still give the output's
+    type (the reused result has it), so the loop does not load them."""
+    read = [j for j in range(len(leaves)) if S.arg(j) in expr.free_symbols]
+    kept = [leaves[j] for j in read]
+    if len(kept) == len(leaves) or not kept or broadcast_pattern(kept) != out.broadcastable:
+        return expr, leaves
+    return expr.xreplace({S.arg(j): S.arg(k) for k, j in enumerate(read)}), kept

@@ -96,3 +96,59 @@ def test_concurrent_training_calls_are_serialized_and_lose_no_update(mode):
     for t in threads:
         t.join()
     assert float(c.get_value()) == 800.0
+
+
+# --- the thread choice, driven by made-up step times (no kernel, no timing) --------------------
+def _run_loop(n, par_time, ser_time, chooser=None):
+    """Drive loop_segments with step times given by functions of the steps done so far."""
+    chooser = chooser or threads.ThreadChooser()
+    plan = threads.loop_segments(n, chooser)
+    segments, done = [], 0
+    segment = next(plan)
+    while True:
+        way, steps = segment
+        segments.append(segment)
+        t = par_time(done) if way else ser_time(done)
+        done += steps
+        try:
+            segment = plan.send(t)
+        except StopIteration:
+            break
+    assert done == n and sum(s for _, s in segments) == n
+    return segments, chooser
+
+
+def _steps(segments, way):
+    return sum(s for w, s in segments if w == way)
+
+
+def test_an_idle_machine_runs_a_loop_on_all_threads_with_few_one_thread_steps():
+    segments, chooser = _run_loop(2000, lambda d: 35e-6, lambda d: 70e-6)
+    assert _steps(segments, False) <= 16  # two probes of 8 steps
+    segments, _ = _run_loop(2000, lambda d: 35e-6, lambda d: 70e-6, chooser)
+    assert _steps(segments, False) <= 8  # the next loop of the kernel probes less often
+
+
+def test_a_busy_machine_runs_a_loop_on_one_thread():
+    segments, _ = _run_loop(2000, lambda d: 2e-3, lambda d: 70e-6)
+    assert _steps(segments, True) <= 32 + 32
+
+
+def test_a_loop_switches_when_the_machine_gets_busy_midway():
+    segments, _ = _run_loop(20000, lambda d: 35e-6 if d < 5000 else 2e-3, lambda d: 70e-6)
+    assert [w for w, s in segments][-3:] == [False, False, False]
+    # segments last ~20 ms at most: after the switch only one segment runs on the stalled threads
+    assert _steps(segments, True) < 5000 + 2 * 20e-3 / 35e-6 + 64
+
+
+def test_calls_check_the_other_way_soon_after_the_running_way_turns_slow():
+    chooser = threads.ThreadChooser()
+    ways = []
+    for k in range(3000):
+        way = chooser.pick()
+        ways.append(way)
+        busy = 1000 <= k < 1100  # one hundred calls where threads stall
+        chooser.record(way, (2e-3 if busy else 35e-6) if way else 70e-6)
+    assert ways[1010:1100].count(True) <= 12  # one thread while threads stall (but for short probes)
+    assert all(ways[1150:1200])  # back on all threads soon after (not thousands of calls later)
+    assert ways[2000:].count(False) <= 12  # and the one-thread probes are rare again

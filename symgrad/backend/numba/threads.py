@@ -85,6 +85,7 @@ class ThreadChooser:
         self.interval = self.FIRST_PROBE
         self.next_probe = self.FIRST_PROBE
         self.best: bool | None = None
+        self.loop_wait = 2  # long loop segments before a loop measures the slower way again
 
     def _best(self) -> bool:
         # ties go to all threads: one thread costs two numba.set_num_threads calls
@@ -210,8 +211,12 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
 
 
 PROBE_STEPS = {False: 8, True: 32}
+PROBE_SECONDS = 0.002  # at most (by its last estimate) what a probe of a slow way may cost
 FIRST_SEGMENT = 64
 LONGEST_SEGMENT = 4096
+# ... but no longer than this (by the current estimate): if the machine turns busy mid-segment,
+# at most this much runs the way that just became slow
+SEGMENT_SECONDS = 0.02
 
 
 def loop_segments(n: int, chooser: ThreadChooser):
@@ -219,8 +224,9 @@ def loop_segments(n: int, chooser: ThreadChooser):
 
     Each way is first measured on a short segment (``PROBE_STEPS``); then the faster way runs in
     segments of growing length, and the slower way is measured again on a short segment after 2,
-    4, 8, ... long ones while it keeps losing. (Long segments time themselves precisely, so a loop
-    needs no bursts; and a slow way never runs for long.)
+    4, 8, 16 long ones while it keeps losing (the count carries over to the kernel's next loop).
+    Long segments time themselves precisely, so a loop needs no bursts, and a slow way never runs
+    for long: a long segment that turns slow makes the next one take the other way.
 
     >>> c = ThreadChooser()
     >>> plan = loop_segments(300, c)
@@ -231,7 +237,7 @@ def loop_segments(n: int, chooser: ThreadChooser):
     >>> plan.send(30e-6)   # one thread is faster (a busy machine): it runs the long segments
     (False, 64)
     """
-    done, long, since, wait = 0, FIRST_SEGMENT, 0, 2
+    done, long, since = 0, FIRST_SEGMENT, 0
     while done < n:
         par, ser = chooser.estimate[True], chooser.estimate[False]
         probe = False
@@ -239,15 +245,19 @@ def loop_segments(n: int, chooser: ThreadChooser):
             way, probe = True, True
         elif ser is None and par >= chooser.TOO_SHORT:
             way, probe = False, True
-        elif ser is not None and since >= wait and par >= chooser.TOO_SHORT:
+        elif ser is not None and since >= chooser.loop_wait and par >= chooser.TOO_SHORT:
             way, probe, since = not chooser.best_way(), True, 0
         else:
             way = chooser.best_way() if ser is not None else True
         if probe:
-            steps = min(PROBE_STEPS[way], n - done)
+            known = chooser.estimate[way]  # a way known to be slow is measured on fewer steps
+            cap = max(4, int(PROBE_SECONDS / known)) if known else PROBE_STEPS[way]
+            steps = min(PROBE_STEPS[way], cap, n - done)
         else:
             steps = min(long, n - done)
-            long, since = min(2 * long, LONGEST_SEGMENT), since + 1
+            per_step = chooser.estimate[way] or par
+            cap = max(FIRST_SEGMENT, int(SEGMENT_SECONDS / per_step)) if per_step else LONGEST_SEGMENT
+            long, since = min(2 * long, LONGEST_SEGMENT, cap), since + 1
         before = chooser.best_way() if par is not None and ser is not None else None
         seconds = yield way, steps
         if seconds is None:  # not a step time (the segment compiled or loaded the loop)
@@ -255,7 +265,8 @@ def loop_segments(n: int, chooser: ThreadChooser):
             continue
         chooser.observe(way, seconds)
         if probe and before is not None:
-            wait = wait * 2 if chooser.best_way() == before else 2  # lost again: probe less often
+            # lost again: probe less often (remembered by the kernel's chooser, across loops)
+            chooser.loop_wait = min(chooser.loop_wait * 2, 16) if chooser.best_way() == before else 2
         done += steps
 
 

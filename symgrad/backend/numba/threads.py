@@ -62,6 +62,7 @@ class ThreadChooser:
     multi-millisecond stalls of a busy machine must count). A way is measured in bursts of
     ``BURST`` calls whose first is not counted (it pays for waking or parking threads): both ways
     at the start, then the losing way again after 16 calls, 32, 64, ... while it keeps losing.
+    Calls of a millisecond or more are measured one at a time, after 64, 128, ... calls.
 
     >>> c = ThreadChooser()
     >>> for t in [1e-3, 5e-3, 6e-3, 5e-3]: c.record(c.pick(), t)   # all threads: slow (a busy machine)
@@ -71,6 +72,9 @@ class ThreadChooser:
     """
 
     BURST = 4
+    # A call this long is a precise measurement on its own (waking threads is noise next to it):
+    # its probes are one call, counted, and come four times less often
+    LONG_CALL = 1e-3
     FIRST_PROBE = 16
     MAX_PROBE = 4096
     # Calls this short launch no threads (small inputs run one chunk): switching would cost more
@@ -86,6 +90,7 @@ class ThreadChooser:
         self.next_probe = self.FIRST_PROBE
         self.best: bool | None = None
         self.loop_wait = 2  # long loop segments before a loop measures the slower way again
+        self.keep_first = False  # count the first call of the probe under way
 
     def _best(self) -> bool:
         # ties go to all threads: one thread costs two numba.set_num_threads calls
@@ -100,8 +105,13 @@ class ThreadChooser:
         self.estimate[parallel] = seconds_per_step
         self.last = None  # the next call is not a continuation of a burst
 
+    def _burst(self) -> int:
+        known = [t for t in self.estimate.values() if t is not None]
+        return 1 if known and min(known) >= self.LONG_CALL else self.BURST
+
     def _probe(self, way: bool) -> bool:
-        self.queue, self.burst = [way] * (self.BURST - 1), []
+        n = self._burst()
+        self.queue, self.burst, self.keep_first = [way] * (n - 1), [], n == 1
         return way
 
     def pick(self) -> bool:
@@ -113,10 +123,11 @@ class ThreadChooser:
         if par < self.TOO_SHORT:
             return True
         if ser is None:
+            self.next_probe = self.calls + self.interval * (self.BURST // self._burst())
             return self._probe(False)
         self.calls += 1
         if self.calls >= self.next_probe:
-            self.next_probe = self.calls + self.interval
+            self.next_probe = self.calls + self.interval * (self.BURST // self._burst())
             return self._probe(not self._best())
         return self._best()
 
@@ -124,7 +135,7 @@ class ThreadChooser:
         switched, self.last = parallel != self.last, parallel
         probed = bool(self.queue or self.burst or switched)  # this call belongs to a burst
         if probed:
-            if not switched:
+            if not switched or self.keep_first:
                 self.burst.append(seconds_per_step)
             if self.queue or not self.burst:
                 return
@@ -142,7 +153,7 @@ class ThreadChooser:
         elif best != self.best:
             # the running way got slower than the other's last measurement: check that one soon
             self.interval = self.FIRST_PROBE
-            self.next_probe = self.calls + self.FIRST_PROBE
+            self.next_probe = self.calls + self.FIRST_PROBE * (self.BURST // self._burst())
         self.best = best
 
 

@@ -1,15 +1,19 @@
 """Jitted helpers that generated kernels call: stable scalar sigmoid/softplus per float width,
-and layout adapters for BLAS. Generated modules import everything from here.
+a tanh that loops run in SIMD, and layout adapters for BLAS. Generated modules import everything
+from here.
 
 >>> float(sigmoid64(-1000.0)), float(softplus64(1000.0))
 (0.0, 1000.0)
+>>> bool(abs(vtanh(0.5) - np.tanh(0.5)) <= 3 * np.spacing(0.5)), float(vtanh(-np.inf)), float(vtanh32(np.float32(100.0)))
+(True, -1.0, 1.0)
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 from numba import types
-from numba.extending import overload
+from llvmlite import ir
+from numba.extending import intrinsic, overload
 
 JIT = dict(nogil=True, error_model="numpy", cache=True)
 # Row passes may reassociate sums (vectorized dot products) and fuse multiply-adds; no flag that
@@ -124,3 +128,73 @@ def check_index(i, n, what_bad):
     if i < -n or i >= n:
         raise IndexError(what_bad)
     return i + n if i < 0 else i
+
+
+# --- tanh that LLVM can vectorize --------------------------------------------------------------
+# numba calls libm's tanh one element at a time (llvmlite's PyPI builds have no SVML): 336 us for
+# a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
+# calls, which LLVM inlines into the kernel's loop and runs 8 elements at a time: ~60 us. Accuracy, checked against numpy over the
+# whole range in tests/backend/test_helpers.py: within 3 ulp (libm: within 1), exact at 0, -0,
+# +-inf, nan and subnormals.
+@intrinsic
+def _from_bits(typingctx, i):
+    """The float64 whose bits are the int64 ``i``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts: k * _LN2_HI is exact for |k| < 2**11
+_LN2_LO = 1.90821492927058770002e-10
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = (
+    float(1.0 / np.prod(np.arange(1.0, k + 1))) for k in range(2, 14))
+
+
+@numba.njit(**JIT)
+def vtanh(x):
+    """tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2) with x's sign; |x| >= 22 gives +-1 exactly.
+    expm1(y): the Taylor series up to y**13 for y <= ln2/2 (no cancellation), else exp(y) - 1
+    with exp(y) = 2**k exp(r), y = k ln2 + r, |r| <= ln2/2 (Cody-Waite: ln2 in two parts), the
+    same degree-13 polynomial, 2**k built from its bits. One function, no calls: LLVM inlines it
+    into a loop and vectorizes the loop."""
+    x = as_float(x)
+    a = np.abs(x)
+    y = 2.0 * (a if a < 22.0 else 22.0)
+    t = _E13 * y + _E12
+    t = t * y + _E11
+    t = t * y + _E10
+    t = t * y + _E9
+    t = t * y + _E8
+    t = t * y + _E7
+    t = t * y + _E6
+    t = t * y + _E5
+    t = t * y + _E4
+    t = t * y + _E3
+    t = t * y + _E2
+    small = (t * y + 1.0) * y
+    k = np.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = _E13 * r + _E12
+    p = p * r + _E11
+    p = p * r + _E10
+    p = p * r + _E9
+    p = p * r + _E8
+    p = p * r + _E7
+    p = p * r + _E6
+    p = p * r + _E5
+    p = p * r + _E4
+    p = p * r + _E3
+    p = p * r + _E2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    big = p * _from_bits((np.int64(k) + 1023) << 52) - 1.0  # y <= 44: 2**k is a normal float
+    u = small if y <= 0.34657359027997264 else big
+    t = np.copysign(u / (u + 2.0), x)
+    return t if x == x else x
+
+
+@numba.njit(**JIT)
+def vtanh32(x):
+    """tanh of a float32, computed in float64 and rounded once."""
+    return np.float32(vtanh(np.float64(x)))

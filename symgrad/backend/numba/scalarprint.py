@@ -36,8 +36,9 @@ class ScalarPrinter(NumpyExprPrinter):
         self.names = names if names is not None else {}
         self._top = None
         suffix = "32" if float_dtype == "float32" else "64"
+        # tanh: helpers.vtanh, plain arithmetic that LLVM vectorizes (libm's is a call per element)
         self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"sigmoid{suffix}({{0}})",
-                              softplus=f"softplus{suffix}({{0}})")
+                              softplus=f"softplus{suffix}({{0}})", tanh=f"vtanh{suffix if suffix == '32' else ''}({{0}})")
 
     def _print(self, expr, **kwargs):
         # named subexpressions (inputs, shared temporaries) print as their names, except the one

@@ -93,8 +93,10 @@ class ThreadChooser:
         self.keep_first = False  # count the first call of the probe under way
 
     def _best(self) -> bool:
-        # ties go to all threads: one thread costs two numba.set_num_threads calls
-        return self.estimate[True] <= 1.05 * self.estimate[False]
+        # ties go to all threads: one thread costs two numba.set_num_threads calls; long calls are
+        # measured one at a time, so one thread must win clearly (a stalled machine loses 2x+)
+        margin = 1.25 if self._burst() == 1 else 1.05
+        return self.estimate[True] <= margin * self.estimate[False]
 
     def best_way(self) -> bool:
         """The faster way by the current estimates (both must be known)."""

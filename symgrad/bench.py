@@ -3,9 +3,10 @@
 Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
 and float32) and a two-layer tanh/softmax MLP. Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python
 per step, symgrad numba ``loop`` (all steps in one compiled call), and symgrad's numpy backend.
-Every variant's final weights are checked against the hand-written numpy run. Compile time of the
-seed program (graph + grad + function + first call) is measured in fresh processes, with an empty
-and with a warm kernel cache.
+Every variant's final weights are checked against the hand-written numpy run. The repetitions of
+the variants are interleaved, so a noisy stretch of a shared machine hits them alike. Compile time
+of the seed program (graph + grad + function + first call) is measured in fresh processes, with an
+empty and with a warm kernel cache.
 
 Machines are noisy: compare the ratios in one run, not absolute times across runs.
 
@@ -135,38 +136,46 @@ def fused_report(fn) -> str:
     return f"{len(passes)} row pass{'es' if len(passes) > 1 else ''}{threads}"
 
 
-def _time_variant(work: Workload, variant: str, steps: int, repeats: int):
-    """(best seconds per step over repeats, final weights, what was fused)."""
-    best, weights = float("inf"), None
-    if variant == "numpy":
-        for _ in range(repeats):
-            state = work.numpy_state()
-            state = work.numpy_step(state)  # warm-up
+class _Timed:
+    """One variant of a workload, compiled and warmed up; ``once()`` times one repetition."""
+
+    def __init__(self, work: Workload, variant: str, steps: int):
+        self.work, self.variant, self.steps = work, variant, steps
+        self.fused = ""
+        if variant == "numpy":
+            work.numpy_step(work.numpy_state())  # warm-up
+            return
+        mode = "numpy" if variant == "symgrad-numpy" else "numba"
+        self.fn, self.args, self.shared = work.build(mode)
+        self.initial = [v.get_value() for v in self.shared]
+        self.fn(*self.args)  # compile and warm up
+        if variant == "numba-loop":
+            self.fn.loop(2, *self.args)  # the loop is its own compiled function
+        if mode == "numba":
+            self.fused = fused_report(self.fn)
+
+    def once(self) -> float:
+        """Seconds per step of one repetition from the initial weights (kept in ``weights``)."""
+        work, steps = self.work, self.steps
+        if self.variant == "numpy":
             state = work.numpy_state()
             t = time.perf_counter()
             for _ in range(steps):
                 state = work.numpy_step(state)
-            best = min(best, (time.perf_counter() - t) / steps)
-            weights = state[:len(work.numpy_state())]
-        return best, weights, ""
-    mode = "numpy" if variant == "symgrad-numpy" else "numba"
-    fn, args, shared = work.build(mode)
-    initial = [v.get_value() for v in shared]
-    fn(*args)  # compile and warm up
-    if variant == "numba-loop":
-        fn.loop(2, *args)  # the loop is its own compiled function
-    for _ in range(repeats):
-        for v, val in zip(shared, initial):
+            seconds = (time.perf_counter() - t) / steps
+            self.weights = state[:len(work.numpy_state())]
+            return seconds
+        for v, val in zip(self.shared, self.initial):
             v.set_value(val)
         t = time.perf_counter()
-        if variant == "numba-loop":
-            fn.loop(steps, *args)
+        if self.variant == "numba-loop":
+            self.fn.loop(steps, *self.args)
         else:
             for _ in range(steps):
-                fn(*args)
-        best = min(best, (time.perf_counter() - t) / steps)
-        weights = [v.get_value() for v in shared]
-    return best, weights, fused_report(fn) if mode == "numba" else ""
+                self.fn(*self.args)
+        seconds = (time.perf_counter() - t) / steps
+        self.weights = [v.get_value() for v in self.shared]
+        return seconds
 
 
 _COMPILE_SCRIPT = """
@@ -213,19 +222,28 @@ def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, com
     for wname in names:
         work = WORKLOADS[wname]()
         n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
-        reference = None
-        for variant in ["numpy"] + [v for v in variants if v != "numpy"]:
+        order = ["numpy"] + [v for v in variants if v != "numpy"]
+        timed = []
+        for variant in order:
             if not quiet:
-                print(f"  running {wname}: {LABELS[variant]} ({n_steps} steps x {repeats})...", file=sys.stderr,
-                      flush=True)
-            seconds, weights, fused = _time_variant(work, variant, n_steps, repeats)
-            if variant == "numpy":
-                reference = (seconds, weights)
+                print(f"  preparing {wname}: {LABELS[variant]}...", file=sys.stderr, flush=True)
+            timed.append(_Timed(work, variant, n_steps))
+        # repetitions interleaved (numpy, call, loop, numpy, ...): a noisy stretch of the machine
+        # hits every variant alike instead of one; the best repetition of each is kept
+        best = [float("inf")] * len(timed)
+        for r in range(repeats):
+            if not quiet:
+                print(f"  running {wname}: repetition {r + 1} of {repeats} ({n_steps} steps per variant)...",
+                      file=sys.stderr, flush=True)
+            for k, t in enumerate(timed):
+                best[k] = min(best[k], t.once())
+        reference = (best[0], timed[0].weights)
+        for variant, t, seconds in zip(order, timed, best):
             diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
-                       for a, b in zip(weights, reference[1]))
+                       for a, b in zip(t.weights, reference[1]))
             rows.append({"workload": wname, "described": work.described, "variant": LABELS[variant],
                          "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
-                         "max_weight_diff_vs_numpy": diff, "steps": n_steps, "fused": fused})
+                         "max_weight_diff_vs_numpy": diff, "steps": n_steps, "fused": t.fused})
     if compile_times:
         if not quiet:
             print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)

@@ -136,6 +136,9 @@ def fused_report(fn) -> str:
     return f"{len(passes)} row pass{'es' if len(passes) > 1 else ''}{threads}"
 
 
+PAUSE_S = 0.3  # between two variants' repetitions
+
+
 class _Timed:
     """One variant of a workload, compiled and warmed up; ``once()`` times one repetition."""
 
@@ -236,6 +239,9 @@ def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, com
                 print(f"  running {wname}: repetition {r + 1} of {repeats} ({n_steps} steps per variant)...",
                       file=sys.stderr, flush=True)
             for k, t in enumerate(timed):
+                # BLAS and OpenMP threads spin for a while after their work (OpenBLAS ~0.1 s):
+                # let the previous variant's go idle, or they compete with this variant's threads
+                time.sleep(PAUSE_S)
                 best[k] = min(best[k], t.once())
         reference = (best[0], timed[0].weights)
         for variant, t, seconds in zip(order, timed, best):

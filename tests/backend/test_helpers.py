@@ -7,20 +7,18 @@ import pytest
 from symgrad.backend.numba.helpers import vtanh, vtanh32
 
 
-@numba.njit(error_model="numpy")  # as kernels are compiled
-def _tanh_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = vtanh(x[i])
-    return out
+def _loop_of(fn):
+    """A jitted loop applying ``fn`` to every element, compiled as kernels are."""
+    @numba.njit(error_model="numpy")
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fn(x[i])
+        return out
+    return apply
 
 
-@numba.njit(error_model="numpy")  # as kernels are compiled
-def _tanh32_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = vtanh32(x[i])
-    return out
+_tanh_all, _tanh32_all = _loop_of(vtanh), _loop_of(vtanh32)
 
 
 def _ulps(got, ref):

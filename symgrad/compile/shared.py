@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -21,6 +22,8 @@ from .convert import describe_value, make_converter
 # Calls that only read shared variables run concurrently (kernels release the GIL), except that a
 # variable some kernel updates in place (``_inplace``) is read under this lock too, never half-written.
 STATE_LOCK = threading.RLock()
+if hasattr(os, "register_at_fork"):  # a child forked while another thread held it must not hang
+    os.register_at_fork(after_in_child=STATE_LOCK._at_fork_reinit)
 
 
 class SharedVariable(_TensorOperators, Variable):
@@ -51,15 +54,19 @@ class SharedVariable(_TensorOperators, Variable):
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; it must convert safely to this variable's type (same rules as inputs)."""
         arr = self._convert(value)
+        if not borrow and (arr is value or (isinstance(value, np.ndarray) and np.may_share_memory(arr, value))):
+            arr = arr.copy()  # (an ndarray subclass converts to a view of the caller's memory)
         with STATE_LOCK:  # between calls, never in the middle of one
-            self._value = arr if (borrow or arr is not value) else arr.copy()
+            self._value = arr
 
     @property
     def value(self):
         return self._value
 
     def __getstate__(self):
-        return {"type": self.type, "name": self.name, "value": self._value}
+        with STATE_LOCK:  # never a buffer half-written by another thread's call
+            value = self._value.copy() if self._inplace else self._value
+        return {"type": self.type, "name": self.name, "value": value}
 
     def __setstate__(self, state):
         Variable.__init__(self, state["type"], name=state["name"])

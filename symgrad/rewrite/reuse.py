@@ -58,7 +58,7 @@ def reuse_computed(outputs: list[Variable]) -> list[Variable]:
                     expr = expr.xreplace({pattern: S.arg(len(leaves))})
                     leaves.append(memo.get(id(m.outputs[0]), m.outputs[0]))
             if expr is not node.op.expr:
-                expr, leaves = _drop_unread(expr, leaves, node.outputs[0])
+                expr, leaves = _drop_unread(node.op.expr, expr, leaves, node.outputs[0])
                 new_out = Elemwise(expr, len(leaves), node.op.dtype)(*leaves)
                 new_out.name = node.outputs[0].name
                 memo[id(node.outputs[0])] = new_out
@@ -67,11 +67,15 @@ def reuse_computed(outputs: list[Variable]) -> list[Variable]:
     return [memo.get(id(v), v) for v in outputs]
 
 
-def _drop_unread(expr: sympy.Expr, leaves: list[Variable], out: Variable) -> tuple[sympy.Expr, list[Variable]]:
-    """Leaves the expression no longer reads are dropped when the others still give the output's
-    type (the reused result has it), so the loop does not load them."""
-    read = [j for j in range(len(leaves)) if S.arg(j) in expr.free_symbols]
+def _drop_unread(before: sympy.Expr, expr: sympy.Expr, leaves: list[Variable],
+                 out: Variable) -> tuple[sympy.Expr, list[Variable]]:
+    """Leaves that only the replaced subexpressions read are dropped when the others still give
+    the output's type (the reused result has it, and its own node checked their shapes), so the
+    loop does not load them. A leaf the expression did not read before (``0 * y``: only its shape
+    counts) stays: its shape check must stay."""
+    gone = {j for j in range(len(leaves)) if S.arg(j) in before.free_symbols and S.arg(j) not in expr.free_symbols}
+    read = [j for j in range(len(leaves)) if j not in gone]
     kept = [leaves[j] for j in read]
-    if len(kept) == len(leaves) or not kept or broadcast_pattern(kept) != out.broadcastable:
+    if not gone or broadcast_pattern(kept) != out.broadcastable:
         return expr, leaves
     return expr.xreplace({S.arg(j): S.arg(k) for k, j in enumerate(read)}), kept

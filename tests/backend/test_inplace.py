@@ -189,3 +189,49 @@ def test_readers_in_other_threads_never_see_a_half_written_update():
         t.join()
     assert seen and max(seen) == 0.0
     assert w.get_value()[0] == 201.0
+
+
+# --- found in review: each failed before its fix ---------------------------------------------
+def _both(build, *args):
+    """Run ``build(mode)`` -> (function, shared variables) on both backends; return the states."""
+    states = []
+    for mode in ("numba", "numpy"):
+        f, shared = build(mode)
+        f(*args)
+        states.append([s.get_value() for s in shared])
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_update_reading_its_buffer_through_an_ifelse_is_not_in_place():
+    from symgrad.ifelse import ifelse
+
+    def build(mode):
+        w = sg.shared(np.arange(4.0).reshape(2, 2), name="w")
+        x, c = T.dmatrix("x"), T.dscalar("c")
+        return sg.function([c, x], [], updates=[(w, ifelse(c, w.T, x) + w)], mode=mode), [w]
+    _both(build, 1.0, np.zeros((2, 2)))
+
+
+def test_an_update_reading_another_updated_buffer_through_an_ifelse_sees_the_old_value():
+    from symgrad.ifelse import ifelse
+
+    def build(mode):
+        w1, w2 = sg.shared(np.ones(3), name="w1"), sg.shared(np.ones(3), name="w2")
+        x, c = T.dvector("x"), T.dscalar("c")
+        f = sg.function([c, x], [], updates=[(w2, w2 * 5), (w1, w1 + ifelse(c, w2, x))], mode=mode)
+        return f, [w1, w2]
+    _both(build, 1.0, np.zeros(3))
+
+
+def test_set_value_of_an_ndarray_subclass_copies_so_updates_never_write_the_callers_array():
+    class Sub(np.ndarray):
+        pass
+
+    user = np.ones(3).view(Sub)
+    w = sg.shared(np.zeros(3), name="w")
+    w.set_value(user)
+    x = T.dvector("x")
+    sg.function([x], [], updates=[(w, w + x)], mode="numba")(np.ones(3))
+    np.testing.assert_array_equal(np.asarray(user), np.ones(3))
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])

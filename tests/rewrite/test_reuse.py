@@ -66,3 +66,12 @@ def test_sigmoid_layers_read_the_activation():
     # sigmoid(z) * (1 - sigmoid(z)) keeps its stable sigmoid(-z) and reads sigmoid(z)
     assert any(v is pp for v in backward.inputs)
     assert "sigmoid(x" not in str(backward.op.expr)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_the_shape_check_of_an_input_only_the_shape_depends_on_stays(mode):  # found in review
+    x, y = T.dvectors("x", "y")
+    h = T.tanh(x)
+    f = sg.function([x, y], [h, h * 2 + 0 * y], mode=mode)
+    with pytest.raises(ValueError):
+        f(np.ones(3), np.ones(4))

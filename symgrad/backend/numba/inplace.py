@@ -12,7 +12,8 @@ of a fresh mapping) but is only correct when all of these hold:
   (never a view of ``w`` such as ``w.T`` or ``w[::-1]``);
 - no other update written in place reads ``w``, and no result of the function is a view of ``w``
   (both would see the new value instead of the old);
-- no result is an ``IfElse`` (it may return ``w`` as is).
+- no result is an ``IfElse``, and no in-place loop reads one (it may return ``w`` or a view of
+  ``w`` as is).
 
 Every other reader of ``w`` runs before the in-place loops (they are scheduled last), and the
 kernel still checks at run time that the result has ``w``'s shape (else it allocates). The backend
@@ -44,6 +45,12 @@ def _can_raise(expr: sympy.Expr) -> bool:
     return any(isinstance(e, sympy.Pow) and not e.exp.is_Number for e in sympy.preorder_traversal(expr))
 
 
+def _may_view(v: Variable, buf: Variable) -> bool:
+    """``v`` may be ``buf``'s memory: a view of it, or an ``IfElse`` result (a branch value as is)."""
+    root = alias_root(v)
+    return root is buf or returns_branch_values(root)
+
+
 def plan_inplace(inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict[int, int]) -> dict[int, int]:
     """{output index: input slot} for the updates that can be written into their input's buffer."""
     results = list(outputs)
@@ -61,13 +68,13 @@ def plan_inplace(inputs: Sequence[Variable], outputs: Sequence[Variable], update
                 or out.dtype not in ("float32", "float64") or out.type is not buf.type
                 or counts[id(out)] > 1 or id(out) in consumed or _can_raise(node.op.expr)):
             continue
-        if any(alias_root(v) is buf and v is not buf for v in node.inputs):
+        if any(_may_view(v, buf) and v is not buf for v in node.inputs):
             continue  # reads the old value through a view: another element than the one it writes
         candidates[k] = slot
     accepted = {}
     for k, slot in candidates.items():
         buf = inputs[slot]
-        read_late = any(alias_root(v) is buf for j in candidates if j != k for v in results[j].owner.inputs)
+        read_late = any(_may_view(v, buf) for j in candidates if j != k for v in results[j].owner.inputs)
         returned_view = any(alias_root(v) is buf for j, v in enumerate(results) if j != k)
         if not (read_late or returned_view):
             accepted[k] = slot

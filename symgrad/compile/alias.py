@@ -12,6 +12,8 @@ updates may be written into the shared variable's own buffer.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import Variable
 
 _VIEW_OPS: tuple = ()
@@ -37,6 +39,14 @@ def alias_root(v: Variable) -> Variable:
 def returns_branch_values(v: Variable) -> bool:
     """An ``IfElse`` result: one of its branch values as is, so it may be any input or result."""
     return v.owner is not None and type(v.owner.op).__name__ == "IfElse"
+
+
+def overlap(a, b) -> bool:
+    """Whether two arrays may share memory at run time; two arrays that own their memory never do
+    (checked without numpy's bounds arithmetic, the common case of a call)."""
+    if a.base is None and b.base is None:
+        return a is b
+    return np.may_share_memory(a, b)
 
 
 def alias_flags(results: list[Variable]) -> list[bool]:

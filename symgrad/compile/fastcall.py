@@ -1,9 +1,11 @@
 """The hot path of a compiled function: one generated Python function per ``Function``.
 
 A training step called from Python pays for every layer between the call and the kernel (argument
-conversion, the shared state, the backend's layout checks, the thread choice, result conversion,
-the update writes): measured ~7 us per call of the 400x784 logistic-regression step when each layer
-was its own generic loop, after the kernel has pushed the interpreter's data out of the caches.
+conversion, the shared state, the backend's layout checks, result conversion, the update writes):
+~6 us per call of the 400x784 logistic-regression step when each layer was its own generic loop
+(they run after the kernel has pushed the interpreter's data out of the caches), ~2.5 us as this
+module's one function (medians of interleaved timings: general path 45.4 us, generated path
+41.9 us, the kernel called with its thread choice alone 39.5 us).
 This module prints those layers for one function as straight-line code (one line per argument,
 no loops, no lists), with exactly the behaviour of the general path:
 
@@ -32,17 +34,13 @@ from typing import Callable
 
 import numpy as np
 
+from .alias import overlap
 from .shared import STATE_LOCK
 
 
-def overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays may share memory (arrays that own their memory never do)."""
-    if a.base is None and b.base is None:
-        return a is b
-    return np.may_share_memory(a, b)
-
-
 def eligible(fn) -> bool:
+    """Whether ``fn`` can take the generated path (numba kernel, no aliasing results, no dropped
+    updates, no float16 inputs)."""
     direct = getattr(fn._kernel, "direct", None)
     return direct is not None and not fn._any_alias and not fn._updates_dropped and not direct.any_half
 

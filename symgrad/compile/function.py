@@ -90,9 +90,6 @@ def _normalize_givens(givens) -> dict:
     return out
 
 
-_UPDATE_LOCK = STATE_LOCK  # see shared.STATE_LOCK
-
-
 class Function:
     """A compiled function; call it with the inputs' values (positionally or by name).
 
@@ -217,11 +214,15 @@ class Function:
             values = self._bind(args, kwargs)
         else:  # the hot path of a training loop: positional arguments only
             values = [convert(a) for convert, a in zip(self._converters, args)]
-        if self.updates or any(s._inplace for s in self._shared):
-            # an update, or a read of a buffer some kernel writes in place: one call at a time
-            with _UPDATE_LOCK:
+        if self._locked():
+            with STATE_LOCK:
                 return self._finish(values, self._kernel(values + self._unwritten([s._value for s in self._shared])))
         return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+
+    def _locked(self) -> bool:
+        """Whether a call runs under the state lock (see shared.STATE_LOCK): it updates shared
+        variables, or reads a buffer some kernel writes in place. (fastcall.py prints the same rule.)"""
+        return bool(self.updates) or any(s._inplace for s in self._shared)
 
     def _unwritten(self, state: list) -> list:
         """``state`` as kernel arguments: a copy whose updates are dropped (see ``copy``) passes
@@ -246,9 +247,9 @@ class Function:
         if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
         values = self._bind(args, kwargs)
-        if not self.updates and not any(s._inplace for s in self._shared):
+        if not self._locked():
             return self._loop(n_steps, values)
-        with _UPDATE_LOCK:
+        with STATE_LOCK:
             return self._loop(n_steps, values)
 
     def _loop(self, n_steps: int, values: list):

@@ -38,17 +38,19 @@ def _expensive(expr: sympy.Expr) -> bool:
 def reuse_computed(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with recomputed transcendental subexpressions read from their nodes."""
     order = toposort(outputs)
-    providers = [n for n in order if isinstance(n.op, Elemwise) and n.outputs[0].ndim and _expensive(n.op.expr)]
+    costly = [n for n in order if isinstance(n.op, Elemwise) and _expensive(n.op.expr)]
+    providers = [n for n in costly if n.outputs[0].ndim]
+    costly = {id(n) for n in costly}
     if not providers:
         return list(outputs)
     memo: dict[int, Variable] = {}
     for node in order:
         inputs = [memo.get(id(v), v) for v in node.inputs]
-        if isinstance(node.op, Elemwise) and _expensive(node.op.expr):
+        if id(node) in costly:
             expr, leaves = node.op.expr, list(inputs)
             position = {id(v): j for j, v in enumerate(node.inputs)}
             for m in providers:
-                if m is node or m.op.dtype != node.op.dtype or m.outputs[0].type is not node.outputs[0].type:
+                if m is node or m.outputs[0].type is not node.outputs[0].type:  # (the type holds the dtype)
                     continue
                 spots = [position.get(id(v)) for v in m.inputs]
                 if None in spots:

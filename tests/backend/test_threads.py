@@ -141,25 +141,26 @@ def test_a_loop_switches_when_the_machine_gets_busy_midway():
     assert _steps(segments, True) < 5000 + 2 * 20e-3 / 35e-6 + 64
 
 
-def test_calls_check_the_other_way_soon_after_the_running_way_turns_slow():
+def _run_calls(n, seconds):
+    """Drive the chooser's call path: ``seconds(k, way)`` is call k's time; the ways it picked."""
     chooser = threads.ThreadChooser()
     ways = []
-    for k in range(3000):
+    for k in range(n):
         way = chooser.pick()
         ways.append(way)
-        busy = 1000 <= k < 1100  # one hundred calls where threads stall
-        chooser.record(way, (2e-3 if busy else 35e-6) if way else 70e-6)
+        chooser.record(way, seconds(k, way))
+    return ways
+
+
+def test_calls_check_the_other_way_soon_after_the_running_way_turns_slow():
+    # one hundred calls (1000-1099) where threads stall
+    ways = _run_calls(3000, lambda k, way: (2e-3 if 1000 <= k < 1100 else 35e-6) if way else 70e-6)
     assert ways[1010:1100].count(True) <= 12  # one thread while threads stall (but for short probes)
     assert all(ways[1200:1250])  # back on all threads soon after (not thousands of calls later)
     assert ways[2000:].count(False) <= 12  # and the one-thread probes are rare again
 
 
 def test_long_calls_are_probed_rarely_and_one_at_a_time():
-    chooser = threads.ThreadChooser()
-    ways = []
-    for k in range(200):
-        way = chooser.pick()
-        ways.append(way)
-        chooser.record(way, 8e-3 if way else 16e-3)  # a 40 000-row step: 8 ms on all threads
+    ways = _run_calls(200, lambda k, way: 8e-3 if way else 16e-3)  # a 40 000-row step: 8 ms on all threads
     assert ways.count(False) <= 3  # the first measurement, then after 64 and 192 calls
     assert all(ways[20:60])

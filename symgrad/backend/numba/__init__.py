@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...compile.fastcall import overlap
+from ...compile.alias import overlap
 from ...graph import Variable
 from ...rewrite.rowstream import fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
@@ -181,8 +181,6 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
             results = jitted(*prepare(values))
         except (ValueError, IndexError) as e:
             explain(values, e)
-        if not convert_at:
-            return list(results)
         return finish(results)
 
     def loop(n: int, values):

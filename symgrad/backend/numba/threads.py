@@ -92,15 +92,12 @@ class ThreadChooser:
         self.loop_wait = 2  # long loop segments before a loop measures the slower way again
         self.keep_first = False  # count the first call of the probe under way
 
-    def _best(self) -> bool:
+    def best_way(self) -> bool:
+        """The faster way by the current estimates (both must be known)."""
         # ties go to all threads: one thread costs two numba.set_num_threads calls; long calls are
         # measured one at a time, so one thread must win clearly (a stalled machine loses 2x+)
         margin = 1.25 if self._burst() == 1 else 1.05
         return self.estimate[True] <= margin * self.estimate[False]
-
-    def best_way(self) -> bool:
-        """The faster way by the current estimates (both must be known)."""
-        return self._best()
 
     def observe(self, parallel: bool, seconds_per_step: float) -> None:
         """A precise measurement (a loop segment of many steps) replaces the way's estimate."""
@@ -130,8 +127,8 @@ class ThreadChooser:
         self.calls += 1
         if self.calls >= self.next_probe:
             self.next_probe = self.calls + self.interval * (self.BURST // self._burst())
-            return self._probe(not self._best())
-        return self._best()
+            return self._probe(not self.best_way())
+        return self.best_way()
 
     def record(self, parallel: bool, seconds_per_step: float) -> None:
         switched, self.last = parallel != self.last, parallel
@@ -148,7 +145,7 @@ class ThreadChooser:
             self.estimate[parallel] = seconds_per_step if old is None else 0.8 * old + 0.2 * seconds_per_step
         if self.estimate[True] is None or self.estimate[False] is None:
             return
-        best = self._best()
+        best = self.best_way()
         if probed and self.best is not None:
             # a probe that lost again: wait twice as long for the next; one that won: probe soon
             self.interval = min(self.interval * 2, self.MAX_PROBE) if best == self.best else self.FIRST_PROBE

@@ -200,3 +200,39 @@ def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
     sg.function([a], a.sum(), mode="numba")
     sg.function([b], b.sum(), mode="numba")
     assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 2
+
+
+@pytest.mark.parametrize("writeable", [True, False])
+def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, monkeypatch, rng):
+    from symgrad.backend import numba as backend
+    from symgrad.compile.aligned import ALIGNMENT, is_aligned
+
+    f, (X, Y), w, b = _seed_function("numba", rng)
+    rows, feats = 600, X.shape[1]  # 38 KB: above ALIGN_MIN_BYTES
+    buf = np.empty(rows * feats + 2 * ALIGNMENT // 8)
+    start = (-buf.ctypes.data % ALIGNMENT + 16) // 8
+    X = buf[start:start + rows * feats].reshape(rows, feats)
+    X[...] = rng.standard_normal((rows, feats))
+    X.flags.writeable = writeable
+    Y = (rng.random(rows) > 0.5).astype(float)
+    assert not is_aligned(X)
+    X_before = X.copy()
+    copied = []
+    real = backend.aligned_copy
+    monkeypatch.setattr(backend, "aligned_copy", lambda a: copied.append(a) or real(a))
+    w0, b0 = w.get_value(), b.get_value()
+    steps = backend.ALIGN_MIN_STEPS
+    for _ in range(steps):
+        expected = f(X, Y)
+    w_calls = w.get_value()
+    assert copied == []  # calls never copy
+    w.set_value(w0)
+    b.set_value(b0)
+    got = f.loop(steps, X, Y)
+    assert len(copied) == 1 and copied[0] is X
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(w.get_value(), w_calls)  # alignment changes no bits
+    np.testing.assert_array_equal(X, X_before)
+    assert X.flags.writeable == writeable
+    f.loop(steps - 1, X, Y)  # a shorter loop does not copy
+    assert len(copied) == 1

@@ -96,8 +96,9 @@ class ThreadChooser:
         """The faster way by the current estimates (both must be known)."""
         # ties go to all threads: one thread costs two numba.set_num_threads calls; long calls are
         # measured one at a time, so one thread must win clearly (a stalled machine loses 2x+)
-        margin = 1.25 if self._burst() == 1 else 1.05
-        return self.estimate[True] <= margin * self.estimate[False]
+        par, ser = self.estimate[True], self.estimate[False]
+        margin = 1.25 if (par if par < ser else ser) >= self.LONG_CALL else 1.05
+        return par <= margin * ser
 
     def observe(self, parallel: bool, seconds_per_step: float) -> None:
         """A precise measurement (a loop segment of many steps) replaces the way's estimate."""
@@ -105,8 +106,9 @@ class ThreadChooser:
         self.last = None  # the next call is not a continuation of a burst
 
     def _burst(self) -> int:
-        known = [t for t in self.estimate.values() if t is not None]
-        return 1 if known and min(known) >= self.LONG_CALL else self.BURST
+        par, ser = self.estimate[True], self.estimate[False]  # (no list: this runs on every call)
+        low = ser if par is None else par if ser is None or par < ser else ser
+        return 1 if low is not None and low >= self.LONG_CALL else self.BURST
 
     def _probe(self, way: bool) -> bool:
         n = self._burst()

@@ -142,14 +142,42 @@ def test_a_loop_switches_when_the_machine_gets_busy_midway():
 
 
 def _run_calls(n, seconds):
-    """Drive the chooser's call path: ``seconds(k, way)`` is call k's time; the ways it picked."""
+    """Drive the chooser as a kernel's call path does (timed calls, then the calls ``untimed``
+    allows): ``seconds(k, way)`` is call k's time; the ways it ran."""
     chooser = threads.ThreadChooser()
-    ways = []
+    ways, free = [], 0
     for k in range(n):
+        if free:
+            free -= 1
+            ways.append(way)
+            continue
         way = chooser.pick()
         ways.append(way)
         chooser.record(way, seconds(k, way))
+        free, way = chooser.untimed()
     return ways
+
+
+def test_steady_calls_are_timed_one_in_sample_and_probes_keep_their_schedule():
+    chooser = threads.ThreadChooser()
+    timed, calls = 0, 0
+    while calls < 1000:
+        way = chooser.pick()
+        chooser.record(way, 35e-6 if way else 70e-6)
+        free, _ = chooser.untimed()
+        assert free <= chooser.SAMPLE - 1
+        timed, calls = timed + 1, calls + 1 + free
+    assert timed < 0.3 * calls  # most calls ran untimed
+    # the probe schedule counts untimed calls: the same one-thread calls as timing every call
+    sampled = [k for k, w in enumerate(_run_calls(3000, lambda k, w: 35e-6 if w else 70e-6)) if not w]
+    everyone = threads.ThreadChooser()
+    plain = []
+    for k in range(3000):
+        w = everyone.pick()
+        everyone.record(w, 35e-6 if w else 70e-6)
+        if not w:
+            plain.append(k)
+    assert sampled == plain
 
 
 def test_calls_check_the_other_way_soon_after_the_running_way_turns_slow():

@@ -79,6 +79,7 @@ class ThreadChooser:
     MAX_PROBE = 4096
     # Calls this short launch no threads (small inputs run one chunk): switching would cost more
     TOO_SHORT = 20e-6
+    SAMPLE = 8  # in the steady state one call in this many is timed (see untimed)
 
     def __init__(self) -> None:
         self.estimate: dict = {True: None, False: None}  # seconds per step, by way
@@ -91,6 +92,29 @@ class ThreadChooser:
         self.best: bool | None = None
         self.loop_wait = 2  # long loop segments before a loop measures the slower way again
         self.keep_first = False  # count the first call of the probe under way
+
+    def untimed(self) -> tuple[int, bool]:
+        """After a timed call: how many of the next calls may run without being timed, and which
+        way. In the steady state (no probe under way or due) that is ``SAMPLE - 1`` calls on the
+        best way: timing a call and the bookkeeping cost ~3 us after a 400x784 step (the kernel has
+        just pushed the interpreter's data out of the caches), so one call in ``SAMPLE`` is timed;
+        calls of a millisecond or more are all timed. Untimed calls count towards the next probe as
+        if they had been picked, so probes keep their schedule. A machine turning busy is noticed
+        at most ``SAMPLE - 1`` calls later."""
+        if self.queue or self.burst:
+            return 0, True
+        par, ser = self.estimate[True], self.estimate[False]
+        if par is None:
+            return 0, True
+        if par < self.TOO_SHORT:
+            return self.SAMPLE - 1, True
+        if ser is None or self.best is None or min(par, ser) >= self.LONG_CALL:
+            return 0, True  # (a long call's timing costs nothing next to it: every one is timed)
+        n = min(self.SAMPLE - 1, self.next_probe - self.calls - 1)
+        if n <= 0:
+            return 0, True
+        self.calls += n
+        return n, self.best
 
     def best_way(self) -> bool:
         """The faster way by the current estimates (both must be known)."""
@@ -203,10 +227,17 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
     fn = namespace["kernel"]
     clock = time.perf_counter
 
+    free, way = 0, True  # calls left that run ``way`` untimed (chooser.untimed)
+
     def call(*args):
-        nonlocal warm
+        nonlocal warm, free, way
         if _state["forked"]:
             return serial()["kernel"](*args)
+        if free:
+            free -= 1
+            if way and _state["threadsafe"]:
+                return fn(*args)
+            return _guarded(fn, args, way)
         parallel = chooser.pick()
         start = clock()
         if parallel and _state["threadsafe"]:  # the common case, without the frames of _guarded
@@ -216,6 +247,7 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
             result = _guarded(fn, args, parallel)
         if warm:
             chooser.record(parallel, clock() - start)
+            free, way = chooser.untimed()
         warm = True  # the first call compiles or loads the kernel: not a step time
         return result
 

@@ -129,6 +129,14 @@ def test_an_idle_machine_runs_a_loop_on_all_threads_with_few_one_thread_steps():
     assert _steps(segments, False) <= 8  # the next loop of the kernel probes less often
 
 
+def test_a_loop_of_long_steps_probes_one_thread_for_one_step():
+    # 40 000 rows: 8 ms per step on all threads; the first one-thread probe was 8 steps (~120 ms)
+    segments, chooser = _run_loop(20, lambda d: 8e-3, lambda d: 15e-3)
+    assert segments == [(True, 20)]  # the first loop measures all threads only
+    segments, _ = _run_loop(20, lambda d: 8e-3, lambda d: 15e-3, chooser)
+    assert segments == [(False, 1), (True, 19)]
+
+
 def test_a_busy_machine_runs_a_loop_on_one_thread():
     segments, _ = _run_loop(2000, lambda d: 2e-3, lambda d: 70e-6)
     assert _steps(segments, True) <= 32 + 32

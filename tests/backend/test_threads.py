@@ -200,3 +200,31 @@ def test_long_calls_are_probed_rarely_and_one_at_a_time():
     ways = _run_calls(200, lambda k, way: 8e-3 if way else 16e-3)  # a 40 000-row step: 8 ms on all threads
     assert ways.count(False) <= 3  # the first measurement, then after 64 and 192 calls
     assert all(ways[20:60])
+
+
+def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
+    # segments pass their shared values on; a float32 scalar came back as a Python float and the
+    # next segment compiled a float64 specialization of the loop (seconds, mid-loop)
+    import sys
+
+    saved = codegen.ROW_THREADS
+    codegen.ROW_THREADS = 2
+    try:
+        x, y = T.matrix("x", dtype="float32"), T.vector("y", dtype="float32")
+        w = sg.shared(np.zeros(320, dtype="float32"), name="w")
+        b = sg.shared(np.float32(0.0), name="b")
+        p = T.nnet.sigmoid(T.dot(x, w) + b)
+        cost = T.nnet.binary_crossentropy(p, y).mean()
+        gw, gb = sg.grad(cost, [w, b])
+        f = sg.function([x, y], cost, updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)], mode="numba")
+    finally:
+        codegen.ROW_THREADS = saved
+    assert "numba.prange" in f.source
+    X = rng.standard_normal((333, 320)).astype("float32")
+    Y = (rng.random(333) > 0.5).astype("float32")
+    f.loop(300, X, Y)  # several segments (the first 32 steps probe all threads)
+    loops = [m.loop for m in list(sys.modules.values())
+             if "symgrad_kernel_" in (getattr(m, "__file__", None) or "") and hasattr(m, "loop")
+             and f.source in open(m.__file__).read()]
+    assert len(loops) == 1 and len(loops[0].signatures) == 1
+    assert b.get_value().dtype == np.float32

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Callable
 
+import numpy as np
+
 _LOCK = threading.Lock()
 _state = {"used": False, "threadsafe": False, "forked": False, "unsure": 0}
 
@@ -316,6 +318,21 @@ def loop_segments(n: int, chooser: ThreadChooser):
         done += steps
 
 
+def carry(args: list, result, slots) -> None:
+    """Feed a segment's new shared values (``slots``: input slot -> result index) into the next
+    segment's arguments. numba returns a 0-d result as a Python float: a float32 scalar is given
+    back as float32, else the next segment would be a float64 call (a new specialization: seconds
+    of compiling in the middle of a float32 loop).
+
+    >>> args = [np.float32(1.0)]
+    >>> carry(args, (2.5,), [(0, 0)]); type(args[0]).__name__
+    'float32'
+    """
+    for slot, k in slots:
+        value = result[k]
+        args[slot] = value if isinstance(value, np.ndarray) else type(args[slot])(value)
+
+
 def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
                   updated: dict) -> Callable:
     """``namespace["loop"]`` run in segments (see :func:`loop_segments`), each on all threads or
@@ -342,7 +359,6 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
                 segment = plan.send(seconds)
             except StopIteration:
                 return result
-            for slot, k in slots:
-                args[slot] = result[k]
+            carry(args, result, slots)
 
     return call

@@ -216,40 +216,59 @@ def compile_times() -> dict:
         return out
 
 
+def _groups(names: list) -> list:
+    """Workloads timed together: a float32 workload with its float64 twin, whose ratio is
+    reported (a noisy stretch of the machine must hit both alike), else one workload alone."""
+    groups, seen = [], set()
+    for name in names:
+        if name in seen:
+            continue
+        twin = name.replace("-f64", "-f32") if "-f64" in name else name.replace("-f32", "-f64")
+        group = [name] + ([twin] if twin != name and twin in names else [])
+        seen.update(group)
+        groups.append(group)
+    return groups
+
+
 def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, compile_times: bool = True,
         quiet: bool = False) -> list[dict]:
     """Run the benchmark; returns one record per (workload, variant)."""
     rows = []
-    names = workloads or DEFAULT_WORKLOADS
+    names = list(workloads or DEFAULT_WORKLOADS)
     variants = variants or VARIANTS
-    for wname in names:
-        work = WORKLOADS[wname]()
-        n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
-        order = ["numpy"] + [v for v in variants if v != "numpy"]
-        timed = []
-        for variant in order:
-            if not quiet:
-                print(f"  preparing {wname}: {LABELS[variant]}...", file=sys.stderr, flush=True)
-            timed.append(_Timed(work, variant, n_steps))
-        # repetitions interleaved (numpy, call, loop, numpy, ...): a noisy stretch of the machine
-        # hits every variant alike instead of one; the best repetition of each is kept
-        best = [float("inf")] * len(timed)
+    order = ["numpy"] + [v for v in variants if v != "numpy"]
+    for group in _groups(names):
+        works, timed = {}, {}
+        for wname in group:
+            work = works[wname] = WORKLOADS[wname]()
+            n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
+            timed[wname] = []
+            for variant in order:
+                if not quiet:
+                    print(f"  preparing {wname}: {LABELS[variant]}...", file=sys.stderr, flush=True)
+                timed[wname].append(_Timed(work, variant, n_steps))
+        # repetitions interleaved (numpy, call, loop, numpy, ... and float64, float32, float64, ...):
+        # a noisy stretch of the machine hits every variant alike instead of one; the best
+        # repetition of each is kept
+        best = {wname: [float("inf")] * len(order) for wname in group}
         for r in range(repeats):
-            if not quiet:
-                print(f"  running {wname}: repetition {r + 1} of {repeats} ({n_steps} steps per variant)...",
-                      file=sys.stderr, flush=True)
-            for k, t in enumerate(timed):
-                # BLAS and OpenMP threads spin for a while after their work (OpenBLAS ~0.1 s):
-                # let the previous variant's go idle, or they compete with this variant's threads
-                time.sleep(PAUSE_S)
-                best[k] = min(best[k], t.once())
-        reference = (best[0], timed[0].weights)
-        for variant, t, seconds in zip(order, timed, best):
-            diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
-                       for a, b in zip(t.weights, reference[1]))
-            rows.append({"workload": wname, "described": work.described, "variant": LABELS[variant],
-                         "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
-                         "max_weight_diff_vs_numpy": diff, "steps": n_steps, "fused": t.fused})
+            for wname in group:
+                if not quiet:
+                    print(f"  running {wname}: repetition {r + 1} of {repeats} ({timed[wname][0].steps} steps "
+                          "per variant)...", file=sys.stderr, flush=True)
+                for k, t in enumerate(timed[wname]):
+                    # BLAS and OpenMP threads spin for a while after their work (OpenBLAS ~0.1 s):
+                    # let the previous variant's go idle, or they compete with this variant's threads
+                    time.sleep(PAUSE_S)
+                    best[wname][k] = min(best[wname][k], t.once())
+        for wname in group:
+            reference = (best[wname][0], timed[wname][0].weights)
+            for variant, t, seconds in zip(order, timed[wname], best[wname]):
+                diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
+                           for a, b in zip(t.weights, reference[1]))
+                rows.append({"workload": wname, "described": works[wname].described, "variant": LABELS[variant],
+                             "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
+                             "max_weight_diff_vs_numpy": diff, "steps": t.steps, "fused": t.fused})
     if compile_times:
         if not quiet:
             print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)

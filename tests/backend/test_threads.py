@@ -202,11 +202,8 @@ def test_long_calls_are_probed_rarely_and_one_at_a_time():
     assert all(ways[20:60])
 
 
-def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
-    # segments pass their shared values on; a float32 scalar came back as a Python float and the
-    # next segment compiled a float64 specialization of the loop (seconds, mid-loop)
-    import sys
-
+def _float32_step():
+    """A float32 logistic-regression step (row pass on two chunks), its shared w and b."""
     saved = codegen.ROW_THREADS
     codegen.ROW_THREADS = 2
     try:
@@ -220,6 +217,15 @@ def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
     finally:
         codegen.ROW_THREADS = saved
     assert "numba.prange" in f.source
+    return f, w, b
+
+
+def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
+    # segments pass their shared values on; a float32 scalar came back as a Python float and the
+    # next segment compiled a float64 specialization of the loop (seconds, mid-loop)
+    import sys
+
+    f, w, b = _float32_step()
     X = rng.standard_normal((333, 320)).astype("float32")
     Y = (rng.random(333) > 0.5).astype("float32")
     f.loop(300, X, Y)  # several segments (the first 32 steps probe all threads)
@@ -228,3 +234,21 @@ def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
              and f.source in open(m.__file__).read()]
     assert len(loops) == 1 and len(loops[0].signatures) == 1
     assert b.get_value().dtype == np.float32
+
+
+def test_the_wide_copy_of_a_float32_kernel_loops_like_its_calls(monkeypatch, rng):
+    from symgrad.backend import numba as backend
+
+    f, w, b = _float32_step()
+    monkeypatch.setattr(backend, "WIDE_MIN_BYTES", 0)  # every input counts as large
+    X = rng.standard_normal((333, 320)).astype("float32")
+    Y = (rng.random(333) > 0.5).astype("float32")
+    w0, b0 = w.get_value(), b.get_value()
+    for _ in range(40):
+        expected = f(X, Y)
+    w_calls, b_calls = w.get_value(), b.get_value()
+    w.set_value(w0)
+    b.set_value(b0)
+    got = f.loop(40, X, Y)
+    assert np.array_equal(got, expected)  # the same chunks and blocks: the same bits
+    assert np.array_equal(w.get_value(), w_calls) and np.array_equal(b.get_value(), b_calls)

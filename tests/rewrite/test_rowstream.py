@@ -128,3 +128,47 @@ def test_config_parallel_false_generates_a_serial_row_pass(monkeypatch, rng):
     expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
     for a, b in zip(kernel(values), expected):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def _dispatchers(source):
+    """The jitted functions of the kernel module holding ``source``."""
+    import sys
+
+    for m in list(sys.modules.values()):
+        path = getattr(m, "__file__", None) or ""
+        if "symgrad_kernel_" in path and hasattr(m, "kernel") and source in open(path).read():
+            return m
+    raise AssertionError("kernel module not found")
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch, rng):
+    inputs, outputs = _logreg_graph("float32")
+    kernel = _par_kernel(inputs, outputs, chunks, monkeypatch)
+    assert kernel.source.startswith("# wide row pass reads: a0\n") and "def rowpass0_rows_W(" in kernel.source
+    assert "range(lo, nb, 16)" in kernel.source.split("def rowpass0_rows_W(")[1].split("\ndef ")[0]
+    module = _dispatchers(kernel.source)
+    values = _data(333, 320, "float32", rng)  # 333 rows: blocks of 16 and rows left over per chunk
+    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
+    narrow = kernel(values)
+    assert module.kernel_W.signatures == []  # small data: the wide copy is not even compiled
+    monkeypatch.setattr(numba_backend, "WIDE_MIN_BYTES", values[0].nbytes)
+    wide = kernel(values)
+    assert len(module.kernel_W.signatures) == 1
+    for a, b, c in zip(wide, expected, narrow):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(a, c, rtol=2e-5, atol=1e-5)
+
+
+def test_only_a_float32_row_pass_reading_an_input_gets_a_wide_copy():
+    inputs, outputs = _logreg_graph("float64")
+    assert numba_backend.wide_slot(inputs, fuse_row_streams(optimize(outputs))) is None
+    x, y, w = T.matrix("x", dtype="float32"), T.vector("y", dtype="float32"), T.vector("w", dtype="float32")
+    z = T.dot(x * 2, w)  # the pass reads a computed matrix: its size is known only inside the kernel
+    g = T.grad(((T.nnet.sigmoid(z) - y) ** 2).sum(), w)
+    fused = fuse_row_streams(optimize([g]))
+    assert any(isinstance(n.op, RowStream) for n in toposort(fused))
+    assert numba_backend.wide_slot([x, y, w], fused) is None
+    inputs, outputs = _logreg_graph("float32")
+    assert numba_backend.wide_slot(inputs, fuse_row_streams(optimize(outputs))) == 0

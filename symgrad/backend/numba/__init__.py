@@ -20,10 +20,10 @@ import numpy as np
 
 from ...compile.alias import overlap
 from ...compile.aligned import aligned_copy, is_aligned
-from ...graph import Variable
-from ...rewrite.rowstream import fuse_row_streams
+from ...graph import Variable, toposort
+from ...rewrite.rowstream import RowStream, fuse_row_streams
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
-from .codegen import generate
+from .codegen import ROW_BLOCK_WIDE, generate
 from .inplace import plan_inplace
 from .threads import ThreadChooser, parallel_kernel, parallel_loop, serial_source
 
@@ -34,14 +34,14 @@ def rewrite(outputs: list[Variable]) -> list[Variable]:
 
 
 def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int], kernel: str = "kernel",
-                 inplace: Sequence[int] = ()) -> str:
+                 inplace: Sequence[int] = (), name: str = "loop") -> str:
     """``loop(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot.
 
     A slot the kernel writes in place starts as a copy: the caller's buffer stays as it was until
     every step succeeded (the loop's results replace it then)."""
     args = [f"a{i}" for i in range(len(inputs))]
     state = list(args)
-    lines = ["def loop(n, " + ", ".join(args) + "):"]
+    lines = [f"def {name}(n, " + ", ".join(args) + "):"]
     for slot in updated:
         # state is carried in C-contiguous arrays so every call sees one type (one specialization)
         if slot in inplace:
@@ -75,15 +75,38 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     inplace = plan_inplace(inputs, outputs, updated)
     source = generate(inputs, outputs, inplace=inplace)
     slots = tuple(inplace.values())
+    wide = wide_slot(inputs, outputs)
+    if wide is not None:  # a second kernel in wider row blocks, compiled when first called
+        wide_source = generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE)
+        start, wide_start = source.index("def "), wide_source.index("def ")
+        assert source[:start] == wide_source[:wide_start]  # the same constants: only row passes differ
+        source = f"# wide row pass reads: a{wide}\n" + source + "\n\n\n" + function_copy(wide_source, "_W")
+    kernels = [("kernel", "loop")] + ([("kernel_W", "loop_W")] if wide is not None else [])
     if updated and "numba.prange" in source:
         # numba bug: a function compiled in a process where a callee containing a parallel loop was
         # loaded from numba's cache segfaults when it is itself loaded from the cache later. So the
         # loop gets its own copy of the kernel (names ending in _L, not cached on their own): they
         # are compiled with the loop, always in the same process, and stored inside its entry.
-        source += "\n\n\n" + loop_copy(source) + "\n\n\n" + _loop_source(inputs, len(outputs), updated, "kernel_L", slots)
+        source += "\n\n\n" + loop_copy(source)
+        for kernel, loop in kernels:
+            source += "\n\n\n" + _loop_source(inputs, len(outputs), updated, kernel + "_L", slots, loop)
     elif updated:
-        source += "\n\n\n" + _loop_source(inputs, len(outputs), updated, inplace=slots)
+        for kernel, loop in kernels:
+            source += "\n\n\n" + _loop_source(inputs, len(outputs), updated, kernel, slots, loop)
     return _wrap(source, inputs, outputs, updated)
+
+
+def wide_slot(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> int | None:
+    """The input slot a float32 row pass reads directly as its X, if any: that kernel gets a copy in
+    blocks of ``ROW_BLOCK_WIDE`` rows, called for inputs of ``WIDE_MIN_BYTES`` or more (see
+    codegen.ROW_BLOCK_WIDE). An X computed inside the kernel (a minibatch slice, a cast) keeps the
+    one kernel: its size is not known before the call."""
+    slot_of = {id(v): k for k, v in enumerate(inputs)}
+    for node in toposort(outputs):
+        X = node.inputs[0] if isinstance(node.op, RowStream) else None
+        if X is not None and X.dtype == "float32" and id(X) in slot_of:
+            return slot_of[id(X)]
+    return None
 
 
 def loop_copy(source: str) -> str:
@@ -97,10 +120,16 @@ def loop_copy(source: str) -> str:
     def kernel_part0_L(a0):
         return (a0,)
     """
+    return function_copy(source, "_L")
+
+
+def function_copy(source: str, suffix: str) -> str:
+    """Every function of ``source`` again, each name (and each call between them) with ``suffix``;
+    module constants (C0 = ...) before the first function are shared, not copied."""
     names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    start = source.index("def ")  # module constants (C0 = ...) are shared, not copied
-    return pattern.sub(lambda m: m.group(1) + "_L", source[start:])
+    start = source.index("def ")
+    return pattern.sub(lambda m: m.group(1) + suffix, source[start:])
 
 
 def inplace_slots(source: str) -> tuple[int, ...]:
@@ -113,24 +142,47 @@ def inplace_slots(source: str) -> tuple[int, ...]:
 # at least this many steps. A misaligned input that stays in the caches between steps (400x784
 # float64: 2.5 MB) costs ~12% per step; the copy costs about two steps. An input streamed from
 # memory every step (4000x784: 25 MB) showed no measurable gain, and its copy is slow (page faults).
+# float32 row passes over an input of at least this size run in blocks of codegen.ROW_BLOCK_WIDE
+# rows (a second kernel, compiled when first needed): such data stream from memory every step
+WIDE_MIN_BYTES = 64 * 1024 * 1024
 ALIGN_MIN_BYTES = 32 * 1024
 ALIGN_MAX_BYTES = 8 * 1024 * 1024
 ALIGN_MIN_STEPS = 32
 
 
+def wide_input(source: str) -> int | None:
+    """The input slot whose size picks the wide copy of a kernel (its header comment says)."""
+    found = re.search(r"^# wide row pass reads: a(\d+)$", source, flags=re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
     jit_names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
     namespace = load_module(source, jit_names)
-    jitted = namespace["kernel"]
-    run_loop = namespace.get("loop")
-    if "numba.prange" in source:  # a row pass runs on threads: see threads.py
-        def load_serial():
-            text = serial_source(source)
-            return load_module(text, re.findall(r"^def (\w+)\(", text, flags=re.MULTILINE))
 
-        chooser = ThreadChooser()
-        jitted = parallel_kernel(namespace, load_serial, chooser)
-        run_loop = run_loop and parallel_loop(namespace, load_serial, chooser, updated)
+    def load_serial():
+        text = serial_source(source)
+        return load_module(text, re.findall(r"^def (\w+)\(", text, flags=re.MULTILINE))
+
+    def entry(suffix: str):
+        jitted, run_loop = namespace["kernel" + suffix], namespace.get("loop" + suffix)
+        if "numba.prange" in source:  # a row pass runs on threads: see threads.py
+            chooser = ThreadChooser()
+            jitted = parallel_kernel(namespace, load_serial, chooser, "kernel" + suffix)
+            run_loop = run_loop and parallel_loop(namespace, load_serial, chooser, updated, "loop" + suffix)
+        return jitted, run_loop
+
+    jitted, run_loop = entry("")
+    wide_at = wide_input(source)
+    if wide_at is not None:  # numba compiles the wide copy (*_W) only when it is first called
+        (narrow, narrow_loop), (wide, wide_loop) = (jitted, run_loop), entry("_W")
+
+        def jitted(*args):
+            return (wide if args[wide_at].nbytes >= WIDE_MIN_BYTES else narrow)(*args)
+
+        if run_loop is not None:
+            def run_loop(n, *args):
+                return (wide_loop if args[wide_at].nbytes >= WIDE_MIN_BYTES else narrow_loop)(n, *args)
     scalar_in = [v.ndim == 0 for v in inputs]
     half_in = [v.dtype == "float16" for v in inputs]
     out_dtypes = [np.dtype(v.dtype) for v in outputs]

@@ -221,12 +221,13 @@ def _once(load: Callable[[], dict]) -> Callable[[], dict]:
     return get
 
 
-def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser) -> Callable:
-    """``namespace["kernel"]`` called on all threads or one, as ``chooser`` finds faster."""
+def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
+                    name: str = "kernel") -> Callable:
+    """``namespace[name]`` called on all threads or one, as ``chooser`` finds faster."""
     serial = _once(load_serial)
     warm = False
 
-    fn = namespace["kernel"]
+    fn = namespace[name]
     clock = time.perf_counter
 
     free, way = 0, True  # calls left that run ``way`` untimed (chooser.untimed)
@@ -234,7 +235,7 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
     def call(*args):
         nonlocal warm, free, way
         if _state["forked"]:
-            return serial()["kernel"](*args)
+            return serial()[name](*args)
         if free:
             free -= 1
             if way and _state["threadsafe"]:
@@ -334,8 +335,8 @@ def carry(args: list, result, slots) -> None:
 
 
 def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
-                  updated: dict) -> Callable:
-    """``namespace["loop"]`` run in segments (see :func:`loop_segments`), each on all threads or
+                  updated: dict, name: str = "loop") -> Callable:
+    """``namespace[name]`` run in segments (see :func:`loop_segments`), each on all threads or
     one; ``updated`` (input slot -> result index) carries each segment's new shared values into
     the next. Segments compute exactly the steps one loop would."""
     serial = _once(load_serial)
@@ -345,14 +346,14 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
     def call(n, *args):
         nonlocal warm
         if _state["forked"]:
-            return serial()["loop"](n, *args)
+            return serial()[name](n, *args)
         args = list(args)
         plan = loop_segments(n, chooser)
         segment = next(plan)
         while True:
             parallel, steps = segment
             start = time.perf_counter()
-            result = _guarded(namespace["loop"], (steps, *args), parallel)
+            result = _guarded(namespace[name], (steps, *args), parallel)
             seconds = (time.perf_counter() - start) / steps if warm else None
             warm = True  # the first segment compiles or loads the loop
             try:

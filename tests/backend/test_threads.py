@@ -252,3 +252,15 @@ def test_the_wide_copy_of_a_float32_kernel_loops_like_its_calls(monkeypatch, rng
     got = f.loop(40, X, Y)
     assert np.array_equal(got, expected)  # the same chunks and blocks: the same bits
     assert np.array_equal(w.get_value(), w_calls) and np.array_equal(b.get_value(), b_calls)
+
+
+def test_a_negative_count_of_untimed_calls_does_not_stop_the_timing(parallel_step):
+    # two Python threads may both take the last untimed call and leave the count at -1; a check
+    # for "nonzero" would then skip the timing forever
+    f, X, Y = parallel_step
+    call = f._kernel.direct.jitted
+    cell = dict(zip(call.__code__.co_freevars, call.__closure__))["free"]
+    f(X, Y)
+    cell.cell_contents = -1
+    f(X, Y)
+    assert cell.cell_contents >= 0

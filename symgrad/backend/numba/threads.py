@@ -236,7 +236,7 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
         nonlocal warm, free, way
         if _state["forked"]:
             return serial()[name](*args)
-        if free:
+        if free > 0:  # (> 0: two threads may both take the last free call, leaving -1)
             free -= 1
             if way and _state["threadsafe"]:
                 return fn(*args)

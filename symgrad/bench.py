@@ -269,6 +269,7 @@ def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, com
                 rows.append({"workload": wname, "described": works[wname].described, "variant": LABELS[variant],
                              "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
                              "max_weight_diff_vs_numpy": diff, "steps": t.steps, "fused": t.fused})
+    rows.sort(key=lambda r: names.index(r["workload"]))  # (stable: variants keep their order)
     if compile_times:
         if not quiet:
             print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)

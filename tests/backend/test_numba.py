@@ -202,18 +202,27 @@ def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 2
 
 
-@pytest.mark.parametrize("writeable", [True, False])
-def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, monkeypatch, rng):
-    from symgrad.backend import numba as backend
-    from symgrad.compile.aligned import ALIGNMENT, is_aligned
+def _off_line(rows, feats, rng):
+    """A float64 matrix whose data start 16 bytes past a cache line (as numpy often leaves them)."""
+    from symgrad.compile.aligned import ALIGNMENT
 
-    f, (X, Y), w, b = _seed_function("numba", rng)
-    rows, feats = 600, X.shape[1]  # 38 KB: above ALIGN_MIN_BYTES
     buf = np.empty(rows * feats + 2 * ALIGNMENT // 8)
     start = (-buf.ctypes.data % ALIGNMENT + 16) // 8
     X = buf[start:start + rows * feats].reshape(rows, feats)
     X[...] = rng.standard_normal((rows, feats))
+    return X
+
+
+@pytest.mark.parametrize("writeable", [True, False])
+def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, monkeypatch, rng):
+    from symgrad.backend import numba as backend
+    from symgrad.compile.aligned import is_aligned
+
+    f, (X, Y), w, b = _seed_function("numba", rng)
+    assert f.source.startswith("# row passes read: a0\n")
+    X = _off_line(600, X.shape[1], rng)  # 38 KB: above ALIGN_MIN_BYTES
     X.flags.writeable = writeable
+    rows = X.shape[0]
     Y = (rng.random(rows) > 0.5).astype(float)
     assert not is_aligned(X)
     X_before = X.copy()
@@ -236,3 +245,30 @@ def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, mon
     assert X.flags.writeable == writeable
     f.loop(steps - 1, X, Y)  # a shorter loop does not copy
     assert len(copied) == 1
+
+
+def test_a_loop_does_not_copy_a_dataset_it_only_slices_and_returns_no_view_of_a_copy(monkeypatch, rng):
+    from symgrad.backend import numba as backend
+
+    copied = []
+    real = backend.aligned_copy
+    monkeypatch.setattr(backend, "aligned_copy", lambda a: copied.append(a) or real(a))
+    # minibatches of a shared dataset: each step reads 20 of its rows, copying it all would not pay
+    data = sg.shared(_off_line(600, 8, rng), name="data", borrow=True)
+    i = sg.shared(np.int64(0), name="i")
+    w = sg.shared(np.zeros(8), name="w")
+    batch = data[i * 20:(i + 1) * 20]
+    cost = T.nnet.sigmoid(T.dot(batch, w)).sum()
+    f = sg.function([], cost, updates=[(w, w - 0.1 * T.grad(cost, w)), (i, (i + 1) % 30)], mode="numba")
+    f.loop(backend.ALIGN_MIN_STEPS)
+    assert copied == []
+    # a result that is a view of the loop's aligned copy is returned as a copy of its own
+    x, y = T.dmatrix("x"), T.dvector("y")
+    v = sg.shared(np.zeros(8), name="v")
+    loss = T.nnet.binary_crossentropy(T.nnet.sigmoid(T.dot(x, v)), y).mean()
+    g = sg.function([x, y], [loss, x[0]], updates=[(v, v - 0.1 * T.grad(loss, v))], mode="numba")
+    assert g.source.startswith("# row passes read: a0\n")
+    X, Y = _off_line(600, 8, rng), (rng.random(600) > 0.5).astype(float)
+    row = g.loop(backend.ALIGN_MIN_STEPS, X, Y)[1]
+    assert len(copied) == 1 and row.base is None
+    np.testing.assert_array_equal(row, X[0])

@@ -264,3 +264,35 @@ def test_a_negative_count_of_untimed_calls_does_not_stop_the_timing(parallel_ste
     cell.cell_contents = -1
     f(X, Y)
     assert cell.cell_contents >= 0
+
+
+@pytest.mark.parametrize("start", ["transposed", "read-only"])
+def test_array_state_keeps_one_loop_type_across_segments(start, rng):
+    # an update returning a transposed view, or a read-only starting value, made the next segment
+    # another specialization of the loop (seconds of compiling mid-loop)
+    import sys
+
+    saved = codegen.ROW_THREADS
+    codegen.ROW_THREADS = 2
+    try:
+        x, y = T.dmatrix("x"), T.dvector("y")
+        w = sg.shared(np.zeros(320), name="w")
+        M = sg.shared(np.eye(3), name="M")
+        cost = T.nnet.binary_crossentropy(T.nnet.sigmoid(T.dot(x, w)), y).mean()
+        # (a dot, not an elementwise update: that one would be written in place, from a copy)
+        new_M = (M * 0.5).T if start == "transposed" else T.dot(M, np.eye(3) * 0.5)
+        f = sg.function([x, y], cost, updates=[(w, w - 0.1 * T.grad(cost, w)), (M, new_M)], mode="numba")
+    finally:
+        codegen.ROW_THREADS = saved
+    assert "numba.prange" in f.source
+    if start == "read-only":
+        value = np.eye(3)
+        value.flags.writeable = False
+        M.set_value(value, borrow=True)
+    X, Y = rng.standard_normal((333, 320)), (rng.random(333) > 0.5).astype(float)
+    f.loop(300, X, Y)  # several segments
+    loops = [m.loop for m in list(sys.modules.values())
+             if "symgrad_kernel_" in (getattr(m, "__file__", None) or "") and hasattr(m, "loop")
+             and f.source in open(m.__file__).read()]
+    assert len(loops) == 1 and len(loops[0].signatures) == 1
+    np.testing.assert_allclose(M.get_value(), np.eye(3) * 0.5 ** 300)

@@ -145,7 +145,8 @@ def _dispatchers(source):
 def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch, rng):
     inputs, outputs = _logreg_graph("float32")
     kernel = _par_kernel(inputs, outputs, chunks, monkeypatch)
-    assert kernel.source.startswith("# wide row pass reads: a0\n") and "def rowpass0_rows_W(" in kernel.source
+    assert kernel.source.startswith("# row passes read: a0\n# wide row pass reads: a0\n")
+    assert "def rowpass0_rows_W(" in kernel.source
     assert "range(lo, nb, 16)" in kernel.source.split("def rowpass0_rows_W(")[1].split("\ndef ")[0]
     module = _dispatchers(kernel.source)
     values = _data(333, 320, "float32", rng)  # 333 rows: blocks of 16 and rows left over per chunk

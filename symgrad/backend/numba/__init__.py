@@ -79,8 +79,12 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     if wide is not None:  # a second kernel in wider row blocks, compiled when first called
         wide_source = generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE)
         start, wide_start = source.index("def "), wide_source.index("def ")
-        assert source[:start] == wide_source[:wide_start]  # the same constants: only row passes differ
+        if source[:start] != wide_source[:wide_start]:  # the _W functions read the same constants
+            raise RuntimeError("numba backend: the wide copy of a kernel has other module constants")
         source = f"# wide row pass reads: a{wide}\n" + source + "\n\n\n" + function_copy(wide_source, "_W")
+    streamed = row_slots(inputs, outputs)
+    if streamed:
+        source = f"# row passes read: {', '.join(f'a{k}' for k in streamed)}\n" + source
     kernels = [("kernel", "loop")] + ([("kernel_W", "loop_W")] if wide is not None else [])
     if updated and "numba.prange" in source:
         # numba bug: a function compiled in a process where a callee containing a parallel loop was
@@ -96,17 +100,26 @@ def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
     return _wrap(source, inputs, outputs, updated)
 
 
-def wide_slot(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> int | None:
-    """The input slot a float32 row pass reads directly as its X, if any: that kernel gets a copy in
-    blocks of ``ROW_BLOCK_WIDE`` rows, called for inputs of ``WIDE_MIN_BYTES`` or more (see
-    codegen.ROW_BLOCK_WIDE). An X computed inside the kernel (a minibatch slice, a cast) keeps the
-    one kernel: its size is not known before the call."""
+def row_slots(inputs: Sequence[Variable], outputs: Sequence[Variable], dtype: str | None = None) -> list[int]:
+    """The input slots row passes read directly as their X (of ``dtype`` if given), in graph order.
+    An X computed inside the kernel (a minibatch slice, a cast) is not an input slot."""
     slot_of = {id(v): k for k, v in enumerate(inputs)}
+    found: list[int] = []
     for node in toposort(outputs):
         X = node.inputs[0] if isinstance(node.op, RowStream) else None
-        if X is not None and X.dtype == "float32" and id(X) in slot_of:
-            return slot_of[id(X)]
-    return None
+        if X is not None and id(X) in slot_of and (dtype is None or X.dtype == dtype):
+            if slot_of[id(X)] not in found:
+                found.append(slot_of[id(X)])
+    return found
+
+
+def wide_slot(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> int | None:
+    """The first input slot a float32 row pass reads directly as its X, if any: the kernel then gets
+    a copy with every row pass in blocks of ``ROW_BLOCK_WIDE`` rows, called when that input has
+    ``WIDE_MIN_BYTES`` or more (see codegen.ROW_BLOCK_WIDE). A kernel whose float32 passes read only
+    computed matrices keeps the one kernel: their sizes are not known before the call."""
+    found = row_slots(inputs, outputs, "float32")
+    return found[0] if found else None
 
 
 def loop_copy(source: str) -> str:
@@ -138,13 +151,15 @@ def inplace_slots(source: str) -> tuple[int, ...]:
     return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
-# ``loop`` copies a fixed input onto a cache line when its size is in this range and the loop runs
-# at least this many steps. A misaligned input that stays in the caches between steps (400x784
-# float64: 2.5 MB) costs ~12% per step; the copy costs about two steps. An input streamed from
-# memory every step (4000x784: 25 MB) showed no measurable gain, and its copy is slow (page faults).
 # float32 row passes over an input of at least this size run in blocks of codegen.ROW_BLOCK_WIDE
 # rows (a second kernel, compiled when first needed): such data stream from memory every step
 WIDE_MIN_BYTES = 64 * 1024 * 1024
+# ``loop`` copies an input that a row pass reads whole every step and no step replaces onto a cache
+# line when its size is in this range and the loop runs at least this many steps. Misaligned, such
+# an input that stays in the caches between steps (400x784 float64: 2.5 MB) costs ~12% per step; the
+# copy costs about two steps. One streamed from memory every step (4000x784: 25 MB) showed no
+# measurable gain, and its copy is slow (page faults). Inputs only sliced per step (a minibatch of a
+# shared dataset) are never copied: a step reads a fraction of them.
 ALIGN_MIN_BYTES = 32 * 1024
 ALIGN_MAX_BYTES = 8 * 1024 * 1024
 ALIGN_MIN_STEPS = 32
@@ -154,6 +169,12 @@ def wide_input(source: str) -> int | None:
     """The input slot whose size picks the wide copy of a kernel (its header comment says)."""
     found = re.search(r"^# wide row pass reads: a(\d+)$", source, flags=re.MULTILINE)
     return int(found.group(1)) if found else None
+
+
+def row_pass_inputs(source: str) -> tuple[int, ...]:
+    """The input slots row passes read directly as X (the kernel's header comment says)."""
+    found = re.search(r"^# row passes read: (.*)$", source, flags=re.MULTILINE)
+    return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
@@ -245,20 +266,29 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
             explain(values, e)
         return finish(results)
 
-    # inputs no step replaces: a large one off a cache line is copied onto one when the loop runs
-    # long enough (see compile/aligned.py)
-    fixed_at = [k for k in array_at if k not in updated]
+    # inputs a row pass streams whole every step and no step replaces: one off a cache line is
+    # copied onto one when the loop runs long enough (see compile/aligned.py)
+    streamed_at = [k for k in row_pass_inputs(source) if k not in updated]
+    state_at = [k for k in array_at if k in updated]
 
     def loop(n: int, values):
         try:
             args = prepare(values)
+            copies = []
             if n >= ALIGN_MIN_STEPS:
-                for k in fixed_at:
+                for k in streamed_at:
                     if ALIGN_MIN_BYTES <= args[k].nbytes <= ALIGN_MAX_BYTES and not is_aligned(args[k]):
                         args[k] = aligned_copy(args[k])
-            return finish(run_loop(n, *args))
+                        copies.append(args[k])
+            for k in state_at:  # later steps get writable state: one array type, one compile
+                if not args[k].flags.writeable:
+                    args[k] = args[k].copy()
+            results = finish(run_loop(n, *args))
         except (ValueError, IndexError) as e:
             explain(values, e)
+        # a result that is a view of a private copy would keep the whole copy alive: copy it
+        return [r.copy() if isinstance(r, np.ndarray) and any(np.may_share_memory(r, c) for c in copies) else r
+                for r in results]
 
     kernel.source = source
     kernel.inplace_slots = inplace_at

@@ -321,9 +321,10 @@ def loop_segments(n: int, chooser: ThreadChooser):
 
 def carry(args: list, result, slots) -> None:
     """Feed a segment's new shared values (``slots``: input slot -> result index) into the next
-    segment's arguments. numba returns a 0-d result as a Python float: a float32 scalar is given
-    back as float32, else the next segment would be a float64 call (a new specialization: seconds
-    of compiling in the middle of a float32 loop).
+    segment's arguments with the types the first segment had, else the next segment is a new
+    specialization of the loop (seconds of compiling mid-loop): numba returns a 0-d result as a
+    Python float (a float32 scalar is given back as float32), and an array result may be a view in
+    another order (given back C-contiguous).
 
     >>> args = [np.float32(1.0)]
     >>> carry(args, (2.5,), [(0, 0)]); type(args[0]).__name__
@@ -331,7 +332,8 @@ def carry(args: list, result, slots) -> None:
     """
     for slot, k in slots:
         value = result[k]
-        args[slot] = value if isinstance(value, np.ndarray) else type(args[slot])(value)
+        # (an array result may be a transposed view: C order keeps the next segment's types too)
+        args[slot] = np.ascontiguousarray(value) if isinstance(value, np.ndarray) else type(args[slot])(value)
 
 
 def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,

@@ -1,9 +1,10 @@
 """Arrays whose data start on a cache line.
 
 numpy aligns allocations to 16 bytes only, so a large array usually starts 16 or 48 bytes past a
-64-byte boundary. Every 64-byte vector load of a kernel streaming such an array then spans two
-cache lines: the 400x784 logistic-regression step inside ``loop`` measured 34.7 us per step with
-its data 16 bytes off a line, 30.7 us with it on one (two threads; 33.6 at 48 bytes, 31.6 at 32).
+64-byte boundary, and a row pass streaming such an array is slower: the 400x784 logistic-regression
+step inside ``loop`` measured 34.7 us per step with its data 16 bytes off a line, 30.7 us with it on
+one (two threads; 33.6 at 48 bytes, 31.6 at 32). (Not only because vector loads span two lines:
+starting the kernel's main loops on a line did not recover it; see docs/ARCHITECTURE.md.)
 A copy costs about one pass over the data, so ``loop`` copies a large misaligned input once when it
 runs enough steps for the copy to pay (see ``backend/numba``).
 

@@ -145,10 +145,19 @@ def function_copy(source: str, suffix: str) -> str:
     return pattern.sub(lambda m: m.group(1) + suffix, source[start:])
 
 
-def inplace_slots(source: str) -> tuple[int, ...]:
-    """The input slots a generated kernel writes its updates into (its header comment says)."""
-    found = re.search(r"^# updates written in place: (.*)$", source, flags=re.MULTILINE)
+def header_slots(source: str, what: str) -> tuple[int, ...]:
+    r"""The input slots a generated module's header comment ``# {what}: a0, a2`` names.
+
+    >>> header_slots("# row passes read: a0, a3\ndef kernel(a0): ...", "row passes read")
+    (0, 3)
+    """
+    found = re.search(rf"^# {re.escape(what)}: (.*)$", source, flags=re.MULTILINE)
     return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
+
+
+def inplace_slots(source: str) -> tuple[int, ...]:
+    """The input slots a generated kernel writes its updates into."""
+    return header_slots(source, "updates written in place")
 
 
 # float32 row passes over an input of at least this size run in blocks of codegen.ROW_BLOCK_WIDE
@@ -164,17 +173,6 @@ ALIGN_MIN_BYTES = 32 * 1024
 ALIGN_MAX_BYTES = 8 * 1024 * 1024
 ALIGN_MIN_STEPS = 32
 
-
-def wide_input(source: str) -> int | None:
-    """The input slot whose size picks the wide copy of a kernel (its header comment says)."""
-    found = re.search(r"^# wide row pass reads: a(\d+)$", source, flags=re.MULTILINE)
-    return int(found.group(1)) if found else None
-
-
-def row_pass_inputs(source: str) -> tuple[int, ...]:
-    """The input slots row passes read directly as X (the kernel's header comment says)."""
-    found = re.search(r"^# row passes read: (.*)$", source, flags=re.MULTILINE)
-    return tuple(int(a[1:]) for a in found.group(1).split(", ")) if found else ()
 
 
 def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict) -> Callable:
@@ -194,7 +192,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
         return jitted, run_loop
 
     jitted, run_loop = entry("")
-    wide_at = wide_input(source)
+    wide_at = next(iter(header_slots(source, "wide row pass reads")), None)
     if wide_at is not None:  # numba compiles the wide copy (*_W) only when it is first called
         (narrow, narrow_loop), (wide, wide_loop) = (jitted, run_loop), entry("_W")
 
@@ -268,8 +266,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
 
     # inputs a row pass streams whole every step and no step replaces: one off a cache line is
     # copied onto one when the loop runs long enough (see compile/aligned.py)
-    streamed_at = [k for k in row_pass_inputs(source) if k not in updated]
-    state_at = [k for k in array_at if k in updated]
+    streamed_at = [k for k in header_slots(source, "row passes read") if k not in updated]
 
     def loop(n: int, values):
         try:
@@ -280,15 +277,13 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
                     if ALIGN_MIN_BYTES <= args[k].nbytes <= ALIGN_MAX_BYTES and not is_aligned(args[k]):
                         args[k] = aligned_copy(args[k])
                         copies.append(args[k])
-            for k in state_at:  # later steps get writable state: one array type, one compile
-                if not args[k].flags.writeable:
-                    args[k] = args[k].copy()
             results = finish(run_loop(n, *args))
         except (ValueError, IndexError) as e:
             explain(values, e)
-        # a result that is a view of a private copy would keep the whole copy alive: copy it
-        return [r.copy() if isinstance(r, np.ndarray) and any(np.may_share_memory(r, c) for c in copies) else r
-                for r in results]
+        if copies:  # a result that is a view of a private copy would keep the whole copy alive
+            results = [r.copy() if isinstance(r, np.ndarray) and any(overlap(r, c) for c in copies) else r
+                       for r in results]
+        return results
 
     kernel.source = source
     kernel.inplace_slots = inplace_at

@@ -952,7 +952,7 @@ def _row_stream(em: Emitter, node: Apply) -> None:
     em.extra.append(_row_pass_source(fname, node, em.row_block))
 
 
-def _row_pass_source(fname: str, node: Apply, block: int = ROW_BLOCK) -> str:
+def _row_pass_source(fname: str, node: Apply, block: int) -> str:
     """Three functions: ``{fname}_rows`` streams rows [lo, hi) into a gradient and sum accumulators;
     ``{fname}_par`` runs it on fixed row chunks, one per thread (``parallel=True``); ``{fname}``
     checks shapes, picks the thread count (:func:`row_threads`) and adds the per-thread partial

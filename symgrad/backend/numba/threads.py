@@ -238,20 +238,19 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
             return serial()[name](*args)
         if free > 0:  # (> 0: two threads may both take the last free call, leaving -1)
             free -= 1
-            if way and _state["threadsafe"]:
-                return fn(*args)
-            return _guarded(fn, args, way)
-        parallel = chooser.pick()
-        start = clock()
+            parallel, start = way, None
+        else:
+            parallel, start = chooser.pick(), clock()
         if parallel and _state["threadsafe"]:  # the common case, without the frames of _guarded
             _state["used"] = True
             result = fn(*args)
         else:
             result = _guarded(fn, args, parallel)
-        if warm:
-            chooser.record(parallel, clock() - start)
-            free, way = chooser.untimed()
-        warm = True  # the first call compiles or loads the kernel: not a step time
+        if start is not None:
+            if warm:
+                chooser.record(parallel, clock() - start)
+                free, way = chooser.untimed()
+            warm = True  # the first call compiles or loads the kernel: not a step time
         return result
 
     return call
@@ -332,7 +331,6 @@ def carry(args: list, result, slots) -> None:
     """
     for slot, k in slots:
         value = result[k]
-        # (an array result may be a transposed view: C order keeps the next segment's types too)
         args[slot] = np.ascontiguousarray(value) if isinstance(value, np.ndarray) else type(args[slot])(value)
 
 
@@ -350,6 +348,9 @@ def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: Thr
         if _state["forked"]:
             return serial()[name](n, *args)
         args = list(args)
+        for slot, _ in slots:  # later segments get writable state (carry): so must the first
+            if isinstance(args[slot], np.ndarray) and not args[slot].flags.writeable:
+                args[slot] = args[slot].copy()
         plan = loop_segments(n, chooser)
         segment = next(plan)
         while True:

@@ -11,6 +11,7 @@ import pytest
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad.backend.numba import cache as kernel_cache
+from symgrad.backend.numba import cachedir
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, symgrad as sg, symgrad.tensor as T
@@ -36,14 +37,14 @@ def _finish(proc):
 def test_two_processes_compiling_into_one_empty_cache_both_succeed(tmp_path):
     first, second = _start(tmp_path), _start(tmp_path)  # at the same time, same kernel
     assert _finish(first) == EXPECTED and _finish(second) == EXPECTED
-    assert len(list(tmp_path.glob("symgrad_kernel_*.py"))) == 1
-    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
+    assert len(list(tmp_path.glob("env-*/symgrad_kernel_*.py"))) == 1
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporary files
     # a warm cache is used as it is: a third process compiles nothing
-    compiled = list((tmp_path / "__pycache__").glob("*.nb*"))
+    compiled = list(tmp_path.glob("env-*/__pycache__/*.nb*"))
     assert compiled
     stamps = {p: p.stat().st_mtime_ns for p in compiled}
     assert _finish(_start(tmp_path)) == EXPECTED
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "__pycache__").glob("*.nb*")} == stamps
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("env-*/__pycache__/*.nb*")} == stamps
     # damage numba's compiled entries too: the next process recompiles instead of crashing
     for path in compiled:
         path.write_bytes(path.read_bytes()[:17] + b"garbage")
@@ -56,21 +57,21 @@ def test_the_module_key_changes_with_symgrad_numba_and_numpy_versions(monkeypatc
     source = "def kernel(a0):\n    return (a0,)"
     keys = {kernel_cache.module_key(source)}
     for module, attr in [(sg, "__version__"), (numba, "__version__"), (np, "__version__")]:
-        kernel_cache._environment_key.cache_clear()
+        cachedir.environment.cache_clear()
         monkeypatch.setattr(module, attr, getattr(module, attr) + ".changed")
         keys.add(kernel_cache.module_key(source))
-    kernel_cache._environment_key.cache_clear()
+    cachedir.environment.cache_clear()
     monkeypatch.undo()
-    kernel_cache._environment_key.cache_clear()
+    cachedir.environment.cache_clear()
     assert len(keys) == 4
 
 
 def test_any_change_to_symgrads_source_changes_the_digest(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "codegen.py").write_text("ROW_BLOCK = 8\n")
-    before = kernel_cache.source_digest(tmp_path / "pkg")
+    before = cachedir.source_digest(tmp_path / "pkg")
     (tmp_path / "pkg" / "codegen.py").write_text("ROW_BLOCK = 4\n")
-    assert kernel_cache.source_digest(tmp_path / "pkg") != before
+    assert cachedir.source_digest(tmp_path / "pkg") != before
 
 
 def test_the_plan_key_changes_with_dtypes_floatx_and_parallel(monkeypatch):

@@ -99,11 +99,11 @@ def test_cache_entry_is_written_and_reused(tmp_path, monkeypatch):
     x = T.dvector("x")
     f = sg.function([x], T.tanh(x) * 3, mode="numba")
     np.testing.assert_allclose(f(np.array([0.5])), np.tanh([0.5]) * 3)
-    modules = list(tmp_path.glob("symgrad_kernel_*.py"))
+    modules = list(tmp_path.glob("env-*/symgrad_kernel_*.py"))
     assert len(modules) == 1
     assert modules[0].read_text().count("def kernel(") == 1
     g = sg.function([x], T.tanh(x) * 3, mode="numba")  # same graph: same module
-    assert list(tmp_path.glob("symgrad_kernel_*.py")) == modules
+    assert list(tmp_path.glob("env-*/symgrad_kernel_*.py")) == modules
     np.testing.assert_allclose(g(np.array([0.5])), np.tanh([0.5]) * 3)
 
 
@@ -112,7 +112,7 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     x = T.dvector("x")
     source = codegen.generate([x], [T.sin(x) + 41])
     text_ns = kernel_cache.load_module(source, ["kernel"])
-    (module,) = tmp_path.glob("symgrad_kernel_*.py")
+    (module,) = tmp_path.glob("env-*/symgrad_kernel_*.py")
     module.write_text(module.read_text()[:40])  # truncated
     import sys
     sys.modules.pop(module.stem, None)
@@ -173,7 +173,7 @@ def test_a_known_graph_skips_the_rewrites_and_stays_inspectable(tmp_path, monkey
         return x, sg.function([x], cost, updates=[(w, w - 0.1 * sg.grad(cost, w))], mode="numba")
 
     x1, f1 = build()
-    assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 1
+    assert len(list(tmp_path.glob("env-*/symgrad_plan_*.json"))) == 1
     x2, f2 = build()
     assert f2._optimized is None  # the stored plan was used: no rewrites ran
     v = np.array([0.5, -1.0, 2.0])
@@ -186,7 +186,7 @@ def test_a_damaged_plan_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
     x = T.dvector("x")
     sg.function([x], T.exp(x) + 5, mode="numba")
-    (plan,) = tmp_path.glob("symgrad_plan_*.json")
+    (plan,) = tmp_path.glob("env-*/symgrad_plan_*.json")
     plan.write_text("{not json")
     f = sg.function([x], T.exp(x) + 5, mode="numba")
     assert f._optimized is not None  # rebuilt from the graph
@@ -199,7 +199,7 @@ def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
     a, b = T.dvector("a"), T.dvector("b")
     sg.function([a], a.sum(), mode="numba")
     sg.function([b], b.sum(), mode="numba")
-    assert len(list(tmp_path.glob("symgrad_plan_*.json"))) == 2
+    assert len(list(tmp_path.glob("env-*/symgrad_plan_*.json"))) == 2
 
 
 def _off_line(rows, feats, rng):

@@ -1,0 +1,345 @@
+"""The kernel cache folder: where it is, whether it can be trusted, and how it stays small.
+
+Layout (everything symgrad writes; ``python -m symgrad.cache`` reads and tidies it)::
+
+    <root>/                          private (0700) when symgrad creates it
+        last-cleanup                 its modification time: when the automatic cleanup last ran
+        env-<16 hex>/                one folder per environment (symgrad source, numba, numpy, Python)
+            environment.json         the versions, for ``info``; its access time: when last used
+            symgrad_kernel_<key>.py  a generated module; its access time: when last loaded
+            symgrad_plan_<key>.json  what was generated for one graph; access time as above
+            __pycache__/             numba's compiled files of the kernels (``symgrad_kernel_<key>.*``)
+
+The root is ``config.cache_dir`` (``SYMGRAD_CACHE_DIR``), else ``$XDG_CACHE_HOME/symgrad`` or
+``~/.cache/symgrad``. Loading a cached kernel imports a module and unpickles numba's files, so the
+root is only used when it is a folder owned by this user that nobody else can write; otherwise
+kernels compile in memory (see :func:`open_environment`).
+
+"Last used" is a file's *access* time, set explicitly when an entry is loaded: the modification
+time of a kernel module must not change (numba's index is stamped with it), and an explicit
+``utime`` works on filesystems mounted ``noatime`` too. A kernel of another environment can never
+load in this one, so whole environment folders are dropped once unused for a day (a day, not at
+once: a second installation sharing the folder keeps its kernels while it is in use); in the
+current one, entries unused for ``config.cache_max_age_days`` (default 30) are removed. The
+cleanup runs at most once a day, from the first kernel load of a process.
+
+>>> environment_dir().name.startswith(ENV_PREFIX)
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from ...config import config
+
+ENV_PREFIX = "env-"
+ENVIRONMENT_FILE = "environment.json"
+CLEANUP_STAMP = "last-cleanup"
+KERNEL_PREFIX = "symgrad_kernel_"
+PLAN_PREFIX = "symgrad_plan_"
+DAY_S = 86400.0
+# an environment folder of another installation is kept while it was used within this time
+OTHER_ENVIRONMENT_GRACE_S = DAY_S
+
+
+class UntrustedCacheError(OSError):
+    """The cache folder exists but others could have written into it."""
+
+
+def cache_dir() -> Path:
+    """``config.cache_dir`` / ``SYMGRAD_CACHE_DIR``, else the per-user cache folder."""
+    if config.cache_dir:
+        return Path(config.cache_dir).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "symgrad"
+
+
+@lru_cache(maxsize=1)
+def environment() -> dict:
+    """What a compiled kernel depends on besides its source: versions, and a hash of symgrad's own
+    source (any change to the rewrites or the code generator must produce new kernels and plans)."""
+    from ... import __version__
+
+    package = Path(__file__).resolve().parents[2]
+    return {"symgrad": __version__, "numba": numba.__version__, "numpy": np.__version__,
+            "python": sys.version, "source": source_digest(package)}
+
+
+def environment_key() -> str:
+    """The environment as one string (part of every kernel's and plan's hash)."""
+    env = environment()
+    return "|".join([env["symgrad"], env["numba"], env["numpy"], env["python"], env["source"]])
+
+
+def source_digest(package: Path) -> str:
+    """A hash of every ``.py`` file under ``package`` (paths and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def environment_dir() -> Path:
+    """This environment's folder under the cache root (not created here)."""
+    return cache_dir() / (ENV_PREFIX + hashlib.sha256(environment_key().encode()).hexdigest()[:16])
+
+
+# folders checked (and created) by this process: the check is one stat per folder per process
+_opened: set = set()
+
+
+def open_environment() -> Path:
+    """This environment's folder, created private if missing, after checking that it can be trusted.
+
+    Raises ``OSError`` when it cannot be created, and :class:`UntrustedCacheError` when the root or
+    the folder is not a directory owned by this user, or group/world-writable. The first call of a
+    process for a root also runs the daily cleanup when it is due."""
+    directory = environment_dir()
+    if directory in _opened:
+        return directory
+    root = directory.parent
+    _private_folder(root)
+    _private_folder(directory)
+    marker = directory / ENVIRONMENT_FILE
+    if not marker.exists():
+        atomic_write(marker, json.dumps(environment(), indent=1))
+    mark_used(marker)
+    _opened.add(directory)
+    cleanup_if_due(root)
+    return directory
+
+
+def _private_folder(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:  # parents missing: they get the usual mode, the cache folder 0700
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+    problem = untrusted_because(path)
+    if problem:
+        raise UntrustedCacheError(f"{path} {problem}")
+
+
+def untrusted_because(path: Path) -> str:
+    """Why a cache folder must not be used ('' when it may): loading from it runs its contents."""
+    st = os.stat(path)  # follows a symlink: the folder it leads to is what gets read
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
+    return ""
+
+
+def mark_used(path: Path) -> None:
+    """Set ``path``'s access time to now, keeping its modification time (numba's stamp)."""
+    try:
+        st = path.stat()
+        os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
+    except OSError:
+        pass  # an entry removed meanwhile is simply rebuilt when next needed
+
+
+def last_used(path: Path) -> float:
+    st = path.stat()
+    return max(st.st_atime, st.st_mtime)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --- keeping it small ---------------------------------------------------------------------------
+@dataclass
+class Removed:
+    """What a cleanup removed."""
+
+    files: int = 0
+    bytes: int = 0
+    paths: list = field(default_factory=list)
+
+    def add(self, path: Path) -> None:
+        """Remove ``path`` (a file or a whole folder) and count it; missing or busy: skipped."""
+        try:
+            files, size = _measure(path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            return
+        self.files += files
+        self.bytes += size
+        self.paths.append(path)
+
+
+def _measure(path: Path) -> tuple[int, int]:
+    if path.is_dir() and not path.is_symlink():
+        sizes = [p.lstat().st_size for p in path.rglob("*") if not p.is_dir()]
+        return len(sizes), sum(sizes)
+    return 1, path.lstat().st_size
+
+
+def cleanup_if_due(root: Path) -> None:
+    """Run :func:`cleanup` when the last run (any process's) is a day old or more."""
+    stamp = root / CLEANUP_STAMP
+    try:
+        if time.time() - stamp.stat().st_mtime < DAY_S:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        stamp.touch()  # first: concurrent processes see it and do not clean up as well
+    except OSError:
+        return
+    cleanup(root, max_age_s=config.cache_max_age_days * DAY_S)
+
+
+def cleanup(root: Path, max_age_s: float, other_grace_s: float = OTHER_ENVIRONMENT_GRACE_S) -> Removed:
+    """Remove entries unused for ``max_age_s`` in this environment's folder, other environments'
+    folders unused for ``other_grace_s``, and files of symgrad versions without environment folders."""
+    removed, now = Removed(), time.time()
+    current = environment_dir().name
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name == current:
+            _clean_environment(entry, now - max_age_s, removed)
+        elif entry.name.startswith(ENV_PREFIX) and entry.is_dir():
+            marker = entry / ENVIRONMENT_FILE
+            try:
+                used = last_used(marker if marker.exists() else entry)
+            except OSError:
+                continue
+            if used < now - other_grace_s:
+                removed.add(entry)
+        elif is_legacy(entry):
+            removed.add(entry)
+    return removed
+
+
+def _clean_environment(directory: Path, unused_before: float, removed: Removed) -> None:
+    compiled = directory / "__pycache__"
+    for entry in list(directory.iterdir()):
+        name = entry.name
+        try:
+            old = last_used(entry) < unused_before
+        except OSError:
+            continue
+        if name.startswith(PLAN_PREFIX) and old:
+            removed.add(entry)
+        elif name.startswith(KERNEL_PREFIX) and name.endswith(".py") and old:
+            removed.add(entry)  # its numba files go with it: they cannot load without the module
+            for data in compiled.glob(entry.stem + ".*"):
+                removed.add(data)
+        elif name.endswith(".tmp") and old:  # left by a process killed mid-write
+            removed.add(entry)
+
+
+def is_legacy(entry: Path) -> bool:
+    """A file that symgrad 0.1 before environment folders wrote into the root."""
+    name = entry.name
+    if name.startswith((KERNEL_PREFIX, PLAN_PREFIX)):
+        return True
+    if name == "__pycache__" and entry.is_dir():
+        return all(p.name.startswith(KERNEL_PREFIX) for p in entry.iterdir())
+    return False
+
+
+def is_symgrad_entry(entry: Path) -> bool:
+    """Whether ``entry`` (directly under the root) is something symgrad wrote."""
+    return ((entry.name.startswith(ENV_PREFIX) and entry.is_dir()) or entry.name == CLEANUP_STAMP
+            or is_legacy(entry))
+
+
+def clear(root: Path | None = None) -> Removed:
+    """Remove every entry symgrad wrote under ``root`` (other files there are left alone)."""
+    root = root or cache_dir()
+    removed = Removed()
+    if root.is_dir():
+        for entry in list(root.iterdir()):
+            if is_symgrad_entry(entry):
+                removed.add(entry)
+    _opened.clear()
+    return removed
+
+
+def purge(root: Path | None = None, older_than_days: float | None = None) -> Removed:
+    """Remove what can never load again (other environments, old layouts) at once, and this
+    environment's entries unused for ``older_than_days`` (default ``config.cache_max_age_days``)."""
+    root = root or cache_dir()
+    days = config.cache_max_age_days if older_than_days is None else older_than_days
+    if not root.is_dir():
+        return Removed()
+    return cleanup(root, max_age_s=days * DAY_S, other_grace_s=0.0)
+
+
+@dataclass
+class Summary:
+    """Counts and sizes of one part of the cache, for ``info``."""
+
+    kernels: int = 0
+    plans: int = 0
+    files: int = 0
+    bytes: int = 0
+    unused: int = 0  # entries past the age limit
+
+
+def summarize(root: Path | None = None) -> dict:
+    """{'current': Summary, 'other': Summary, 'other_folders': int, 'legacy': Summary} of the cache."""
+    root = root or cache_dir()
+    out = {"current": Summary(), "other": Summary(), "other_folders": 0, "legacy": Summary()}
+    if not root.is_dir():
+        return out
+    current, limit = environment_dir().name, time.time() - config.cache_max_age_days * DAY_S
+    for entry in root.iterdir():
+        if entry.name.startswith(ENV_PREFIX) and entry.is_dir():
+            part = out["current"] if entry.name == current else out["other"]
+            out["other_folders"] += entry.name != current
+            for path in entry.rglob("*"):
+                if path.is_dir():
+                    continue
+                part.files += 1
+                part.bytes += path.lstat().st_size
+                if path.parent == entry and path.name.startswith((KERNEL_PREFIX, PLAN_PREFIX)):
+                    part.kernels += path.name.startswith(KERNEL_PREFIX)
+                    part.plans += path.name.startswith(PLAN_PREFIX)
+                    part.unused += last_used(path) < limit
+        elif is_legacy(entry):
+            files, size = _measure(entry)
+            out["legacy"].files += files
+            out["legacy"].bytes += size
+    return out

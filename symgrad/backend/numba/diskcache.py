@@ -1,0 +1,79 @@
+"""numba's per-function disk cache, made tolerant: a damaged entry means "compile again".
+
+numba loads a function's index (``.nbi``) and data (``.nbc``) files at its first call and raises
+whatever unpickling raises when one is truncated, emptied, zeroed or overwritten (``EOFError``,
+``UnpicklingError``, ``MemoryError``, ...). :class:`TolerantCache` catches that, removes the
+function's files, warns once per process and lets numba compile as if nothing was cached; the
+fresh result is then saved over the damaged entry.
+
+Generated kernels keep their compiled files beside their module, in the private kernel cache
+(``__pycache__`` of the environment folder), whatever ``NUMBA_CACHE_DIR`` says: one folder holds
+everything, so the cache's trust check, cleanup and ``python -m symgrad.cache`` cover it. The
+jitted helpers keep numba's usual places (they live in the installed package).
+
+This subclasses numba's ``FunctionCache`` and replaces a dispatcher's ``_cache``: numba has no
+public hook for either; the tests run against the oldest and newest numba the project supports.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from numba.core import caching
+
+# numba 0.61 dropped the underscore of the locator classes' names
+_IN_TREE = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator")
+_warned = False
+
+
+class TolerantCache(caching.FunctionCache):
+    """A ``FunctionCache`` whose damaged entries are rebuilt instead of raised."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as error:  # noqa: BLE001 - any failure to load means: compile again
+            self._drop(error)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as error:  # noqa: BLE001 - the function works; only the cache is lost
+            self._drop(error)
+
+    def _drop(self, error: Exception) -> None:
+        base = self._impl.filename_base
+        try:
+            for path in Path(self._cache_path).glob(base + ".*"):
+                if path.suffix in (".nbi", ".nbc"):
+                    path.unlink()
+        except OSError:
+            pass  # numba overwrites the entry when it saves the new compile
+        _warn_once(f"symgrad: damaged compiled-kernel cache entry {self._cache_path}/{base}.nbi "
+                   f"({type(error).__name__}: {error}); removed and compiled again")
+
+
+class _KernelCacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [_IN_TREE]  # beside the generated module, in symgrad's own cache folder
+
+
+class KernelCache(TolerantCache):
+    """A generated kernel's cache: tolerant, and in the ``__pycache__`` beside its module."""
+
+    _impl_class = _KernelCacheImpl
+
+
+def attach(dispatcher, cache_class=KernelCache) -> None:
+    """Give a jitted function a tolerant disk cache (as ``cache=True`` would, numba's kind)."""
+    try:
+        dispatcher._cache = cache_class(dispatcher.py_func)
+    except Exception as error:  # noqa: BLE001 - e.g. no writable place: the function still works
+        _warn_once(f"symgrad: cannot cache {dispatcher.py_func.__name__} on disk ({error}); compiling in memory")
+
+
+def _warn_once(message: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -17,3 +17,12 @@ def test_the_readme_tour_runs(tmp_path, monkeypatch, capsys):
     assert r"\sigma\left(x \cdot w + b\right) - y" in out  # the stabilized gradient, as math
     assert (tmp_path / "train.dot").read_text().startswith("digraph")
     assert namespace["c"].shape == () and namespace["J"].ndim == 2
+
+
+def test_ci_runs_the_quickstart_test_command():
+    quickstart = re.search(r"## Quickstart\n(.*?)\n## ", README.read_text(), re.S).group(1)
+    commands = re.findall(r"^(pip install .*?)\s+#", quickstart, re.M)
+    assert len(commands) == 2  # one installs and runs the example, one installs and runs the tests
+    install, test = commands[1].split(" && ")
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert f"install_line=({install})" in ci and f"test_line=({test})" in ci

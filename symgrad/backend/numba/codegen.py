@@ -716,15 +716,20 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
                 flats.append(f)
     n = em.fresh("n")
     em.emit(f"{n} = {flats[0]}.shape[0]")
+    checked = []
     for pos, (f, (d, _, _)) in enumerate(zip(flats, arrays)):
         msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
+        # checked indices go to a new array: a broadcast view is read-only (numba < 0.61 types it so)
+        c = em.fresh("ix")
+        em.emit(f"{c} = np.empty({n}, dtype=np.int64)")
         em.open(f"for q in range({n}):")
-        em.emit(f"{f}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
+        em.emit(f"{c}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
         em.close()
+        checked.append(c)
         if arrays[pos][2].ndim == 0:  # numpy checks an integer index even when the result is empty
             em.emit(f"check_index({arrays[pos][1]}, {view}.shape[{pos}], {msg})")
     rest = x.ndim - len(arrays)
-    return view, flats, bshape, n, rest
+    return view, checked, bshape, n, rest
 
 
 def _result_perm(spec: tuple, ndim_b: int, rest: int) -> list[int] | None:

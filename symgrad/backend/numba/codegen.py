@@ -719,7 +719,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
     checked = []
     for pos, (f, (d, _, _)) in enumerate(zip(flats, arrays)):
         msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
-        # checked indices go to a new array: a broadcast view is read-only (numba < 0.61 types it so)
+        # checked indices go to a new array, not back into a broadcast view (numba 0.60 types those read-only)
         c = em.fresh("ix")
         em.emit(f"{c} = np.empty({n}, dtype=np.int64)")
         em.open(f"for q in range({n}):")

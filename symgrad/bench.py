@@ -8,11 +8,19 @@ the variants are interleaved, so a noisy stretch of a shared machine hits them a
 of the seed program (graph + grad + function + first call) is measured in fresh processes, with an
 empty and with a warm kernel cache.
 
+With no arguments it runs a quick set (about a minute on 2 cores): the seed in float64 and float32
+and the MLP, 3 repetitions, with each workload's step count calibrated from a short probe so that
+its fastest variant's repetition lasts about ``--seconds`` (0.3 s), raised after a repetition that
+ran much faster than the probe said. ``--full`` runs every workload with 10 000 steps at 400 rows
+(several minutes). Explicit options override either set.
+
 Machines are noisy: compare the ratios in one run, not absolute times across runs.
 
 >>> rows = run(steps=3, repeats=1, workloads=["logreg-f64"], variants=["numpy"], compile_times=False, quiet=True)
 >>> rows[0]["variant"]
 'hand-written numpy'
+>>> options([])["workloads"], options(["--full"])["steps"]
+(['logreg-f64', 'logreg-f32', 'mlp'], 10000)
 """
 from __future__ import annotations
 
@@ -119,7 +127,12 @@ WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n
              for n, size in [(400, ""), (4000, "-4k"), (40000, "-40k")]
              for short, dtype in [("f64", "float64"), ("f32", "float32")]}
 WORKLOADS["mlp"] = _mlp
-DEFAULT_WORKLOADS = list(WORKLOADS)
+FULL_WORKLOADS = list(WORKLOADS)
+DEFAULT_WORKLOADS = ["logreg-f64", "logreg-f32", "mlp"]  # the quick set: the seed and the MLP
+FULL_STEPS = 10000  # --full: steps per repetition at 400x784 (larger data runs proportionally fewer)
+REPEATS = 3
+SECONDS = 0.3  # quick set: the fastest variant's repetition lasts about this long
+PROBE_S = 0.1  # calibration: a probe repetition of each variant lasts at least this long
 VARIANTS = ["numpy", "numba-call", "numba-loop", "symgrad-numpy"]
 LABELS = {"numpy": "hand-written numpy", "numba-call": "symgrad numba, call", "numba-loop": "symgrad numba, loop",
           "symgrad-numpy": "symgrad numpy backend"}
@@ -180,6 +193,27 @@ class _Timed:
         self.weights = [v.get_value() for v in self.shared]
         return seconds
 
+    def probe(self, min_s: float = PROBE_S) -> float:
+        """Seconds per step: the steps double until a repetition lasts ``min_s``, then one more
+        repetition of as many steps, and the faster of those two counts (the first calls are slow:
+        BLAS and numba start their threads, the numba kernels choose how many threads to use)."""
+        steps = 4
+        while True:
+            self.steps = steps
+            seconds = self.once()
+            if seconds * steps >= min_s or steps >= 1 << 24:
+                return min(seconds, self.once())
+            steps *= 2
+
+
+def calibrated_steps(seconds_per_step: float, seconds: float) -> int:
+    """Steps for a repetition of about ``seconds`` (two significant digits, at least 10).
+
+    >>> calibrated_steps(31.5e-6, 0.3), calibrated_steps(1.2e-3, 0.3), calibrated_steps(1.0, 0.3)
+    (9500, 250, 10)
+    """
+    return max(10, int(float(f"{seconds / max(seconds_per_step, 1e-9):.2g}")))
+
 
 _COMPILE_SCRIPT = """
 import time, json, numpy as np
@@ -230,53 +264,81 @@ def _groups(names: list) -> list:
     return groups
 
 
-def run(steps: int = 10000, repeats: int = 3, workloads=None, variants=None, compile_times: bool = True,
-        quiet: bool = False) -> list[dict]:
-    """Run the benchmark; returns one record per (workload, variant)."""
+def run(steps: int | None = None, repeats: int = REPEATS, workloads=None, variants=None,
+        compile_times: bool = True, quiet: bool = False, seconds: float = SECONDS) -> list[dict]:
+    """Run the benchmark; returns one record per (workload, variant).
+
+    ``steps``: steps per repetition at 400x784 (larger data runs proportionally fewer, at least 10);
+    None calibrates each workload from a probe so its fastest variant's repetition lasts about
+    ``seconds``. ``workloads`` defaults to the quick set (``DEFAULT_WORKLOADS``)."""
     rows = []
     names = list(workloads or DEFAULT_WORKLOADS)
     variants = variants or VARIANTS
     order = ["numpy"] + [v for v in variants if v != "numpy"]
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(f"  [{time.perf_counter() - start:5.1f} s] {message}", file=sys.stderr, flush=True)
+
     for group in _groups(names):
         works, timed = {}, {}
         for wname in group:
             work = works[wname] = WORKLOADS[wname]()
-            n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
             timed[wname] = []
             for variant in order:
-                if not quiet:
-                    print(f"  preparing {wname}: {LABELS[variant]}...", file=sys.stderr, flush=True)
-                timed[wname].append(_Timed(work, variant, n_steps))
+                say(f"preparing {wname}: {LABELS[variant]}...")
+                timed[wname].append(_Timed(work, variant, 0))
+            if steps is None:
+                say(f"calibrating {wname}: probing each variant...")
+                fastest = min(t.probe() for t in timed[wname])
+                n_steps = calibrated_steps(fastest, seconds)
+                say(f"calibrated {wname}: {n_steps} steps per repetition (fastest variant "
+                    f"{fastest * 1e6:.1f} us/step, ~{n_steps * fastest:.2f} s)")
+            else:
+                n_steps = max(10, steps * 400 * 784 // work.elements)  # about the same time per workload
+            for t in timed[wname]:
+                t.steps = n_steps
         # repetitions interleaved (numpy, call, loop, numpy, ... and float64, float32, float64, ...):
         # a noisy stretch of the machine hits every variant alike instead of one; the best
         # repetition of each is kept
         best = {wname: [float("inf")] * len(order) for wname in group}
         for r in range(repeats):
             for wname in group:
-                if not quiet:
-                    print(f"  running {wname}: repetition {r + 1} of {repeats} ({timed[wname][0].steps} steps "
-                          "per variant)...", file=sys.stderr, flush=True)
-                for k, t in enumerate(timed[wname]):
+                if steps is None and r > 0:
+                    # a probe on a busy stretch of the machine overestimates the step time: when the
+                    # fastest variant's best repetition so far lasted under 80 % of ``seconds``, the
+                    # steps are raised (every variant runs the same steps in a repetition, so the
+                    # final weights still compare)
+                    n_steps = calibrated_steps(min(best[wname]), seconds)
+                    if n_steps >= 1.25 * timed[wname][0].steps:
+                        say(f"recalibrated {wname}: {n_steps} steps per repetition (fastest variant so far "
+                            f"{min(best[wname]) * 1e6:.1f} us/step)")
+                        for t in timed[wname]:
+                            t.steps = n_steps
+                for k, (variant, t) in enumerate(zip(order, timed[wname])):
+                    say(f"running {wname}, repetition {r + 1} of {repeats}: {LABELS[variant]} ({t.steps} steps)...")
                     # BLAS and OpenMP threads spin for a while after their work (OpenBLAS ~0.1 s):
                     # let the previous variant's go idle, or they compete with this variant's threads
                     time.sleep(PAUSE_S)
                     best[wname][k] = min(best[wname][k], t.once())
         for wname in group:
             reference = (best[wname][0], timed[wname][0].weights)
-            for variant, t, seconds in zip(order, timed[wname], best[wname]):
+            for variant, t, secs in zip(order, timed[wname], best[wname]):
                 diff = max(float(np.max(np.abs(np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64"))))
                            for a, b in zip(t.weights, reference[1]))
                 rows.append({"workload": wname, "described": works[wname].described, "variant": LABELS[variant],
-                             "us_per_step": seconds * 1e6, "speedup_vs_numpy": reference[0] / seconds,
-                             "max_weight_diff_vs_numpy": diff, "steps": t.steps, "fused": t.fused})
+                             "us_per_step": secs * 1e6, "speedup_vs_numpy": reference[0] / secs,
+                             "max_weight_diff_vs_numpy": diff, "steps": t.steps, "repeats": repeats,
+                             "fused": t.fused})
     rows.sort(key=lambda r: names.index(r["workload"]))  # (stable: variants keep their order)
     if compile_times:
-        if not quiet:
-            print("  measuring compile time in new processes (cold and warm cache)...", file=sys.stderr, flush=True)
+        say("measuring compile time in new processes (cold and warm cache)...")
         ct = globals()["compile_times"]()
         rows.append({"workload": "logreg-f64", "variant": "compile (graph + grad + function + first call)",
                      "cold_s": ct["cold"]["compile_s"], "warm_s": ct["warm"]["compile_s"],
                      "import_s": ct["warm"]["import_s"]})
+    say("done")
     return rows
 
 
@@ -285,6 +347,10 @@ def format_table(rows: list[dict]) -> str:
 
     lines = [f"symgrad benchmark: {os.cpu_count()} cores, numpy {np.__version__}, numba {numba.__version__}",
              f"{'workload':<44} {'variant':<24} {'us/step':>9} {'vs numpy':>9} {'max |dw|':>10}  fused"]
+    timed = {r["workload"]: r for r in rows if "us_per_step" in r}
+    if timed:
+        steps = ", ".join(f"{name} {r['steps']}" for name, r in timed.items())
+        lines.insert(1, f"best of {next(iter(timed.values()))['repeats']} repetitions; steps per repetition: {steps}")
     last = None
     for r in rows:
         if "us_per_step" not in r:
@@ -306,20 +372,42 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def options(argv=None) -> dict:
+    """The command line as ``run``'s keyword arguments (and ``json``): the quick set unless
+    ``--full``; explicit options override either set's defaults."""
     parser = argparse.ArgumentParser(prog="python -m symgrad.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10000,
-                        help="training steps per timing at 400x784 (default 10000); larger data runs "
-                             "proportionally fewer (at least 10)")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per variant; the best is kept")
+    parser.add_argument("--full", action="store_true",
+                        help=f"every workload, {FULL_STEPS} steps at 400x784, {REPEATS} repetitions (several "
+                             f"minutes); default: the quick set ({' '.join(DEFAULT_WORKLOADS)}) with "
+                             "calibrated steps (about a minute)")
+    parser.add_argument("--steps", type=int,
+                        help="training steps per repetition at 400x784; larger data runs proportionally fewer "
+                             f"(at least 10). Default: calibrated (see --seconds), {FULL_STEPS} with --full")
+    parser.add_argument("--seconds", type=float,
+                        help="without --steps: calibrate each workload's steps so its fastest variant's "
+                             f"repetition lasts about this long (default {SECONDS})")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help=f"timings per variant; the best is kept (default {REPEATS})")
     parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS),
-                        help=f"default: {' '.join(DEFAULT_WORKLOADS)}")
+                        help=f"default: {' '.join(DEFAULT_WORKLOADS)}; with --full: {' '.join(FULL_WORKLOADS)}")
     parser.add_argument("--variants", nargs="*", choices=VARIANTS, help="default: all")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     args = parser.parse_args(argv)
-    rows = run(args.steps, args.repeats, args.workloads, args.variants, not args.no_compile, quiet=False)
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    steps = args.steps
+    if steps is None and args.full and args.seconds is None:
+        steps = FULL_STEPS
+    return {"steps": steps, "repeats": args.repeats,
+            "workloads": args.workloads or (FULL_WORKLOADS if args.full else DEFAULT_WORKLOADS),
+            "variants": args.variants or VARIANTS, "compile_times": not args.no_compile,
+            "seconds": SECONDS if args.seconds is None else args.seconds, "json": args.json}
+
+
+def main(argv=None) -> None:
+    kwargs = options(argv)
+    as_json = kwargs.pop("json")
+    rows = run(**kwargs, quiet=False)
+    print(json.dumps(rows, indent=2) if as_json else format_table(rows))
 
 
 if __name__ == "__main__":

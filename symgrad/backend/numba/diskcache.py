@@ -21,8 +21,6 @@ from pathlib import Path
 
 from numba.core import caching
 
-# numba 0.61 dropped the underscore of the locator classes' names
-_IN_TREE = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator")
 _warned = False
 
 
@@ -55,7 +53,7 @@ class TolerantCache(caching.FunctionCache):
 
 
 class _KernelCacheImpl(caching.CompileResultCacheImpl):
-    _locator_classes = [_IN_TREE]  # beside the generated module, in symgrad's own cache folder
+    _locator_classes = [caching.InTreeCacheLocator]  # beside the generated module, in symgrad's own cache folder
 
 
 class KernelCache(TolerantCache):

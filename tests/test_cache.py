@@ -16,7 +16,7 @@ from symgrad.backend.numba import cachedir
 def root(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setattr(sg.config, "cache_dir", str(path))
-    monkeypatch.setattr(cachedir, "_opened", set())
+    monkeypatch.setattr(cachedir, "_opened", {})
     return path
 
 
@@ -26,6 +26,7 @@ def _fill(root):
     np.testing.assert_allclose(f(np.zeros(1)), [-2.0])
     other = root / "env-00000000000000aa"
     other.mkdir()
+    (other / cachedir.ENVIRONMENT_FILE).write_text("{}")
     (other / "symgrad_kernel_old.py").write_text("# written by another symgrad version\n")
 
 
@@ -36,10 +37,10 @@ def test_info(root, capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
     assert str(root) in out and "used (owned by this user" in out
-    assert "1 kernels, 1 plans" in out and "other environments: 1 folders, 1 files" in out
+    assert "1 kernels, 1 plans" in out and "other environments: 1 folders, 2 files" in out
 
 
-def test_info_names_a_refused_folder(root, capsys):
+def test_info_refused(root, capsys):
     root.mkdir()
     os.chmod(root, 0o777)
     cli.main(["info"])
@@ -47,10 +48,10 @@ def test_info_names_a_refused_folder(root, capsys):
     assert cli.main(["clear"]) == 1  # and leaves it alone
 
 
-def test_purge_then_clear(root, capsys):
+def test_purge_clear(root, capsys):
     _fill(root)
     assert cli.main(["purge"]) == 0
-    assert "removed 1 files" in capsys.readouterr().out
+    assert "removed 2 files" in capsys.readouterr().out
     cli.main(["info"])
     assert "other environments: 0 folders" in capsys.readouterr().out
     assert cli.main(["purge", "--older-than", "0"]) == 0

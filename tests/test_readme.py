@@ -19,7 +19,7 @@ def test_the_readme_tour_runs(tmp_path, monkeypatch, capsys):
     assert namespace["c"].shape == () and namespace["J"].ndim == 2
 
 
-def test_ci_runs_the_quickstart_test_command():
+def test_ci_command():
     quickstart = re.search(r"## Quickstart\n(.*?)\n## ", README.read_text(), re.S).group(1)
     commands = re.findall(r"^(pip install .*?)\s+#", quickstart, re.M)
     assert len(commands) == 2  # one installs and runs the example, one installs and runs the tests

@@ -1,6 +1,7 @@
 """The kernel cache folder: created private, refused when others could write it, kept small."""
 import itertools
 import os
+import sys
 import time
 import warnings
 
@@ -20,7 +21,7 @@ def root(tmp_path, monkeypatch):
     """An empty cache root for this test, with fresh once-per-process state."""
     path = tmp_path / "cache"
     monkeypatch.setattr(sg.config, "cache_dir", str(path))
-    monkeypatch.setattr(cachedir, "_opened", set())
+    monkeypatch.setattr(cachedir, "_opened", {})
     monkeypatch.setattr(kernel_cache, "_warned", False)
     return path
 
@@ -74,7 +75,7 @@ def test_owned_by_another_user_refused(root):
     assert list(root.iterdir()) == []
 
 
-def test_a_symlink_to_someone_elses_folder_is_judged_by_its_target(root, tmp_path):
+def test_symlink_judged_by_target(root, tmp_path):
     target = tmp_path / "shared"
     target.mkdir()
     os.chmod(target, 0o777)
@@ -84,19 +85,24 @@ def test_a_symlink_to_someone_elses_folder_is_judged_by_its_target(root, tmp_pat
     assert list(target.iterdir()) == []
 
 
-def test_purge_drops_other_environments_and_unused_entries(root):
+def test_purge(root):
     _compile()
     (env,) = root.glob("env-*")
     other = root / "env-0123456789abcdef"
     other.mkdir()
-    (other / "symgrad_kernel_x.py").write_text("# another symgrad")
-    legacy = root / "symgrad_kernel_0000.py"
+    (other / cachedir.ENVIRONMENT_FILE).write_text("{}")
+    legacy = root / f"symgrad_kernel_{'0' * 24}.py"
     legacy.write_text("# symgrad before environment folders")
-    foreign = root / "notes.txt"
-    foreign.write_text("not symgrad's")
+    foreign = [root / "notes.txt", root / "env-py311", root / "__pycache__", root / "symgrad_plan_notes.txt"]
+    foreign[0].write_text("not symgrad's")
+    foreign[1].mkdir()  # someone's virtual environment
+    foreign[2].mkdir()
+    foreign[3].write_text("not a plan")
+    for path in foreign:
+        _age(path, 40)
     kept = list(env.iterdir())
     removed = cachedir.purge(root)
-    assert not other.exists() and not legacy.exists() and foreign.exists()
+    assert not other.exists() and not legacy.exists() and all(p.exists() for p in foreign)
     assert removed.files == 2
     assert sorted(env.iterdir()) == sorted(kept)  # used just now: kept
     for entry in env.glob("symgrad_*"):
@@ -119,7 +125,7 @@ def test_older_than(root):
 def test_cleanup_at_most_once_a_day(root, monkeypatch):
     _compile()
     (env,) = root.glob("env-*")
-    stale = root / "env-0123456789abcdef"
+    stale = root / "env-0123456789abcdee"
     stale.mkdir()
     (stale / cachedir.ENVIRONMENT_FILE).write_text("{}")
     _age(stale / cachedir.ENVIRONMENT_FILE, 2)
@@ -129,11 +135,11 @@ def test_cleanup_at_most_once_a_day(root, monkeypatch):
     old_plans = list(env.glob("symgrad_plan_*"))
     for plan in old_plans:
         _age(plan, 40)
-    monkeypatch.setattr(cachedir, "_opened", set())
+    monkeypatch.setattr(cachedir, "_opened", {})
     _compile()  # the stamp is fresh: no cleanup yet
     assert stale.exists() and all(p.exists() for p in old_plans)
     _age(root / cachedir.CLEANUP_STAMP, 1.5)
-    monkeypatch.setattr(cachedir, "_opened", set())
+    monkeypatch.setattr(cachedir, "_opened", {})
     _compile()
     assert not stale.exists() and recent.exists()
     assert not any(p.exists() for p in old_plans)
@@ -147,17 +153,57 @@ def test_max_age_setting(monkeypatch):
     assert sg.config.cache_max_age_days == 7
 
 
-def test_loading_keeps_numbas_stamp(root, monkeypatch):
+def test_mark_used(tmp_path):
+    entry = tmp_path / "symgrad_kernel.py"
+    entry.write_text("x = 1\n")
+    _age(entry, 10)
+    before = entry.stat()
+    assert cachedir.mark_used(entry)
+    after = entry.stat()  # (stat reads no data: the access time is the one mark_used set)
+    assert after.st_mtime_ns == before.st_mtime_ns  # numba's index is stamped with it
+    assert after.st_atime > before.st_atime + 9 * DAY
+    assert not cachedir.mark_used(tmp_path / "gone.py")
+
+
+def test_loading_marks_use(root, monkeypatch):
+    calls = []
+    monkeypatch.setattr(kernel_cache, "mark_used", lambda path: calls.append(path.name))
     _compile(7.5)
-    (module,) = root.glob("env-*/symgrad_kernel_*.py")
-    _age(module, 10)
-    before = module.stat().st_mtime_ns
-    monkeypatch.setattr(cachedir, "_opened", set())
-    for name in [n for n in list(__import__("sys").modules) if n.startswith("symgrad_kernel_")]:
-        monkeypatch.delitem(__import__("sys").modules, name)
-    _compile(7.5)
-    assert module.stat().st_mtime_ns == before  # numba's index is stamped with it
-    assert time.time() - module.stat().st_atime < 60  # marked as used
+    monkeypatch.setattr(cachedir, "_opened", {})
+    for name in [n for n in sys.modules if n.startswith("symgrad_kernel_")]:
+        monkeypatch.delitem(sys.modules, name)
+    _compile(7.5)  # a new process would load module and plan from the cache
+    assert any(n.startswith("symgrad_kernel_") for n in calls) and any(n.startswith("symgrad_plan_") for n in calls)
+
+
+def test_removed_while_running(root, monkeypatch):
+    _compile()
+    import shutil
+
+    (env,) = root.glob("env-*")
+    shutil.rmtree(env)  # python -m symgrad.cache clear, or another installation's cleanup
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not usable" warning: the folder is made again
+        _compile()
+    assert list(env.glob("symgrad_kernel_*.py"))
+
+
+def test_symlink_owned_by_another_user_refused(root, tmp_path):
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("only root can give a symlink away")
+    target = tmp_path / "mine"
+    target.mkdir(mode=0o700)
+    root.symlink_to(target)
+    os.lchown(root, 65534, 65534)
+    with pytest.warns(RuntimeWarning, match="symlink owned by another user"):
+        _compile()
+    assert list(target.iterdir()) == []
+
+
+def test_no_bytecode(root, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    _compile()
+    assert not list(root.rglob("*.pyc"))  # kernels run from the checked text: no .pyc to trust
 
 
 def test_clear(root):
@@ -165,5 +211,5 @@ def test_clear(root):
     (root / "keep.txt").write_text("not symgrad's")
     removed = cachedir.clear(root)
     assert removed.files >= 4
-    assert [p.name for p in root.iterdir()] == ["keep.txt"]
+    assert [p.name for p in root.iterdir()] == ["keep.txt"]  # CACHEDIR.TAG and the stamp went too
     _compile()

@@ -194,6 +194,20 @@ def test_a_damaged_plan_is_rebuilt(tmp_path, monkeypatch):
     assert plan.read_text().startswith("{\"source\"")
 
 
+def test_plan_with_damaged_source_is_rebuilt(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
+    x = T.dvector("x")
+    sg.function([x], T.exp(x) + 6, mode="numba")
+    (plan,) = tmp_path.glob("env-*/symgrad_plan_*.json")
+    data = json.loads(plan.read_text())
+    plan.write_text(json.dumps(dict(data, source=data["source"][:-9])))  # still JSON, text cut
+    f = sg.function([x], T.exp(x) + 6, mode="numba")
+    assert f._optimized is not None  # rebuilt from the graph
+    np.testing.assert_allclose(f(np.zeros(2)), [7.0, 7.0])
+
+
 def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
     monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
     a, b = T.dvector("a"), T.dvector("b")

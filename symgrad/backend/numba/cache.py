@@ -14,8 +14,8 @@ True
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -51,7 +51,7 @@ def load_module(source: str, jit_names: list[str]) -> dict:
             mark_used(path)
         else:  # missing, truncated or tampered with
             atomic_write(path, text)
-        namespace = _import(path, name)
+        namespace = _import(path, name, text)
     except OSError as e:
         _warn_once(f"symgrad: kernel cache directory {cache_dir()} is not usable ({e}); compiling in memory "
                    "(set SYMGRAD_CACHE_DIR to a private, writable folder to keep compiled kernels)")
@@ -84,12 +84,15 @@ def _options(name: str, source: str) -> str:
     return "JIT_PAR" if "numba.prange(" in source[start:end if end >= 0 else None] else "JIT_FAST"
 
 
-def _import(path: Path, name: str) -> dict:
+def _import(path: Path, name: str, text: str) -> dict:
+    """Run the module from ``text``, the bytes just checked against the file, under the file's name
+    (numba keys its cache on it). No bytecode is written or read: a damaged ``.pyc`` would be one
+    more thing to trust and to check."""
     module = sys.modules.get(name)
     if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = types.ModuleType(name)
+        module.__file__ = str(path)
+        exec(compile(text, str(path), "exec"), vars(module))  # noqa: S102 - our own generated code
         sys.modules[name] = module
     return vars(module)
 
@@ -128,6 +131,10 @@ def graph_key(inputs, outputs, updated: dict) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
+def _digest(source) -> str:
+    return hashlib.sha256(source.encode()).hexdigest() if isinstance(source, str) else ""
+
+
 def _plan_path(key: str) -> Path:
     return open_environment() / f"symgrad_plan_{key}.json"
 
@@ -140,7 +147,7 @@ def lookup_plan(inputs, outputs, updated: dict):
         path = _plan_path(graph_key(inputs, outputs, updated))
         data = json.loads(path.read_bytes())
         source, may_alias = data["source"], [bool(b) for b in data["may_alias"]]
-        if not isinstance(source, str):
+        if _digest(source) != data["digest"]:  # valid JSON, damaged text: build it again
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # missing, damaged or not to be trusted: build it again
@@ -153,6 +160,6 @@ def store_plan(inputs, outputs, updated: dict, source: str, may_alias: list) -> 
 
     try:
         path = _plan_path(graph_key(inputs, outputs, updated))
-        atomic_write(path, json.dumps({"source": source, "may_alias": list(may_alias)}))
+        atomic_write(path, json.dumps({"source": source, "digest": _digest(source), "may_alias": list(may_alias)}))
     except OSError:
         pass  # the kernel itself already warned if the directory is unusable

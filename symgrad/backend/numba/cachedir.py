@@ -3,6 +3,7 @@
 Layout (everything symgrad writes; ``python -m symgrad.cache`` reads and tidies it)::
 
     <root>/                          private (0700) when symgrad creates it
+        CACHEDIR.TAG                 the cache-directory tag (backup tools skip the folder)
         last-cleanup                 its modification time: when the automatic cleanup last ran
         env-<16 hex>/                one folder per environment (symgrad source, numba, numpy, Python)
             environment.json         the versions, for ``info``; its access time: when last used
@@ -11,9 +12,11 @@ Layout (everything symgrad writes; ``python -m symgrad.cache`` reads and tidies 
             __pycache__/             numba's compiled files of the kernels (``symgrad_kernel_<key>.*``)
 
 The root is ``config.cache_dir`` (``SYMGRAD_CACHE_DIR``), else ``$XDG_CACHE_HOME/symgrad`` or
-``~/.cache/symgrad``. Loading a cached kernel imports a module and unpickles numba's files, so the
+``~/.cache/symgrad``. Loading a cached kernel runs a module and unpickles numba's files, so the
 root is only used when it is a folder owned by this user that nobody else can write; otherwise
-kernels compile in memory (see :func:`open_environment`).
+kernels compile in memory (see :func:`open_environment`). This covers the kernels, not the few
+jitted helpers of ``helpers.py``: numba caches those where it keeps any package's files (the
+package's ``__pycache__`` or ``NUMBA_CACHE_DIR``), as for every other numba user.
 
 "Last used" is a file's *access* time, set explicitly when an entry is loaded: the modification
 time of a kernel module must not change (numba's index is stamped with it), and an explicit
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -47,8 +51,15 @@ from ...config import config
 ENV_PREFIX = "env-"
 ENVIRONMENT_FILE = "environment.json"
 CLEANUP_STAMP = "last-cleanup"
+TAG_FILE = "CACHEDIR.TAG"  # the cache-directory tagging convention: backup tools skip the folder
+TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# symgrad's kernel cache: python -m symgrad.cache\n"
 KERNEL_PREFIX = "symgrad_kernel_"
 PLAN_PREFIX = "symgrad_plan_"
+# exactly the names symgrad writes: nothing else in the folder is ever removed
+ENV_NAME = re.compile(r"env-[0-9a-f]{16}")
+KERNEL_NAME = re.compile(r"symgrad_kernel_[0-9a-f]{24}\.py")
+PLAN_NAME = re.compile(r"symgrad_plan_[0-9a-f]{32}\.json")
+COMPILED_NAME = re.compile(r"symgrad_kernel_([0-9a-f]{24})\..+")  # numba's files of a kernel module
 DAY_S = 86400.0
 # an environment folder of another installation is kept while it was used within this time
 OTHER_ENVIRONMENT_GRACE_S = DAY_S
@@ -97,27 +108,41 @@ def environment_dir() -> Path:
     return cache_dir() / (ENV_PREFIX + hashlib.sha256(environment_key().encode()).hexdigest()[:16])
 
 
-# folders checked (and created) by this process: the check is one stat per folder per process
-_opened: set = set()
+# environment folders checked (and created) by this process: configured path -> resolved path
+_opened: dict = {}
 
 
 def open_environment() -> Path:
     """This environment's folder, created private if missing, after checking that it can be trusted.
 
     Raises ``OSError`` when it cannot be created, and :class:`UntrustedCacheError` when the root or
-    the folder is not a directory owned by this user, or group/world-writable. The first call of a
-    process for a root also runs the daily cleanup when it is due."""
-    directory = environment_dir()
-    if directory in _opened:
-        return directory
-    root = directory.parent
+    the folder is not a directory owned by this user, or group/world-writable, or the root is a
+    symlink another user owns. The root is resolved once checked, so a link changed later is not
+    followed. The first call of a process for a root also runs the daily cleanup when it is due;
+    later calls only mark the environment as used (a long-running process keeps it alive) and
+    create it again if it was removed meanwhile (``python -m symgrad.cache clear``)."""
+    configured = environment_dir()
+    directory = _opened.get(configured)
+    if directory is not None:
+        if mark_used(directory / ENVIRONMENT_FILE):
+            return directory
+        _opened.pop(configured, None)  # removed under this process: check and create it again
+    root = configured.parent
+    if root.is_symlink():
+        owner = os.lstat(root).st_uid
+        if hasattr(os, "geteuid") and owner not in (os.geteuid(), 0):
+            raise UntrustedCacheError(f"{root} is a symlink owned by another user (uid {owner})")
     _private_folder(root)
+    root = root.resolve(strict=True)
+    directory = root / configured.name
     _private_folder(directory)
+    if not (root / TAG_FILE).exists():
+        atomic_write(root / TAG_FILE, TAG)
     marker = directory / ENVIRONMENT_FILE
     if not marker.exists():
         atomic_write(marker, json.dumps(environment(), indent=1))
     mark_used(marker)
-    _opened.add(directory)
+    _opened[configured] = directory
     cleanup_if_due(root)
     return directory
 
@@ -132,7 +157,8 @@ def _private_folder(path: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)
     problem = untrusted_because(path)
     if problem:
-        raise UntrustedCacheError(f"{path} {problem}")
+        hint = " (chmod go-w it if it is yours)" if "writable" in problem else ""
+        raise UntrustedCacheError(f"{path} {problem}{hint}")
 
 
 def untrusted_because(path: Path) -> str:
@@ -147,18 +173,29 @@ def untrusted_because(path: Path) -> str:
     return ""
 
 
-def mark_used(path: Path) -> None:
-    """Set ``path``'s access time to now, keeping its modification time (numba's stamp)."""
+def mark_used(path: Path) -> bool:
+    """Set ``path``'s access time to now, keeping its modification time (numba's stamp); False
+    when it is gone (an entry removed meanwhile is rebuilt when next needed).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     os.utime(f.name, (0, 0))
+    ...     mark_used(Path(f.name)), os.stat(f.name).st_mtime, os.stat(f.name).st_atime > 0
+    (True, 0.0, True)
+    """
     try:
-        st = path.stat()
-        os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
+        stamps = path.stat()
+        os.utime(path, ns=(time.time_ns(), stamps.st_mtime_ns))
+        return True
     except OSError:
-        pass  # an entry removed meanwhile is simply rebuilt when next needed
+        return False
 
 
 def last_used(path: Path) -> float:
-    st = path.stat()
-    return max(st.st_atime, st.st_mtime)
+    """When ``path`` was last used: its access time (set by :func:`mark_used`), or its modification
+    time when that is later (a file written and never loaded since)."""
+    stamps = path.stat()
+    return max(stamps.st_atime, stamps.st_mtime)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -204,9 +241,23 @@ class Removed:
 
 def _measure(path: Path) -> tuple[int, int]:
     if path.is_dir() and not path.is_symlink():
-        sizes = [p.lstat().st_size for p in path.rglob("*") if not p.is_dir()]
-        return len(sizes), sum(sizes)
+        files = size = 0
+        for p in path.rglob("*"):
+            try:
+                stamps = p.lstat()
+            except OSError:  # renamed or removed meanwhile (numba's temporary files)
+                continue
+            if not stat.S_ISDIR(stamps.st_mode):
+                files, size = files + 1, size + stamps.st_size
+        return files, size
     return 1, path.lstat().st_size
+
+
+def _entries(folder: Path) -> list:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def cleanup_if_due(root: Path) -> None:
@@ -228,20 +279,16 @@ def cleanup_if_due(root: Path) -> None:
 
 def cleanup(root: Path, max_age_s: float, other_grace_s: float = OTHER_ENVIRONMENT_GRACE_S) -> Removed:
     """Remove entries unused for ``max_age_s`` in this environment's folder, other environments'
-    folders unused for ``other_grace_s``, and files of symgrad versions without environment folders."""
+    folders unused for ``other_grace_s``, and files of symgrad versions without environment folders.
+    Only names symgrad writes are touched (``ENV_NAME``, ``KERNEL_NAME``, ...)."""
     removed, now = Removed(), time.time()
     current = environment_dir().name
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
+    for entry in _entries(root):
         if entry.name == current:
-            _clean_environment(entry, now - max_age_s, removed)
-        elif entry.name.startswith(ENV_PREFIX) and entry.is_dir():
-            marker = entry / ENVIRONMENT_FILE
+            _clean_environment(entry, now - max_age_s, now - DAY_S, removed)
+        elif is_environment(entry):
             try:
-                used = last_used(marker if marker.exists() else entry)
+                used = last_used(entry / ENVIRONMENT_FILE)
             except OSError:
                 continue
             if used < now - other_grace_s:
@@ -251,48 +298,54 @@ def cleanup(root: Path, max_age_s: float, other_grace_s: float = OTHER_ENVIRONME
     return removed
 
 
-def _clean_environment(directory: Path, unused_before: float, removed: Removed) -> None:
+def _clean_environment(directory: Path, unused_before: float, stale_before: float, removed: Removed) -> None:
     compiled = directory / "__pycache__"
-    for entry in list(directory.iterdir()):
-        name = entry.name
+    for entry in _entries(directory):
         try:
-            old = last_used(entry) < unused_before
+            used = last_used(entry)
         except OSError:
             continue
-        if name.startswith(PLAN_PREFIX) and old:
+        if PLAN_NAME.fullmatch(entry.name) and used < unused_before:
             removed.add(entry)
-        elif name.startswith(KERNEL_PREFIX) and name.endswith(".py") and old:
+        elif KERNEL_NAME.fullmatch(entry.name) and used < unused_before:
             removed.add(entry)  # its numba files go with it: they cannot load without the module
             for data in compiled.glob(entry.stem + ".*"):
                 removed.add(data)
-        elif name.endswith(".tmp") and old:  # left by a process killed mid-write
+        elif entry.name.startswith((KERNEL_PREFIX, PLAN_PREFIX)) and entry.name.endswith(".tmp") \
+                and used < stale_before:  # left by a process killed mid-write
             removed.add(entry)
+    for entry in _entries(compiled):  # numba's files whose module is gone, or its stale temporaries
+        match = COMPILED_NAME.fullmatch(entry.name)
+        try:
+            stale = last_used(entry) < stale_before
+        except OSError:
+            continue
+        if match and stale and not (directory / f"{KERNEL_PREFIX}{match.group(1)}.py").exists():
+            removed.add(entry)
+
+
+def is_environment(entry: Path) -> bool:
+    """An environment folder symgrad wrote (its name and its ``environment.json``)."""
+    return bool(ENV_NAME.fullmatch(entry.name)) and (entry / ENVIRONMENT_FILE).is_file()
 
 
 def is_legacy(entry: Path) -> bool:
     """A file that symgrad 0.1 before environment folders wrote into the root."""
-    name = entry.name
-    if name.startswith((KERNEL_PREFIX, PLAN_PREFIX)):
+    if KERNEL_NAME.fullmatch(entry.name) or PLAN_NAME.fullmatch(entry.name):
         return True
-    if name == "__pycache__" and entry.is_dir():
-        return all(p.name.startswith(KERNEL_PREFIX) for p in entry.iterdir())
+    if entry.name == "__pycache__" and entry.is_dir() and not entry.is_symlink():
+        names = [p.name for p in _entries(entry)]
+        return bool(names) and all(COMPILED_NAME.fullmatch(n) for n in names)
     return False
-
-
-def is_symgrad_entry(entry: Path) -> bool:
-    """Whether ``entry`` (directly under the root) is something symgrad wrote."""
-    return ((entry.name.startswith(ENV_PREFIX) and entry.is_dir()) or entry.name == CLEANUP_STAMP
-            or is_legacy(entry))
 
 
 def clear(root: Path | None = None) -> Removed:
     """Remove every entry symgrad wrote under ``root`` (other files there are left alone)."""
     root = root or cache_dir()
     removed = Removed()
-    if root.is_dir():
-        for entry in list(root.iterdir()):
-            if is_symgrad_entry(entry):
-                removed.add(entry)
+    for entry in _entries(root):
+        if is_environment(entry) or is_legacy(entry) or entry.name in (CLEANUP_STAMP, TAG_FILE):
+            removed.add(entry)
     _opened.clear()
     return removed
 
@@ -308,9 +361,10 @@ def purge(root: Path | None = None, older_than_days: float | None = None) -> Rem
 
 
 @dataclass
-class Summary:
+class Part:
     """Counts and sizes of one part of the cache, for ``info``."""
 
+    folders: int = 0
     kernels: int = 0
     plans: int = 0
     files: int = 0
@@ -318,28 +372,43 @@ class Summary:
     unused: int = 0  # entries past the age limit
 
 
-def summarize(root: Path | None = None) -> dict:
-    """{'current': Summary, 'other': Summary, 'other_folders': int, 'legacy': Summary} of the cache."""
+@dataclass
+class Summary:
+    """What the cache holds: this environment, the others, and files of the old flat layout."""
+
+    current: Part = field(default_factory=Part)
+    other: Part = field(default_factory=Part)
+    legacy: Part = field(default_factory=Part)
+
+
+def summarize(root: Path | None = None) -> Summary:
+    """Count what the cache under ``root`` holds (entries vanishing meanwhile are skipped)."""
     root = root or cache_dir()
-    out = {"current": Summary(), "other": Summary(), "other_folders": 0, "legacy": Summary()}
-    if not root.is_dir():
-        return out
+    out = Summary()
     current, limit = environment_dir().name, time.time() - config.cache_max_age_days * DAY_S
-    for entry in root.iterdir():
-        if entry.name.startswith(ENV_PREFIX) and entry.is_dir():
-            part = out["current"] if entry.name == current else out["other"]
-            out["other_folders"] += entry.name != current
+    for entry in _entries(root):
+        if is_environment(entry):
+            part = out.current if entry.name == current else out.other
+            part.folders += 1
             for path in entry.rglob("*"):
-                if path.is_dir():
+                try:
+                    stamps = path.lstat()
+                except OSError:
+                    continue
+                if stat.S_ISDIR(stamps.st_mode):
                     continue
                 part.files += 1
-                part.bytes += path.lstat().st_size
-                if path.parent == entry and path.name.startswith((KERNEL_PREFIX, PLAN_PREFIX)):
-                    part.kernels += path.name.startswith(KERNEL_PREFIX)
-                    part.plans += path.name.startswith(PLAN_PREFIX)
-                    part.unused += last_used(path) < limit
+                part.bytes += stamps.st_size
+                kernel, plan = KERNEL_NAME.fullmatch(path.name), PLAN_NAME.fullmatch(path.name)
+                if path.parent == entry and (kernel or plan):
+                    part.kernels += bool(kernel)
+                    part.plans += bool(plan)
+                    part.unused += max(stamps.st_atime, stamps.st_mtime) < limit
         elif is_legacy(entry):
-            files, size = _measure(entry)
-            out["legacy"].files += files
-            out["legacy"].bytes += size
+            try:
+                files, size = _measure(entry)
+            except OSError:
+                continue
+            out.legacy.files += files
+            out.legacy.bytes += size
     return out

@@ -31,25 +31,29 @@ class TolerantCache(caching.FunctionCache):
         try:
             return super().load_overload(sig, target_context)
         except Exception as error:  # noqa: BLE001 - any failure to load means: compile again
-            self._drop(error)
+            self._drop()
+            _warn_once(f"symgrad: damaged compiled-code cache entry {self._entry()} "
+                       f"({type(error).__name__}: {str(error)[:200]}); removed and compiled again")
             return None
 
     def save_overload(self, sig, data):
         try:
             super().save_overload(sig, data)
         except Exception as error:  # noqa: BLE001 - the function works; only the cache is lost
-            self._drop(error)
+            self._drop()  # a half-written or unreadable index must not be loaded next time
+            _warn_once(f"symgrad: could not save compiled code to {self._entry()} "
+                       f"({type(error).__name__}: {str(error)[:200]}); it will be compiled again next time")
 
-    def _drop(self, error: Exception) -> None:
-        base = self._impl.filename_base
+    def _entry(self) -> str:
+        return f"{self._cache_path}/{self._impl.filename_base}.*"
+
+    def _drop(self) -> None:
         try:
-            for path in Path(self._cache_path).glob(base + ".*"):
+            for path in Path(self._cache_path).glob(self._impl.filename_base + ".*"):
                 if path.suffix in (".nbi", ".nbc"):
                     path.unlink()
         except OSError:
             pass  # numba overwrites the entry when it saves the new compile
-        _warn_once(f"symgrad: damaged compiled-kernel cache entry {self._cache_path}/{base}.nbi "
-                   f"({type(error).__name__}: {error}); removed and compiled again")
 
 
 class _KernelCacheImpl(caching.CompileResultCacheImpl):
@@ -63,7 +67,11 @@ class KernelCache(TolerantCache):
 
 
 def attach(dispatcher, cache_class=KernelCache) -> None:
-    """Give a jitted function a tolerant disk cache (as ``cache=True`` would, numba's kind)."""
+    """Give a jitted function a tolerant disk cache (what ``cache=True`` does, with numba's kind).
+
+    >>> KernelCache._impl_class._locator_classes[0].__name__   # kernels: beside their module
+    'InTreeCacheLocator'
+    """
     try:
         dispatcher._cache = cache_class(dispatcher.py_func)
     except Exception as error:  # noqa: BLE001 - e.g. no writable place: the function still works

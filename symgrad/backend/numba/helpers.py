@@ -17,10 +17,10 @@ from numba.extending import intrinsic, overload
 
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
-# Kernels get their disk cache from diskcache.attach (beside their module, tolerant of damage);
-# the helpers below are cached by numba where it keeps the package's files, also tolerantly.
+# No cache=True: a disk cache that survives damaged entries is attached after jitting
+# (diskcache.attach); for kernels beside their module, for the helpers below where numba keeps
+# the package's files.
 JIT = dict(nogil=True, error_model="numpy")
-CACHED = dict(JIT, cache=True)
 # Row passes may reassociate sums (vectorized dot products) and fuse multiply-adds; no flag that
 # assumes finite values or no NaN is set, so inf/nan still propagate as in numpy.
 JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
@@ -43,7 +43,7 @@ def _as_float(x):
     return lambda x: x
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def sigmoid64(x):
     x = as_float(x)
     if x >= 0:
@@ -52,7 +52,7 @@ def sigmoid64(x):
     return e / (1.0 + e)
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def sigmoid32(x):
     x = as_float(x)
     one = np.float32(1.0)
@@ -62,7 +62,7 @@ def sigmoid32(x):
     return e / (one + e)
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def softplus64(x):
     x = as_float(x)
     if x > 0:
@@ -70,7 +70,7 @@ def softplus64(x):
     return np.log1p(np.exp(x))
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def softplus32(x):
     x = as_float(x)
     if x > 0:
@@ -78,7 +78,7 @@ def softplus32(x):
     return np.log1p(np.exp(x))
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def row_chunks(n, m, most):
     """Row chunks (one per thread) for a row pass over an n x m matrix: ``most`` for large inputs,
     one for small ones; at least 32 rows per chunk."""
@@ -127,7 +127,7 @@ def _power(a, b):
     return lambda a, b: a ** b
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def check_index(i, n, what_bad):
     """Normalize a possibly negative index into [0, n); a raise instead of reading out of bounds."""
     if i < -n or i >= n:
@@ -160,7 +160,7 @@ _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13, _E14, _E15, _E16
 _TAYLOR_MAX = 0.7
 
 
-@numba.njit(**CACHED)
+@numba.njit(**JIT)
 def vtanh(x):
     """tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2) with x's sign; |x| >= 22 gives +-1 exactly.
     expm1(y): the Taylor series up to y**17 for y <= 0.7 (no cancellation), else exp(y) - 1

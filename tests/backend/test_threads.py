@@ -9,14 +9,14 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
-from symgrad.backend.numba import codegen, threads
+from symgrad.backend.numba import rowpass, threads
 
 
 @pytest.fixture(scope="module")
 def parallel_step():
     """The logistic-regression step on data large enough for two row chunks (on any machine)."""
-    saved = codegen.ROW_THREADS
-    codegen.ROW_THREADS = 2
+    saved = rowpass.ROW_THREADS
+    rowpass.ROW_THREADS = 2
     try:
         x, y = T.dmatrix("x"), T.dvector("y")
         w = sg.shared(np.zeros(320), name="w")
@@ -24,7 +24,7 @@ def parallel_step():
         cost = T.nnet.binary_crossentropy(p, y).mean()
         f = sg.function([x, y], [cost, sg.grad(cost, w)], mode="numba", on_unused_input="ignore")
     finally:
-        codegen.ROW_THREADS = saved
+        rowpass.ROW_THREADS = saved
     assert "numba.prange" in f.source
     rng = np.random.default_rng(5)
     X, Y = rng.standard_normal((333, 320)), (rng.random(333) > 0.5).astype(float)
@@ -204,8 +204,8 @@ def test_long_calls_are_probed_rarely_and_one_at_a_time():
 
 def _float32_step():
     """A float32 logistic-regression step (row pass on two chunks), its shared w and b."""
-    saved = codegen.ROW_THREADS
-    codegen.ROW_THREADS = 2
+    saved = rowpass.ROW_THREADS
+    rowpass.ROW_THREADS = 2
     try:
         x, y = T.matrix("x", dtype="float32"), T.vector("y", dtype="float32")
         w = sg.shared(np.zeros(320, dtype="float32"), name="w")
@@ -215,7 +215,7 @@ def _float32_step():
         gw, gb = sg.grad(cost, [w, b])
         f = sg.function([x, y], cost, updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)], mode="numba")
     finally:
-        codegen.ROW_THREADS = saved
+        rowpass.ROW_THREADS = saved
     assert "numba.prange" in f.source
     return f, w, b
 
@@ -272,8 +272,8 @@ def test_array_state_keeps_one_loop_type_across_segments(start, rng):
     # another specialization of the loop (seconds of compiling mid-loop)
     import sys
 
-    saved = codegen.ROW_THREADS
-    codegen.ROW_THREADS = 2
+    saved = rowpass.ROW_THREADS
+    rowpass.ROW_THREADS = 2
     try:
         x, y = T.dmatrix("x"), T.dvector("y")
         w = sg.shared(np.zeros(320), name="w")
@@ -283,7 +283,7 @@ def test_array_state_keeps_one_loop_type_across_segments(start, rng):
         new_M = (M * 0.5).T if start == "transposed" else T.dot(M, np.eye(3) * 0.5)
         f = sg.function([x, y], cost, updates=[(w, w - 0.1 * T.grad(cost, w)), (M, new_M)], mode="numba")
     finally:
-        codegen.ROW_THREADS = saved
+        rowpass.ROW_THREADS = saved
     assert "numba.prange" in f.source
     if start == "read-only":
         value = np.eye(3)

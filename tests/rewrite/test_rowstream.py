@@ -92,9 +92,9 @@ def test_the_seed_function_uses_the_row_stream_on_numba(rng):
 
 
 def _par_kernel(inputs, outputs, chunks, monkeypatch, parallel=True):
-    from symgrad.backend.numba import codegen
+    from symgrad.backend.numba import rowpass
 
-    monkeypatch.setattr(codegen, "ROW_THREADS", chunks)
+    monkeypatch.setattr(rowpass, "ROW_THREADS", chunks)
     monkeypatch.setattr(sg.config, "parallel", parallel)
     return numba_backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))
 

@@ -1,0 +1,137 @@
+"""The emitter a kernel is printed into, the table of per-op emitters, and literals.
+
+An :class:`Emitter` accumulates a kernel's lines at the current indentation, hands out unique local
+names and remembers which name holds each variable. ``EMITTERS`` maps an op type to the function
+that prints its node; the functions register themselves with :func:`emitter` in emitters.py,
+indexing.py and rowpass.py (codegen.py imports all three). Typed literals, dtypes and the static
+text of the kernel's error messages are printed here too.
+
+>>> _literal(0.5, "float32"), _np("bool")
+('np.float32(0.5)', 'np.bool_')
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import numpy as np
+
+from ...graph import Apply, Constant, Variable
+
+# The row block of a row pass (rowpass.py) by default: defined here because the Emitter carries it
+# for the RowStream emitter; generate sets it per kernel.
+ROW_BLOCK = 8  # rows per block: their dots share each load of w, their gradients each pass over g
+
+
+class Emitter:
+    """Accumulates the function body; hands out unique local names."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.globals: list[str] = []
+        self.depth = 1
+        self.names: dict[int, str] = {}
+        self.counter = 0
+        self.used: set[str] = set()  # kernel variables read by the node being emitted
+        self.variables: set[str] = set()
+        self.extra: list[str] = []  # helper functions emitted beside the kernel (row passes)
+        self.row_block = ROW_BLOCK  # rows per register block of a row pass
+
+    def fresh(self, prefix: str = "t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def open(self, line: str) -> None:
+        self.emit(line)
+        self.depth += 1
+
+    def close(self, n: int = 1) -> None:
+        self.depth -= n
+
+    def name(self, v: Variable) -> str:
+        key = id(v)
+        if key not in self.names:
+            if not isinstance(v, Constant):
+                raise ValueError(f"numba backend: {v!r} is used before it is computed")
+            self.names[key] = self.constant(v)
+        name = self.names[key]
+        if name in self.variables:
+            self.used.add(name)
+        return name
+
+    def bind(self, v: Variable, name: str) -> str:
+        self.names[id(v)] = name
+        self.variables.add(name)
+        return name
+
+    def constant(self, c: Constant) -> str:
+        data = c.data
+        if data.ndim == 0:
+            return _literal(data.item(), c.dtype)
+        gname = f"C{len(self.globals)}"
+        text = repr(data.tolist())
+        if data.dtype.kind == "f" and not np.isfinite(data).all():  # repr writes nan/inf as bare names
+            text = re.sub(r"\b(nan|inf)\b", r"np.\1", text)
+        self.globals.append(f"{gname} = np.array({text}, dtype={_np(c.dtype)}).reshape({data.shape!r})")
+        return gname
+
+
+def _np(dtype: str) -> str:
+    """numba's spelling of a dtype in generated code.
+
+    numba has no float16 arrays: float16 values live in float32 inside the kernel (numpy also
+    computes each float16 operation in float32) and are rounded to float16 at the boundary.
+    """
+    if dtype == "float16":
+        return "np.float32"
+    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
+
+
+def _literal(value, dtype: str) -> str:
+    """A typed scalar literal: np.float32(0.5), np.int64(3), True."""
+    if dtype == "bool":
+        return repr(bool(value))
+    if dtype.startswith("float"):
+        value = float(value)
+        if value != value:
+            text = "np.nan"
+        elif np.isinf(value):
+            text = "np.inf" if value > 0 else "-np.inf"
+        else:
+            text = repr(value)
+        return f"{_np(dtype)}({text})"
+    return f"{_np(dtype)}({int(value)})"
+
+
+def _label(v: Variable) -> str:
+    """A short, static description for error messages raised inside the kernel."""
+    if v.name:
+        return repr(v.name)
+    if v.owner is not None:
+        return f"the result of {_op_text(v.owner.op)}"
+    return "a constant" if isinstance(v, Constant) else "an input"
+
+
+def _op_text(op, limit: int = 60) -> str:
+    """An op for a kernel's error message, shortened: every distinct message is a constant numba
+    compiles a raise for, and the wrapper re-runs the reference backend for the precise text."""
+    text = str(op)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _msg(text: str) -> str:
+    return repr(text)
+
+
+EMITTERS: dict[type, Callable[[Emitter, Apply], None]] = {}
+
+
+def emitter(op_type):
+    def register(fn):
+        EMITTERS[op_type] = fn
+        return fn
+
+    return register

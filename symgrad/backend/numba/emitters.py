@@ -1,0 +1,464 @@
+"""One emitter per op type for the ops computed in the kernel itself: elementwise (explicit loops,
+broadcasting and ranks resolved at generation time), reductions (loops), dot (BLAS through
+``np.dot``; loops for integers), shape ops, softmax, IfElse and SpecifyShape. Each registers in
+``EMITTERS`` (emit.py); indexing has its own module (indexing.py), and so have the row passes
+(rowpass.py).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ...graph import Apply, Variable
+from ...ifelse import IfElse
+from ...tensor.elemwise import Elemwise
+from ...tensor.linalg import Dot
+from ...tensor.nnet import Softmax
+from ...tensor.reduction import Reduce
+from ...tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from .emit import EMITTERS, Emitter, _label, _literal, _msg, _np, _op_text, emitter
+from .scalarcode import scalar_code
+
+
+# --- elementwise ------------------------------------------------------------------------------
+def _float_width(node: Apply) -> str:
+    """float32 where numpy computes in float32: float32/float16 results, and comparisons or casts
+    of float32 values. A float64 result is computed in float64 even from float32 inputs (numpy
+    promotes float32 with int32 to float64): float32 literals there would round differently."""
+    floats = {v.dtype for v in node.inputs if v.dtype.startswith("float")}
+    if node.op.dtype in ("float32", "float16") or (
+            node.op.dtype != "float64" and floats and floats <= {"float32", "float16"}):
+        return "float32"
+    return "float64"
+
+
+def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: Sequence[str], what: str) -> list[str]:
+    """Sizes of each output dim, from the first non-broadcastable input dim; others are checked."""
+    sizes = []
+    for d in range(out.ndim):
+        size = None
+        for v, nm in zip(inputs, names):
+            j = d - (out.ndim - v.ndim)
+            if j < 0 or v.broadcastable[j]:
+                continue
+            if size is None:
+                size = em.fresh("n")
+                em.emit(f"{size} = {nm}.shape[{j}]")
+                first = v
+            else:
+                em.emit(f"if {nm}.shape[{j}] != {size}:")
+                em.emit("    raise ValueError(" + _msg(
+                    f"{what}: shapes do not match in dimension {d}: {_label(first)} and {_label(v)} "
+                    "(only dimensions declared broadcastable are broadcast)") + ")")
+        sizes.append(size or "1")
+    return sizes
+
+
+def _open_loops(em: Emitter, sizes: Sequence[str]) -> list[str]:
+    idx = []
+    for s in sizes:
+        i = em.fresh("i")
+        em.open(f"for {i} in range({s}):")
+        idx.append(i)
+    return idx
+
+
+def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
+    if v.ndim == 0:
+        return nm
+    pad = len(idx) - v.ndim
+    parts = ["0" if v.broadcastable[j] else idx[pad + j] for j in range(v.ndim)]
+    return f"{nm}[{', '.join(parts)}]"
+
+
+@emitter(Elemwise)
+def _elemwise(em: Emitter, node: Apply) -> None:
+    loop = _elemwise_head(em, node)
+    if loop is not None:
+        loop()
+
+
+def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:
+    """Emit an elementwise node's shape checks and its result array; return the emitter of its
+    loop (None for a 0-d result, computed at once). ``into``: an input buffer of the result's type
+    that the loop writes into when the shapes agree (an update written in place, see inplace.py):
+    every check of every in-place node is emitted before the first loop writes anything."""
+    op, out = node.op, node.outputs[0]
+    names = [em.name(v) for v in node.inputs]
+    o = em.bind(out, f"v{len(em.names)}")
+    width = _float_width(node)
+    int_result = op.dtype[0] in "iu"
+    cast = "" if op.dtype == "bool" else _np(op.dtype)
+    if out.ndim == 0:
+        code = scalar_code(em, op.expr, names, width, int_result)
+        em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
+        return None
+    sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
+    fresh = f"np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})"
+    if into is None:
+        em.emit(f"{o} = {fresh}")
+    else:
+        same = " and ".join(f"{into}.shape[{d}] == {n}" for d, n in enumerate(sizes))
+        em.emit(f"if {same}:")
+        em.emit(f"    {o} = {into}  # in place: nothing reads the old {into} any more")
+        em.emit("else:")
+        em.emit(f"    {o} = {fresh}")
+
+    def loop() -> None:
+        idx = _open_loops(em, sizes)
+        loads = []
+        for v, nm in zip(node.inputs, names):
+            if v.ndim == 0:
+                loads.append(nm)
+            else:
+                t = em.fresh("x")
+                em.emit(f"{t} = {_access(v, nm, idx)}")
+                loads.append(t)
+        code = scalar_code(em, op.expr, loads, width, int_result)
+        em.emit(f"{o}[{', '.join(idx)}] = {code}")
+        em.close(len(idx))
+    return loop
+
+
+# --- reductions -------------------------------------------------------------------------------
+def _init_value(kind: str, dtype: str) -> str:
+    if kind == "sum":
+        return _literal(0, dtype)
+    if kind == "prod":
+        return _literal(1, dtype)
+    if dtype.startswith("float"):
+        return _literal(-np.inf if kind == "max" else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return _literal(info.min if kind == "max" else info.max, dtype)
+
+
+def _combine(kind: str, acc: str, v: str) -> list[str]:
+    if kind == "sum":
+        return [f"{acc} += {v}"]
+    if kind == "prod":
+        return [f"{acc} *= {v}"]
+    cmp = ">" if kind == "max" else "<"
+    return [f"if {v} {cmp} {acc} or {v} != {v}:", f"    {acc} = {v}"]  # NaN propagates, as in numpy
+
+
+@emitter(Reduce)
+def _reduce(em: Emitter, node: Apply) -> None:
+    op, (x,), out = node.op, node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    dtype = out.dtype
+    axes = tuple(range(x.ndim)) if op.axis is None else op.axis
+    if x.ndim == 0:
+        em.emit(f"{o} = {'np.int64(0)' if op.kind in ('argmax', 'argmin') else f'{_np(dtype)}({xn})'}")
+        return
+    if op.kind in ("max", "min", "argmax", "argmin"):
+        checks = " or ".join(f"{xn}.shape[{a}] == 0" for a in axes)
+        em.emit(f"if {checks}:")
+        em.emit(f"    raise ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
+    sizes = [f"{xn}.shape[{d}]" for d in range(x.ndim)]
+    kept = [d for d in range(x.ndim) if d not in axes]
+    if op.kind in ("argmax", "argmin"):
+        cmp = ">" if op.kind == "argmax" else "<"
+        src_dtype = x.dtype
+        init = _init_value("max" if op.kind == "argmax" else "min", src_dtype) if src_dtype != "bool" else "False"
+        if op.axis is None:
+            best, counter = em.fresh("best"), em.fresh("k")
+            em.emit(f"{best} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
+            em.emit(f"{o} = np.int64(0)")
+            em.emit(f"{counter} = 0")
+            idx = _open_loops(em, sizes)
+            v = em.fresh("x")
+            em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+            em.emit(f"if {v} {cmp} {best} or ({v} != {v} and {best} == {best}):")
+            em.emit(f"    {best} = {v}")
+            em.emit(f"    {o} = np.int64({counter})")
+            em.emit(f"{counter} += 1")
+            em.close(len(idx))
+            return
+        kept_sizes = ", ".join(sizes[d] for d in kept)
+        best = em.fresh("best")
+        em.emit(f"{best} = np.empty(({kept_sizes},), dtype={_np(src_dtype)})" if kept else f"{best} = np.empty((1,), dtype={_np(src_dtype)})")
+        em.emit(f"{o} = np.zeros(({kept_sizes},), dtype=np.int64)" if kept else f"{o} = np.int64(0)")
+        idx = _open_loops(em, sizes)
+        k = ", ".join(idx[d] for d in kept) if kept else "0"
+        ax = idx[axes[0]]
+        v = em.fresh("x")
+        em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+        target = f"{o}[{k}]" if kept else o
+        em.emit(f"if {ax} == 0 or {v} {cmp} {best}[{k}] or ({v} != {v} and {best}[{k}] == {best}[{k}]):")
+        em.emit(f"    {best}[{k}] = {v}")
+        em.emit(f"    {target} = {ax}")
+        em.close(len(idx))
+        return
+    init = _init_value(op.kind, dtype)
+    idx_all = None
+    if not kept:
+        em.emit(f"{o} = {init}")
+        idx_all = _open_loops(em, sizes)
+        v = f"{xn}[{', '.join(idx_all)}]"
+        for line in _combine(op.kind, o, v):
+            em.emit(line)
+        em.close(len(idx_all))
+        return
+    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {init}, dtype={_np(dtype)})")
+    idx = _open_loops(em, sizes)
+    acc = f"{o}[{', '.join(idx[d] for d in kept)}]"
+    v = em.fresh("x")
+    em.emit(f"{v} = {xn}[{', '.join(idx)}]")
+    for line in _combine(op.kind, acc, v):
+        em.emit(line)
+    em.close(len(idx))
+
+
+# --- dot --------------------------------------------------------------------------------------
+@emitter(Dot)
+def _dot(em: Emitter, node: Apply) -> None:
+    a, b = node.inputs
+    out = node.outputs[0]
+    an, bn = em.name(a), em.name(b)
+    o = em.bind(out, f"v{len(em.names)}")
+    em.emit(f"if {an}.shape[{a.ndim - 1}] != {bn}.shape[0]:")
+    em.emit(f"    raise ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+    dtype = out.dtype
+    if dtype in ("float32", "float64"):
+        ops = []
+        for v, nm in ((a, an), (b, bn)):
+            ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype({_np(dtype)})")
+        em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
+        return
+    # integer or bool dot: BLAS has no such type; plain loops in numpy's accumulation dtype
+    acc = em.fresh("acc")
+    if a.ndim == 1 and b.ndim == 1:
+        em.emit(f"{o} = {_literal(0, dtype)}")
+        em.open(f"for k in range({an}.shape[0]):")
+        em.emit(f"{o} += {an}[k] * {bn}[k]")
+        em.close()
+        return
+    rows = f"{an}.shape[0]" if a.ndim == 2 else "1"
+    cols = f"{bn}.shape[1]" if b.ndim == 2 else "1"
+    shape = ", ".join(s for s, keep in ((rows, a.ndim == 2), (cols, b.ndim == 2)) if keep)
+    em.emit(f"{o} = np.zeros(({shape},), dtype={_np(dtype)})")
+    em.open(f"for i in range({rows}):")
+    em.open(f"for j in range({cols}):")
+    em.emit(f"{acc} = {_literal(0, dtype)}")
+    ai = "i, k" if a.ndim == 2 else "k"
+    bj = "k, j" if b.ndim == 2 else "k"
+    em.open(f"for k in range({bn}.shape[0]):")
+    em.emit(f"{acc} += {an}[{ai}] * {bn}[{bj}]")
+    em.close()
+    target = ", ".join(i for i, keep in (("i", a.ndim == 2), ("j", b.ndim == 2)) if keep)
+    em.emit(f"{o}[{target}] = {acc}")
+    em.close(2)
+
+
+# --- shape ops --------------------------------------------------------------------------------
+@emitter(DimShuffle)
+def _dimshuffle(em: Emitter, node: Apply) -> None:
+    op, (x,), out = node.op, node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    if x.ndim == 0:
+        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn})")
+        return
+    if out.ndim == 0:
+        em.emit(f"{o} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
+        return
+    kept = [d for d in op.new_order if d != "x"]
+    if not kept:  # every dim dropped, only new ones: x[0, ..., 0] is a scalar in the kernel
+        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
+        return
+    cur = xn
+    if op.dropped:
+        parts = ["0" if d in op.dropped else ":" for d in range(x.ndim)]
+        cur_new = em.fresh("t")
+        em.emit(f"{cur_new} = {cur}[{', '.join(parts)}]")
+        cur = cur_new
+    order = sorted(kept)
+    perm = [order.index(d) for d in kept]
+    if perm != list(range(len(perm))):
+        cur_new = em.fresh("t")
+        if perm == list(reversed(range(len(perm)))):
+            em.emit(f"{cur_new} = {cur}.T")  # numba types .T of a C array as F-contiguous: BLAS takes it as is
+        else:
+            em.emit(f"{cur_new} = np.transpose({cur}, ({', '.join(map(str, perm))},))")
+        cur = cur_new
+    if "x" in op.new_order:
+        parts = ["None" if d == "x" else ":" for d in op.new_order]
+        em.emit(f"{o} = {cur}[{', '.join(parts)}]")
+    else:
+        em.emit(f"{o} = {cur}")
+
+
+@emitter(Shape)
+def _shape(em: Emitter, node: Apply) -> None:
+    (x,) = node.inputs
+    xn = em.name(x)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    if x.ndim == 0:
+        em.emit(f"{o} = np.zeros(0, dtype=np.int64)")
+    else:
+        em.emit(f"{o} = np.array(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), dtype=np.int64)")
+
+
+@emitter(MakeVector)
+def _makevector(em: Emitter, node: Apply) -> None:
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    dtype = node.op.dtype
+    if not node.inputs:
+        em.emit(f"{o} = np.zeros(0, dtype={_np(dtype)})")
+        return
+    items = ", ".join(f"{_np(dtype)}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
+    em.emit(f"{o} = np.array(({items},), dtype={_np(dtype)})")
+
+
+@emitter(Reshape)
+def _reshape(em: Emitter, node: Apply) -> None:
+    (x, shp), out = node.inputs, node.outputs[0]
+    xn, sn = em.name(x), em.name(shp)
+    o = em.bind(out, f"v{len(em.names)}")
+    dims = [em.fresh("s") for _ in range(out.ndim)]
+    for d, s in enumerate(dims):
+        em.emit(f"{s} = {sn}[{d}]")
+    size = "1" if x.ndim == 0 else " * ".join(f"{xn}.shape[{d}]" for d in range(x.ndim))
+    # resolve one -1 and check the total, so the error names the variable
+    known, neg = em.fresh("known"), em.fresh("neg")
+    em.emit(f"{known} = 1")
+    em.emit(f"{neg} = -1")
+    for d, s in enumerate(dims):
+        em.emit(f"if {s} == -1:")
+        em.emit(f"    {neg} = {d}")
+        em.emit("else:")
+        em.emit(f"    {known} *= {s}")
+    bad = _msg(f"cannot reshape {_label(x)} into the requested shape")
+    em.emit(f"if {neg} >= 0:")
+    em.emit(f"    if {known} == 0 or ({size}) % {known} != 0:")
+    em.emit(f"        raise ValueError({bad})")
+    for d, s in enumerate(dims):
+        em.emit(f"    if {neg} == {d}:")
+        em.emit(f"        {s} = ({size}) // {known}")
+    em.emit(f"elif {known} != ({size}):")
+    em.emit(f"    raise ValueError({bad})")
+    for d, s in enumerate(dims):
+        em.emit(f"if {s} < 0:")
+        em.emit(f"    raise ValueError({bad})")
+        if out.broadcastable[d]:
+            em.emit(f"if {s} != 1:")
+            em.emit(f"    raise ValueError({bad})")
+    src = f"np.full((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
+    if out.ndim == 0:
+        em.emit(f"{o} = {src}.reshape((1,))[0]")
+    else:
+        em.emit(f"{o} = {src}.reshape(({', '.join(dims)},))")
+
+
+@emitter(ARange)
+def _arange(em: Emitter, node: Apply) -> None:
+    start, stop, step = (em.name(v) for v in node.inputs)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"if {step} == 0:")
+    em.emit(f"    raise ValueError({_msg('arange: step must not be zero')})")
+    em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype({_np(node.op.dtype)})")
+
+
+@emitter(Join)
+def _join(em: Emitter, node: Apply) -> None:
+    names = [em.name(v) for v in node.inputs]
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    axis = node.op.axis
+    first = node.inputs[0]
+    for v, nm in zip(node.inputs[1:], names[1:]):
+        for d in range(first.ndim):
+            if d != axis:
+                em.emit(f"if {nm}.shape[{d}] != {names[0]}.shape[{d}]:")
+                em.emit(f"    raise ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
+    em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
+
+
+@emitter(Softmax)
+def _softmax(em: Emitter, node: Apply) -> None:
+    (x,), out = node.inputs, node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    axis = node.op.axis
+    perm = [d for d in range(x.ndim) if d != axis] + [axis]
+    t, m, rows, cols = em.fresh("t"), em.fresh("m"), em.fresh("r"), em.fresh("c")
+    moved = f"np.transpose({xn}, ({', '.join(map(str, perm))},))" if perm != list(range(x.ndim)) else xn
+    em.emit(f"{t} = np.ascontiguousarray({moved})")
+    em.emit(f"{cols} = {t}.shape[{x.ndim - 1}]")
+    em.emit(f"{rows} = {t}.size // {cols} if {cols} > 0 else 0")
+    em.emit(f"{m} = {t}.reshape(({rows}, {cols})).copy()")
+    width = "float32" if x.dtype == "float32" else "float64"
+    zero = _literal(0, width)
+    em.open(f"for r in range({rows}):")
+    em.emit(f"mx = {m}[r, 0]")
+    em.open(f"for c in range(1, {cols}):")
+    em.emit(f"if {m}[r, c] > mx or {m}[r, c] != {m}[r, c]:")
+    em.emit(f"    mx = {m}[r, c]")
+    em.close()
+    em.emit(f"tot = {zero}")
+    em.open(f"for c in range({cols}):")
+    em.emit(f"e = np.exp({m}[r, c] - mx)")
+    if node.op.log:
+        em.emit(f"{m}[r, c] = {m}[r, c] - mx")
+    else:
+        em.emit(f"{m}[r, c] = e")
+    em.emit("tot += e")
+    em.close()
+    if node.op.log:
+        em.emit("lt = np.log(tot)")
+    em.open(f"for c in range({cols}):")
+    em.emit(f"{m}[r, c] = {m}[r, c] - lt" if node.op.log else f"{m}[r, c] = {m}[r, c] / tot")
+    em.close(2)
+    back = [perm.index(d) for d in range(x.ndim)]
+    em.emit(f"{o} = np.transpose({m}.reshape({t}.shape), ({', '.join(map(str, back))},))"
+            if back != list(range(x.ndim)) else f"{o} = {m}.reshape({t}.shape)")
+
+
+# --- conditionals and shape checks -------------------------------------------------------------
+@emitter(IfElse)
+def _ifelse(em: Emitter, node: Apply) -> None:
+    """An ``if``/``else``; a lowered IfElse prints each branch's own nodes inside its block, so they
+    run only when that branch is taken. Scalars are cast so both blocks give the name one type."""
+    op = node.op
+    n = op.n_outs
+    cond = node.inputs[0]
+    c = em.name(cond)
+    outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
+    if op.lazy is None:
+        blocks = [((), node.inputs[1:1 + n]), ((), node.inputs[1 + n:])]
+    else:
+        blocks = [(op.lazy.then_nodes, op.lazy.then_outputs), (op.lazy.else_nodes, op.lazy.else_outputs)]
+    inner: set = set()
+    em.open(f"if {c}:" if cond.dtype == "bool" else f"if {c} != 0:")
+    for k, (nodes, values) in enumerate(blocks):
+        if k == 1:
+            em.close()
+            em.open("else:")
+        for m in nodes:
+            emit = EMITTERS.get(type(m.op))
+            if emit is None:
+                raise NotImplementedError(f"numba backend: no code generator for {m.op}")
+            emit(em, m)
+            inner.update(em.names[id(o)] for o in m.outputs)
+        for o, v, out in zip(outs, values, node.outputs):
+            value = em.name(v)
+            if out.ndim:
+                em.emit(f"{o} = {value}")
+            else:
+                em.emit(f"{o} = {_np(out.dtype)}({value})" if out.dtype != "bool" else f"{o} = bool({value})")
+    em.close()
+    em.used -= inner  # names defined inside the blocks are not read from earlier parts
+
+
+@emitter(SpecifyShape)
+def _specify_shape(em: Emitter, node: Apply) -> None:
+    x, *dims = node.inputs
+    xn = em.name(x)
+    sizes = iter(em.name(d) for d in dims)
+    checks = [f"{xn}.shape[{d}] != {next(sizes)}" for d, c in enumerate(node.op.checked) if c]
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    if checks:
+        em.emit(f"if {' or '.join(checks)}:")
+        em.emit(f"    raise ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+    em.emit(f"{o} = {xn}")

@@ -1,0 +1,261 @@
+"""Emitters of the indexing ops: basic (view) indexing, advanced (integer-array) indexing, and
+inc/set_subtensor of both. Index specs are decoded at generation time; every index is
+bounds-checked (``check_index``) before any access, so no input can make the kernel read or write
+out of bounds.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ...graph import Apply, Variable
+from ...tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor, _index_output_bc
+from .emit import Emitter, _label, _msg, _np, emitter
+
+
+def _basic_index(em: Emitter, x: Variable, xn: str, spec: tuple, idx_names: Sequence[str],
+                 arrays_as_full: bool = False) -> tuple[list[str], list[int]]:
+    """Index parts for a basic (view) index; ints are bounds-checked. Returns (parts, array dims)."""
+    parts, k, array_dims = [], 0, []
+    for d, entry in enumerate(spec):
+        if entry == "i":
+            i = em.fresh("j")
+            em.emit(f"{i} = check_index({idx_names[k]}, {xn}.shape[{d}], "
+                    f"{_msg(f'index out of bounds for axis {d} of {_label(x)}')})")
+            if arrays_as_full:
+                parts.append(":")
+                array_dims.append(d)
+                em.emit(f"{i} = np.array([{i}], dtype=np.int64)")
+                idx_names = list(idx_names)
+                idx_names[k] = i
+            else:
+                parts.append(i)
+            k += 1
+        elif entry == "a":
+            parts.append(":")
+            array_dims.append(d)
+            k += 1
+        else:
+            text, k = _slice_text(em, entry, idx_names, k)
+            parts.append(text)
+    return parts, array_dims
+
+
+def _slice_text(em: Emitter, entry: tuple, idx_names: Sequence[str], k: int) -> tuple[str, int]:
+    """``start:stop:step`` for a slice entry whose bounds are the next index inputs; checks step != 0."""
+    bounds = []
+    for present in entry[1:]:
+        if present:
+            bounds.append(idx_names[k])
+            k += 1
+        else:
+            bounds.append("")
+    if entry[3]:
+        em.emit(f"if {bounds[2]} == 0:")
+        em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
+    return (":".join(bounds) if any(bounds) else ":"), k
+
+
+@emitter(Subtensor)
+def _subtensor(em: Emitter, node: Apply) -> None:
+    x, *idx = node.inputs
+    xn = em.name(x)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    parts, _ = _basic_index(em, x, xn, node.op.spec, [em.name(v) for v in idx])
+    em.emit(f"{o} = {xn}[{', '.join(parts)}]")
+
+
+def _advanced_layout(spec: tuple, ndim: int):
+    """For x[spec] with integer arrays: (advanced dims, whether the broadcast dims go in front)."""
+    adv = [d for d, e in enumerate(spec) if e in ("a", "i")]
+    adjacent = adv == list(range(adv[0], adv[-1] + 1))
+    return adv, (not adjacent) or adv[0] == 0
+
+
+def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx):
+    """Slice the basic dims, move advanced dims first, broadcast and bounds-check the index arrays.
+
+    Returns (view with advanced dims first, flat index arrays, broadcast-shape code, n, rest dims).
+    """
+    idx_names = [em.name(v) for v in idx]
+    parts, k, arrays = [], 0, []
+    for d, entry in enumerate(spec):
+        if entry in ("a", "i"):
+            parts.append(":")
+            arrays.append((d, idx_names[k], idx[k]))
+            k += 1
+        else:
+            text, k = _slice_text(em, entry, idx_names, k)
+            parts.append(text)
+    parts += [":"] * (x.ndim - len(spec))
+    view = em.fresh("t")
+    em.emit(f"{view} = {xn}[{', '.join(parts)}]")
+    adv_dims = [d for d, _, _ in arrays]
+    others = [d for d in range(x.ndim) if d not in adv_dims]
+    perm = adv_dims + others
+    if perm != list(range(x.ndim)):
+        nv = em.fresh("t")
+        em.emit(f"{nv} = np.transpose({view}, ({', '.join(map(str, perm))},))")
+        view = nv
+    # broadcast the index arrays together (scalars count as 0-d arrays, as in numpy)
+    arr_codes = []  # our own int64 copies: they are normalized in place (and may be read-only globals)
+    for d, nm, var in arrays:
+        arr_codes.append(f"np.array([{nm}], dtype=np.int64).reshape(())" if var.ndim == 0 else f"{nm}.astype(np.int64)")
+    bshape = em.fresh("bshape")
+    flats = []
+    if len(arrays) == 1 and arrays[0][2].ndim > 0:
+        em.emit(f"{bshape} = {arr_codes[0]}.shape")
+        f = em.fresh("ix")
+        em.emit(f"{f} = {arr_codes[0]}.reshape(-1)")
+        flats.append(f)
+    else:
+        bnames = [em.fresh("b") for _ in arrays]
+        array_vars = [(c, v) for c, (_, _, v) in zip(arr_codes, arrays)]
+        nd = max(v.ndim for _, v in array_vars)
+        padded = []
+        for c, v in array_vars:
+            if v.ndim == 0:
+                padded.append(f"np.full(({', '.join('1' for _ in range(nd))},), {c}.item())" if nd else c)
+            else:
+                padded.append(c)
+        if nd == 0:
+            em.emit(f"{bshape} = ()")
+            for bn, c in zip(bnames, padded):
+                f = em.fresh("ix")
+                em.emit(f"{f} = np.array([{c}.item()], dtype=np.int64)")
+                flats.append(f)
+        else:
+            em.emit(f"{', '.join(bnames)}, = np.broadcast_arrays({', '.join(padded)})")
+            em.emit(f"{bshape} = {bnames[0]}.shape")
+            for bn in bnames:
+                f = em.fresh("ix")
+                em.emit(f"{f} = np.ascontiguousarray({bn}).reshape(-1)")
+                flats.append(f)
+    n = em.fresh("n")
+    em.emit(f"{n} = {flats[0]}.shape[0]")
+    checked = []
+    for pos, (f, (d, _, _)) in enumerate(zip(flats, arrays)):
+        msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
+        # checked indices go to a new array, not back into a broadcast view (numba 0.60 types those read-only)
+        c = em.fresh("ix")
+        em.emit(f"{c} = np.empty({n}, dtype=np.int64)")
+        em.open(f"for q in range({n}):")
+        em.emit(f"{c}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
+        em.close()
+        checked.append(c)
+        if arrays[pos][2].ndim == 0:  # numpy checks an integer index even when the result is empty
+            em.emit(f"check_index({arrays[pos][1]}, {view}.shape[{pos}], {msg})")
+    rest = x.ndim - len(arrays)
+    return view, checked, bshape, n, rest
+
+
+def _result_perm(spec: tuple, ndim_b: int, rest: int) -> list[int] | None:
+    """Permutation from (broadcast dims, rest dims) to numpy's order when advanced dims are inside."""
+    adv, front = _advanced_layout(spec, ndim_b + rest)
+    if front:
+        return None
+    before = sum(1 for d in range(adv[0]) if spec[d] not in ("i",))  # basic dims before the block
+    order = list(range(ndim_b, ndim_b + before)) + list(range(ndim_b)) + list(range(ndim_b + before, ndim_b + rest))
+    return order
+
+
+@emitter(AdvancedSubtensor)
+def _advanced_subtensor(em: Emitter, node: Apply) -> None:
+    x, *idx = node.inputs
+    out = node.outputs[0]
+    xn = em.name(x)
+    o = em.bind(out, f"v{len(em.names)}")
+    view, flats, bshape, n, rest = _advanced_prepare(em, node, x, xn, node.op.spec, idx)
+    k = len(flats)
+    rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
+    flat_out = em.fresh("g")
+    em.emit(f"{flat_out} = np.empty(({n}, {rest_shape}), dtype={_np(x.dtype)})" if rest else
+            f"{flat_out} = np.empty(({n},), dtype={_np(x.dtype)})")
+    em.open(f"for q in range({n}):")
+    src = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
+    em.emit(f"{flat_out}[q] = {src}")
+    em.close()
+    ndim_b = out.ndim - rest
+    target_shape = f"{bshape} + ({rest_shape},)" if rest else bshape
+    res = em.fresh("t")
+    if ndim_b == 0 and rest == 0:
+        em.emit(f"{o} = {flat_out}[0]")
+        return
+    em.emit(f"{res} = {flat_out}.reshape({target_shape})")
+    perm = _result_perm(node.op.spec, ndim_b, rest)
+    em.emit(f"{o} = np.transpose({res}, ({', '.join(map(str, perm))},))" if perm else f"{o} = {res}")
+
+
+@emitter(IncSubtensor)
+def _inc_subtensor(em: Emitter, node: Apply) -> None:
+    op = node.op
+    x, y, *idx = node.inputs
+    xn, yn = em.name(x), em.name(y)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"{o} = {xn}.copy()")
+    if not op.advanced:
+        parts, _ = _basic_index(em, x, o, op.spec, [em.name(v) for v in idx])
+        region = f"{o}[{', '.join(parts)}]"
+        region_ndim = sum(1 for e in op.spec if e != "i") + x.ndim - len(op.spec)
+        if region_ndim == 0:
+            em.emit(f"{region} {'=' if op.set_instead_of_inc else '+='} {yn}")
+            return
+        r = em.fresh("r")
+        em.emit(f"{r} = {region}")
+        _check_value_shape(em, y, yn, r, region_ndim)
+        if op.set_instead_of_inc:
+            em.emit(f"{r}[...] = {yn}")
+        else:
+            em.emit(f"{r} += {yn}")
+        return
+    view, flats, bshape, n, rest = _advanced_prepare(em, node, x, o, op.spec, idx)
+    k = len(flats)
+    ndim_b = len(node.inputs[0].type.broadcastable) - rest  # placeholder, fixed below
+    out_region_ndim = len(_region_bc(node))
+    ndim_b = out_region_ndim - rest
+    rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
+    region_shape = f"{bshape} + ({rest_shape},)" if rest else bshape
+    # y in numpy's region order -> (broadcast dims, rest dims) order, then flattened like the index
+    perm = _result_perm(op.spec, ndim_b, rest)
+    yb = em.fresh("yb")
+    if y.ndim == 0:
+        em.emit(f"{yb} = np.full({region_shape}, {yn})" if out_region_ndim else f"{yb} = np.full((1,), {yn})")
+    else:
+        numpy_order = f"np.transpose(np.empty({region_shape}), ({', '.join(map(str, perm))},)).shape" if perm else region_shape
+        ys = em.fresh("ys")
+        em.emit(f"{ys} = {numpy_order}")
+        _check_value_shape(em, y, yn, None, out_region_ndim, shape_code=ys)
+        em.emit(f"{yb} = np.broadcast_to({yn}, {ys})")
+        if perm:
+            inverse = [perm.index(i) for i in range(len(perm))]
+            em.emit(f"{yb} = np.transpose({yb}, ({', '.join(map(str, inverse))},))")
+    flat_y = em.fresh("fy")
+    em.emit(f"{flat_y} = np.ascontiguousarray({yb}).reshape(({n}, -1))" if rest else
+            f"{flat_y} = np.ascontiguousarray({yb}).reshape(-1)")
+    em.open(f"for q in range({n}):")
+    tgt = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
+    if rest:
+        src = f"{flat_y}[q].reshape(({rest_shape},))"
+    else:
+        src = f"{flat_y}[q]"
+    if op.set_instead_of_inc:
+        em.emit(f"{tgt} = {src}" if not rest else f"{tgt}[...] = {src}")
+    else:
+        em.emit(f"{tgt} += {src}")
+    em.close()
+
+
+def _region_bc(node: Apply) -> tuple:
+    return _index_output_bc(node.inputs[0], node.op.spec, list(node.inputs[2:]))
+
+
+def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, region_ndim: int,
+                       shape_code: str | None = None) -> None:
+    """y must match the indexed region in every non-broadcastable dim (right-aligned)."""
+    pad = region_ndim - y.ndim
+    for j in range(y.ndim):
+        if y.broadcastable[j]:
+            continue
+        target = f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]"
+        em.emit(f"if {yn}.shape[{j}] != {target}:")
+        em.emit(f"    raise ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
+

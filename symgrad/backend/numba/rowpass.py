@@ -1,0 +1,189 @@
+"""Row passes: a RowStream node (one pass over X for ``dot(X.T, f(dot(X, w), ...))``) printed as
+helper functions beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
+``ROW_BLOCK`` rows, ``rowpassK_par`` runs it on fixed row chunks, one per thread, and ``rowpassK``
+checks shapes, picks the chunk count and adds the per-chunk results in chunk order.
+"""
+from __future__ import annotations
+
+import numba
+
+from ...config import config
+from ...graph import Apply, Variable
+from ...rewrite.rowstream import RowStream
+from .emit import Emitter, _label, _literal, _msg, _np, emitter
+from .scalarcode import scalar_codes
+
+# ROW_BLOCK (rows per block) is defined in emit.py, beside the Emitter that carries it.
+# A float32 X streamed from memory every step runs faster in blocks of 16 rows (40 000x784: 4.29 ms
+# per step against 4.73 with 8), one in the caches slower (400 rows: 20.1 against 19.0 us; 4 000:
+# 212 against 197 us). Kernels whose float32 row pass reads an input directly therefore carry a
+# second copy generated with this block (functions named *_W), compiled only when first called:
+# the wrapper calls it for inputs of WIDE_MIN_BYTES or more (see backend/numba/__init__.py).
+ROW_BLOCK_WIDE = 16
+# Row chunks of a large row pass (one per thread); fixed when a kernel is generated, so results
+# never depend on how many threads happen to run it.
+ROW_THREADS = numba.config.NUMBA_NUM_THREADS
+
+
+@emitter(RowStream)
+def _row_stream(em: Emitter, node: Apply) -> None:
+    names = [em.name(v) for v in node.inputs]
+    outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
+    fname = f"rowpass{len(em.extra)}"
+    em.emit(f"{', '.join(outs)}, = {fname}({', '.join(names)})")
+    em.extra.append(_row_pass_source(fname, node, em.row_block))
+
+
+def _row_pass_source(fname: str, node: Apply, block: int) -> str:
+    """Three functions: ``{fname}_rows`` streams rows [lo, hi) into a gradient and sum accumulators;
+    ``{fname}_par`` runs it on fixed row chunks, one per thread (``parallel=True``); ``{fname}``
+    checks shapes, picks the thread count (:func:`row_threads`) and adds the per-thread partial
+    results in chunk order, so a result depends only on the thread count, never on scheduling."""
+    op = node.op
+    X, w, *rest = node.inputs
+    rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
+    n_out, n_sum = len(op.row_exprs), len(op.sum_exprs)
+    width = "float32" if X.dtype == "float32" else "float64"
+    rs = [f"r{k}" for k in range(len(rows))]
+    sc = [f"s{k}" for k in range(len(scalars))]
+    os_ = [f"o{k}" for k in range(n_out)]
+    ts = [f"t{k}" for k in range(n_sum)]
+    data = ["X", "w"] + rs + sc
+    parts = [_row_chunk_source(fname, op, X, width, rs, sc, os_, ts, block)]
+    if config.parallel:
+        parts.append(_row_par_source(fname, data, os_, ts, block))
+    parts.append(_row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts))
+    return "\n\n\n".join(parts)
+
+
+def _row_chunk_source(fname: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,
+                      ts: list, B: int) -> str:
+    """Rows [lo, hi): dots in register blocks of ``B`` rows, the row expressions, and the
+    gradient accumulated into ``g`` while the block's rows are still in cache."""
+    zero = _literal(0, X.dtype)
+    em = Emitter()
+    em.emit("m = X.shape[1]")
+    for k in range(len(ts)):
+        em.emit(f"a{k} = {_literal(0, op.sum_exprs[k][1])}")
+    exprs = [op.grad_expr] + [e for e, _ in op.row_exprs] + [e for e, _ in op.sum_exprs]
+
+    def row(b: str, index: str, z: str, q: str) -> None:
+        loads = []
+        for r in rows:
+            em.emit(f"y{b}_{r} = {r}[{index}]")
+            loads.append(f"y{b}_{r}")
+        codes = scalar_codes(em, exprs, [z] + loads + scalars, width)
+        em.emit(f"{q} = {codes[0]}")
+        for k, o in enumerate(os_):
+            em.emit(f"{o}[{index}] = {codes[1 + k]}")
+        for k in range(len(ts)):
+            em.emit(f"a{k} += {codes[1 + len(os_) + k]}")
+
+    dt = _np(X.dtype)
+    em.emit(f"za = np.empty({B}, dtype={dt})")
+    em.emit(f"qa = np.empty({B}, dtype={dt})")
+    em.emit(f"nb = hi - (hi - lo) % {B}")
+    em.open(f"for i in range(lo, nb, {B}):")
+    for b in range(B):
+        em.emit(f"x{b} = X[i + {b}]")
+        em.emit(f"z{b} = {zero}")
+    em.open("for j in range(m):")  # B independent dot products share each load of w
+    em.emit("wj = w[j]")
+    for b in range(B):
+        em.emit(f"z{b} += x{b}[j] * wj")
+    em.close()
+    for b in range(B):
+        em.emit(f"za[{b}] = z{b}")
+    # the row expressions: printed once, run for each row of the block
+    em.open(f"for b in range({B}):")
+    row("b", "i + b", "za[b]", "qa[b]")
+    em.close()
+    for b in range(B):
+        em.emit(f"q{b} = qa[{b}]")
+    # one pass over g for the whole block, backwards: the block's last columns, read just now by
+    # the dots, are still in L1 (each g[j] gets the same sum either way: the same bits)
+    em.open("for j in range(m - 1, -1, -1):")
+    em.emit("g[j] += " + " + ".join(f"q{b} * x{b}[j]" for b in range(B)))
+    em.close(2)
+    em.open("for i in range(nb, hi):")
+    em.emit("xt = X[i]")
+    em.emit(f"z = {zero}")
+    em.open("for j in range(m):")
+    em.emit("z += xt[j] * w[j]")
+    em.close()
+    row("t", "i", "z", "q")
+    em.open("for j in range(m):")
+    em.emit("g[j] += q * xt[j]")
+    em.close(2)
+    for k, t in enumerate(ts):
+        em.emit(f"{t}[0] += a{k}")
+    params = ["X", "w"] + rows + scalars + ["lo", "hi", "g"] + os_ + ts
+    return f"def {fname}_rows({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
+
+
+def _row_par_source(fname: str, data: list, os_: list, ts: list, block: int) -> str:
+    """One fixed chunk of rows per thread; chunk edges are multiples of the block."""
+    params = ["nt"] + data + ["G"] + os_ + [f"{t}s" for t in ts]
+    per_thread = [f"{t}s[c]" for t in ts]
+    args = data + ["lo", "hi", "G[c]"] + os_ + per_thread
+    return "\n".join([
+        f"def {fname}_par({', '.join(params)}):",
+        "    n = X.shape[0]",
+        f"    per = (n // nt) // {block} * {block}",
+        "    for c in numba.prange(nt):",
+        "        lo = c * per",
+        "        hi = n if c == nt - 1 else lo + per",
+        f"        {fname}_rows({', '.join(args)})",
+        "    return 0",
+    ])
+
+
+def _row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts) -> str:
+    em = Emitter()
+    em.emit("n = X.shape[0]")
+    em.emit("m = X.shape[1]")
+    em.emit("if w.shape[0] != m:")
+    em.emit(f"    raise ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
+    for k, v in enumerate(rows):
+        em.emit(f"if r{k}.shape[0] != n:")
+        em.emit(f"    raise ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
+    inner = list(data)
+    for k, v in enumerate(scalars):  # scalars arrive 0-d (as numbers) or as 1-element vectors
+        if v.ndim:
+            em.emit(f"sv{k} = s{k}[0]")
+            inner[inner.index(f"s{k}")] = f"sv{k}"
+    for k, (_, dt) in enumerate(op.row_exprs):
+        em.emit(f"o{k} = np.empty(n, dtype={_np(dt)})")
+    # the chunk count is fixed when the kernel is generated (results never depend on how many
+    # threads run at call time); numba.set_num_threads(1) runs the same chunks on one thread
+    em.emit(f"nt = row_chunks(n, m, {ROW_THREADS if config.parallel else 1})")
+    # per-thread partial results; one thread uses row 0 (the same argument types either way, so
+    # the row function compiles once)
+    em.emit(f"G = np.zeros((nt, m), dtype={_np(op.grad_dtype)})")
+    for k, (_, dt) in enumerate(op.sum_exprs):
+        em.emit(f"t{k}s = np.zeros((nt, 1), dtype={_np(dt)})")
+    sums = [f"{t}s" for t in ts]
+    # (row 0 passed as a variable, not a literal: the same argument types as in the threads)
+    em.emit("start = n - n")
+    serial = f"{fname}_rows({', '.join(inner + ['start', 'n', 'G[0]'] + os_ + [f'{t}[0]' for t in sums])})"
+    if config.parallel:
+        em.open("if nt == 1:")
+        em.emit(serial)
+        em.close()
+        em.open("else:")
+        em.emit(f"{fname}_par({', '.join(['nt'] + inner + ['G'] + os_ + sums)})")
+        em.close()
+    else:
+        em.emit(serial)
+    em.emit("g = G[0]")
+    em.open("for c in range(1, nt):")  # chunk order: deterministic for a given thread count
+    em.emit("g += G[c]")
+    for t in sums:
+        em.emit(f"{t}[0, 0] += {t}[c, 0]")
+    em.close()
+    for k, (_, dt) in enumerate(op.sum_exprs):
+        em.emit(f"t{k} = {_np(dt)}(t{k}s[0, 0])")
+    results = ["g"] + os_ + ts
+    return (f"def {fname}({', '.join(data)}):\n" + "\n".join(em.lines)
+            + f"\n    return ({', '.join(results)},)")
+

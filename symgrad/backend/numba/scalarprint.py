@@ -107,7 +107,7 @@ class ScalarPrinter(NumpyExprPrinter):
         if name.startswith("cast_"):
             dtype = name[5:]
             inner = self._print(expr.args[0])
-            if dtype == "float16":  # no float16 in numba kernels: see codegen._np
+            if dtype == "float16":  # no float16 in numba kernels: see emit._np
                 dtype = "float32"
             return f"({inner} != 0)" if dtype == "bool" else f"np.{dtype}({inner})"
         return super()._print_Function(expr)

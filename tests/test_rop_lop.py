@@ -1,5 +1,5 @@
-"""``Lop``, ``Rop``, ``jacobian``, ``hessian`` (symgrad/gradient.py) and the batching behind the
-last two (``batch_graph``: one rule per op type in ``BATCH_RULES``).
+"""``Lop``, ``Rop``, ``jacobian``, ``hessian`` (symgrad/gradient/jacobians.py) and the batching behind the
+last two (symgrad/gradient/batching.py: ``batch_graph``, one rule per op type in ``BATCH_RULES``).
 
 Values are checked against explicit numpy Jacobians, finite differences and row-by-row ``grad``
 on the numpy backend (no compile cost); one module-scoped function per backend checks that

@@ -1,0 +1,233 @@
+"""The vector-Jacobian rules: ``VJP_RULES``, one ``rule(node, *output_grads)`` per structural op type,
+returning one gradient (or None) per input.
+
+An ``Elemwise`` node needs no hand-written rule: its partial derivatives are ``sympy.diff`` of its
+expression (:func:`partial`), built back into graphs by :func:`make_elemwise`. Broadcasting is
+undone in one place, :func:`match_type`, which the reverse sweep applies to every rule's result.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+from .. import scalar as S
+from ..graph import Constant, Variable
+from ..ifelse import IfElse, ifelse
+from ..tensor import elemwise as E
+from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from ..tensor.linalg import Dot, dot, outer
+from ..tensor.nnet import Softmax
+from ..tensor.reduction import Reduce, prod
+from ..tensor.reduction import sum as tsum
+from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
+from ..tensor.variable import constant
+
+
+def match_type(g: Variable, var: Variable) -> Variable:
+    """Undo broadcasting: sum ``g`` down to ``var``'s rank and broadcastable dims, cast to its dtype."""
+    if g.ndim > var.ndim:
+        g = tsum(g, axis=tuple(range(g.ndim - var.ndim)))
+    axes = tuple(i for i in range(var.ndim) if var.broadcastable[i] and not g.broadcastable[i])
+    if axes:
+        g = tsum(g, axis=axes, keepdims=True)
+    if g.ndim < var.ndim or any(gb and not vb for gb, vb in zip(g.broadcastable, var.broadcastable)):
+        g = E.fill(var, g)
+    if g.dtype != var.dtype:
+        g = E.cast(g, var.dtype)
+    return g
+
+
+# --- vector-Jacobian rules: rule(node, *output_grads) -> one gradient (or None) per input ---------
+@lru_cache(maxsize=8192)
+def partial(expr: sympy.Expr, k: int) -> sympy.Expr:
+    """d expr / d x_k, cleaned of distributions (cached: the same op is differentiated often)."""
+    d = S.clean_derivative(sympy.diff(expr, S.arg(k)))
+    if d.has(sympy.Derivative, sympy.Subs):
+        raise NotImplementedError(f"grad: sympy could not differentiate {expr} with respect to x{k}")
+    return d
+
+
+def make_elemwise(expr: sympy.Expr, inputs: Sequence[Variable], dtype: str) -> Variable:
+    """An Elemwise over only the inputs ``expr`` mentions, with 0-d constants folded in."""
+    subs, keep = {}, []
+    free = expr.free_symbols
+    # A number in the expression is a weak scalar: only a constant whose dtype would not widen the
+    # other inputs may become one (float64(2.5) * float32 array is computed in float64).
+    others = {v.dtype for k, v in enumerate(inputs)
+              if S.arg(k) in free and not (isinstance(v, Constant) and v.ndim == 0)}
+    for k, v in enumerate(inputs):
+        sym = S.arg(k)
+        if sym not in free:
+            continue
+        if isinstance(v, Constant) and v.ndim == 0 and all(np.result_type(v.dtype, d) == d for d in others):
+            subs[sym] = sympy.sympify(v.data.item())
+            continue
+        for j, seen in enumerate(keep):
+            if seen is v:
+                subs[sym] = S.arg(j)
+                break
+        else:
+            subs[sym] = S.arg(len(keep))
+            keep.append(v)
+    expr = expr.xreplace(subs)
+    if not keep:
+        return constant(np.asarray(float(expr), dtype))
+    return E.Elemwise(expr, len(keep), dtype)(*keep)
+
+
+def _elemwise_vjp(node, g):
+    op = node.op
+    g_sym = S.arg(op.nin)
+    out = []
+    for k, inp in enumerate(node.inputs):
+        if inp.dtype[0] != "f":
+            out.append(None)
+            continue
+        d = partial(op.expr, k)
+        if d == 0:
+            out.append(None)
+            continue
+        # The gradient has the output's shape: g carries it, so inputs d does not mention can go.
+        out.append(make_elemwise(g_sym * d, list(node.inputs) + [g], inp.dtype))
+    return out
+
+
+def _dot_vjp(node, g):
+    a, b = node.inputs
+    if a.ndim == 1 and b.ndim == 1:
+        return [g * b, g * a]
+    if a.ndim == 2 and b.ndim == 1:
+        return [outer(g, b), dot(a.T, g)]
+    if a.ndim == 1 and b.ndim == 2:
+        return [dot(b, g), outer(a, g)]
+    return [dot(g, b.T), dot(a.T, g)]
+
+
+def _expand(g: Variable, x: Variable, axes) -> Variable:
+    """Re-insert reduced ``axes`` into ``g`` as broadcastable dims."""
+    pattern, k = [], 0
+    for i in range(x.ndim):
+        if i in axes:
+            pattern.append("x")
+        else:
+            pattern.append(k)
+            k += 1
+    return dimshuffle(g, pattern)
+
+
+def _reduce_vjp(node, g):
+    op, (x,) = node.op, node.inputs
+    if op.kind in ("argmax", "argmin"):
+        return [None]
+    axes = op.axis
+    ge = _expand(g, x, axes)
+    if op.kind == "sum":
+        return [E.fill(x, ge)]
+    out = _expand(node.outputs[0], x, axes)
+    if op.kind in ("max", "min"):
+        return [ge * E.eq(x, out)]
+    # prod: d/dx_i = product of the others, computed without dividing by zero.
+    is_zero = E.eq(x, 0)
+    zeros = _expand(tsum(is_zero, axis=axes), x, axes)
+    prod_nonzero = _expand(prod(E.switch(is_zero, 1, x), axis=axes), x, axes)
+    others = E.switch(E.eq(zeros, 0), prod_nonzero / E.switch(is_zero, 1, x),
+                      E.switch(is_zero & E.eq(zeros, 1), prod_nonzero, 0))
+    return [ge * others]
+
+
+def _dimshuffle_vjp(node, g):
+    op = node.op
+    pattern = [op.new_order.index(i) if i in op.new_order else "x" for i in range(op.input_ndim)]
+    return [dimshuffle(g, pattern)]
+
+
+def _reshape_vjp(node, g):
+    x = node.inputs[0]
+    return [g.reshape(shape(x), ndim=x.ndim), None]
+
+
+def _makevector_vjp(node, g):
+    return [g[i] for i in range(len(node.inputs))]
+
+
+def _join_vjp(node, g):
+    axis = node.op.axis
+    out, start = [], 0
+    for t in node.inputs:
+        stop = start + t.shape[axis]
+        index = (slice(None),) * axis + (slice(start, stop),)
+        out.append(g[index])
+        start = stop
+    return out
+
+
+def _subtensor_vjp(node, g):
+    x, *idx = node.inputs
+    advanced = isinstance(node.op, AdvancedSubtensor)
+    return [IncSubtensor(node.op.spec, advanced)(E.zeros_like(x), g, *idx)] + [None] * len(idx)
+
+
+def _incsubtensor_vjp(node, g):
+    op = node.op
+    x, y, *idx = node.inputs
+    cls = AdvancedSubtensor if op.advanced else Subtensor
+    gy = cls(op.spec)(g, *idx)
+    gx = IncSubtensor(op.spec, op.advanced, True)(g, constant(np.zeros((), g.dtype)), *idx) \
+        if op.set_instead_of_inc else g
+    return [gx, gy] + [None] * len(idx)
+
+
+def _softmax_vjp(node, g):
+    s = node.outputs[0]
+    if node.op.log:  # d log_softmax: g - softmax * sum(g), with softmax = exp(log_softmax) <= 1
+        return [g - E.exp(s) * tsum(g, axis=node.op.axis, keepdims=True)]
+    return [s * (g - tsum(g * s, axis=node.op.axis, keepdims=True))]
+
+
+def _ifelse_vjp(node, *gs):
+    """Through the taken branch; the other branch's inputs get zeros of their own shape."""
+    if node.op.lazy is not None:
+        raise NotImplementedError("grad: a lowered IfElse (from a compiled graph) has no gradient rule")
+    n = node.op.n_outs
+    cond, thens, elses = node.inputs[0], node.inputs[1:1 + n], node.inputs[1 + n:]
+    ks = [k for k, g in enumerate(gs) if g is not None and thens[k].dtype[0] == "f"]
+    then_grads, else_grads = [None] * n, [None] * n
+    if ks:
+        gs_k = [match_type(gs[k], node.outputs[k]) for k in ks]
+        taken = ifelse(cond, gs_k, [E.zeros_like(thens[k]) for k in ks])
+        not_taken = ifelse(cond, [E.zeros_like(elses[k]) for k in ks], gs_k)
+        for k, t, e in zip(ks, taken, not_taken):
+            then_grads[k], else_grads[k] = t, e
+    return [None] + then_grads + else_grads
+
+
+def _specify_shape_vjp(node, g):
+    x, *dims = node.inputs
+    return [SpecifyShape(node.op.checked)(match_type(g, node.outputs[0]), *dims)] + [None] * len(dims)
+
+
+def _no_gradient(node, *gs):
+    return [None] * len(node.inputs)
+
+
+VJP_RULES: dict[type, Callable] = {
+    E.Elemwise: _elemwise_vjp,
+    Dot: _dot_vjp,
+    Reduce: _reduce_vjp,
+    DimShuffle: _dimshuffle_vjp,
+    Reshape: _reshape_vjp,
+    MakeVector: _makevector_vjp,
+    Join: _join_vjp,
+    Subtensor: _subtensor_vjp,
+    AdvancedSubtensor: _subtensor_vjp,
+    IncSubtensor: _incsubtensor_vjp,
+    Softmax: _softmax_vjp,
+    Shape: _no_gradient,
+    ARange: _no_gradient,
+    IfElse: _ifelse_vjp,
+    SpecifyShape: _specify_shape_vjp,
+}
+

@@ -17,7 +17,7 @@ no loops, no lists), with exactly the behaviour of the general path:
 - updates are written only after the kernel returned, under the state lock.
 
 Used only for positional calls of numba-compiled functions whose results cannot alias their
-arguments (see ``compile/alias.py``); everything else takes the general path.
+arguments (see ``rewrite/alias.py``); everything else takes the general path.
 
 >>> import numpy as np, symgrad as sg, symgrad.tensor as T
 >>> x = T.dvector("x")
@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from .alias import overlap
+from ..rewrite.alias import overlap
 from .shared import STATE_LOCK
 
 

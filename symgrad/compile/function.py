@@ -25,7 +25,7 @@ from ..config import config
 from ..graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
 from ..ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
-from .alias import alias_flags
+from ..rewrite.alias import alias_flags
 from .convert import make_converter
 from .fastcall import build_fast_call
 from .io import In, as_in, check_input_variable

@@ -218,7 +218,7 @@ def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
 
 def _off_line(rows, feats, rng):
     """A float64 matrix whose data start 16 bytes past a cache line (as numpy often leaves them)."""
-    from symgrad.compile.aligned import ALIGNMENT
+    from symgrad.backend.numba.aligned import ALIGNMENT
 
     buf = np.empty(rows * feats + 2 * ALIGNMENT // 8)
     start = (-buf.ctypes.data % ALIGNMENT + 16) // 8
@@ -230,7 +230,7 @@ def _off_line(rows, feats, rng):
 @pytest.mark.parametrize("writeable", [True, False])
 def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, monkeypatch, rng):
     from symgrad.backend import numba as backend
-    from symgrad.compile.aligned import is_aligned
+    from symgrad.backend.numba.aligned import is_aligned
 
     f, (X, Y), w, b = _seed_function("numba", rng)
     assert f.source.startswith("# row passes read: a0\n")

@@ -18,10 +18,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...compile.alias import overlap
-from ...compile.aligned import aligned_copy, is_aligned
+from ...rewrite.alias import overlap
 from ...graph import Variable, toposort
 from ...rewrite.rowstream import RowStream, fuse_row_streams
+from .aligned import aligned_copy, is_aligned
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import ROW_BLOCK_WIDE, generate
 from .inplace import plan_inplace
@@ -265,7 +265,7 @@ def _wrap(source: str, inputs: Sequence[Variable], outputs: Sequence[Variable], 
         return finish(results)
 
     # inputs a row pass streams whole every step and no step replaces: one off a cache line is
-    # copied onto one when the loop runs long enough (see compile/aligned.py)
+    # copied onto one when the loop runs long enough (see aligned.py)
     streamed_at = [k for k in header_slots(source, "row passes read") if k not in updated]
 
     def loop(n: int, values):

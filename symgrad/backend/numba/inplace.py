@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np  # noqa: F401  (doctest namespace)
 import sympy
 
-from ...compile.alias import alias_root, returns_branch_values
+from ...rewrite.alias import alias_root, returns_branch_values
 from ...graph import Variable, toposort
 from ...tensor.elemwise import Elemwise
 

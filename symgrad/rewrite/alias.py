@@ -15,22 +15,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Variable
+from ..ifelse import IfElse
+from ..tensor.elemwise import Elemwise
+from ..tensor.indexing import Subtensor
+from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
 
-_VIEW_OPS: tuple = ()
+_VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
 
 
 def alias_root(v: Variable) -> Variable:
     """The variable whose memory ``v`` may be a view of (through transposes, slices, reshapes)."""
-    global _VIEW_OPS
-    if not _VIEW_OPS:
-        from ..tensor.elemwise import Elemwise
-        from ..tensor.indexing import Subtensor
-        from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
-
-        _VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
     while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
         op = v.owner.op
-        if type(op).__name__ == "Elemwise" and not (op.expr.is_Symbol and op.nin == 1):
+        if isinstance(op, Elemwise) and not (op.expr.is_Symbol and op.nin == 1):
             break  # an elementwise result is a new array unless its expression is the input itself
         v = v.owner.inputs[0]
     return v
@@ -38,7 +35,7 @@ def alias_root(v: Variable) -> Variable:
 
 def returns_branch_values(v: Variable) -> bool:
     """An ``IfElse`` result: one of its branch values as is, so it may be any input or result."""
-    return v.owner is not None and type(v.owner.op).__name__ == "IfElse"
+    return v.owner is not None and isinstance(v.owner.op, IfElse)
 
 
 def overlap(a, b) -> bool:

@@ -1,8 +1,8 @@
-"""Copies on a cache line (compile/aligned.py)."""
+"""Copies on a cache line (backend/numba/aligned.py)."""
 import numpy as np
 import pytest
 
-from symgrad.compile.aligned import ALIGNMENT, aligned_copy, is_aligned
+from symgrad.backend.numba.aligned import ALIGNMENT, aligned_copy, is_aligned
 
 
 def off_line(shape, dtype, offset):

@@ -26,6 +26,24 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .. import scalar as S
 from ..graph import Apply, Constant, Variable, toposort
+from ..ifelse import IfElse
+from ..rewrite import optimize as run_rewrites
+from ..rewrite.rowstream import RowStream
+from ..rewrite.stabilize import canonical_sigmoid
+from ..tensor.elemwise import Elemwise
+from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from ..tensor.linalg import Dot
+from ..tensor.nnet import Softmax
+from ..tensor.reduction import Reduce
+from ..tensor.shape import (
+    ARange,
+    DimShuffle,
+    Join,
+    MakeVector,
+    Reshape,
+    Shape,
+    SpecifyShape,
+)
 from .text import _index_text
 
 
@@ -220,11 +238,6 @@ def _constant_expr(c: Constant):
 def _dim_source(v: Variable, axis: int) -> tuple[Variable, int]:
     """The variable and axis a dimension's length comes from: back through elementwise ops (whose
     inputs share non-broadcastable dims), dot, dimshuffle and reductions, to where it is known."""
-    from ..tensor.elemwise import Elemwise
-    from ..tensor.linalg import Dot
-    from ..tensor.reduction import Reduce
-    from ..tensor.shape import DimShuffle
-
     while v.owner is not None:
         op, ins = v.owner.op, v.owner.inputs
         if isinstance(op, Elemwise):
@@ -255,13 +268,6 @@ def _dim_source(v: Variable, axis: int) -> tuple[Variable, int]:
 
 def _node_exprs(node: Apply, args: list, expr_of: Callable) -> list:
     """sympy expressions for the outputs of ``node`` given its inputs' expressions."""
-    from ..tensor.elemwise import Elemwise
-    from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
-    from ..tensor.linalg import Dot
-    from ..tensor.nnet import Softmax
-    from ..tensor.reduction import Reduce
-    from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape
-
     op = node.op
     if isinstance(op, Elemwise):
         return [op.expr.xreplace({S.arg(i): a for i, a in enumerate(args)})]
@@ -307,13 +313,11 @@ def _node_exprs(node: Apply, args: list, expr_of: Callable) -> list:
         return [_structural("reshape", _call(r"\operatorname{reshape}"))(*args)]
     if isinstance(op, Join):
         return [_structural(f"join_{op.axis}", _call(rf"\operatorname{{concatenate}}_{{{op.axis}}}"))(*args)]
-    # ops of other modules, recognized by name so printing imports none of them
-    name = type(op).__name__
-    if name == "RowStream":
+    if isinstance(op, RowStream):
         return _row_stream_exprs(op, args)
-    if name == "SpecifyShape":  # a run-time shape check: the value is its input
+    if isinstance(op, SpecifyShape):  # a run-time shape check: the value is its input
         return [args[0]]
-    if name == "IfElse" and getattr(op, "lazy", None) is None and len(args) == 1 + 2 * len(node.outputs):
+    if isinstance(op, IfElse) and op.lazy is None and len(args) == 1 + 2 * len(node.outputs):
         n = len(node.outputs)  # inputs: cond, then values, else values
         return [S.switch(args[0], args[1 + k], args[1 + n + k]) for k in range(n)]
     return _generic_exprs(node, args)
@@ -358,8 +362,6 @@ def to_sympy(var: Variable, optimize: bool = False, names: dict | None = None):
             raise TypeError(f"latex: names must map symbolic variables to str, got {k!r}: {v!r}")
     roots = [var]
     if optimize:
-        from ..rewrite import optimize as run_rewrites
-
         roots = run_rewrites(roots)
     exprs: dict[int, object] = {}
     unnamed = [0]
@@ -428,8 +430,6 @@ def _scaled_part(e, formula):
 def _for_display(expr, simplify: bool):
     """Notation only, never different math: ``1/(1 + e^{-t})`` is written ``sigma(t)`` and, with
     ``simplify``, common factors are pulled out of sums (``a/n - b/n`` -> ``(a - b)/n``)."""
-    from ..rewrite.stabilize import canonical_sigmoid
-
     expr = canonical_sigmoid(expr)
     if simplify and sympy.count_ops(expr) <= _MAX_SIMPLIFY_OPS:
         expr = sympy.factor_terms(expr, sign=False)

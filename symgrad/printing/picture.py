@@ -25,6 +25,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass, field
 
+from ..compile.shared import SharedVariable
 from ..graph import Constant, Variable, toposort
 from .text import _op_text
 from .view import graph_view, leaf_text, pattern_text
@@ -83,8 +84,6 @@ def _short(text: str, limit: int) -> str:
 
 
 def _variable_kind(v: Variable, roles: list[str]) -> str:
-    from ..compile.shared import SharedVariable
-
     if isinstance(v, SharedVariable):
         return "shared"
     if isinstance(v, Constant):

@@ -17,12 +17,14 @@ import sys
 import sympy
 
 from .. import scalar as S
+from ..compile.function import Function
 from ..graph import Apply, Variable, toposort
+from ..rewrite.rowstream import RowStream
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot
-from ..tensor.reduction import Reduce
 from ..tensor.nnet import Softmax
+from ..tensor.reduction import Reduce
 from ..tensor.shape import ARange, DimShuffle, MakeVector, Reshape, Shape
 from .view import graph_view, leaf_text
 
@@ -106,8 +108,7 @@ def _single_text(node: Apply, texts: list[str]) -> str:
 
 
 def _is_row_stream(op) -> bool:
-    # by name: the op lives with the numba backend's rewrites, which printing need not import
-    return type(op).__name__ == "RowStream"
+    return isinstance(op, RowStream)
 
 
 def _row_stream_texts(node: Apply, texts: list[str]) -> list[str]:
@@ -168,8 +169,6 @@ def pp(var) -> str:
     >>> pp(T.dvector("w").sum())
     'sum(w)'
     """
-    from ..compile.function import Function
-
     if isinstance(var, Function):
         return "\n".join(pp(o) for o in var.optimized_outputs)
     if not isinstance(var, Variable):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..compile.function import Function
+from ..compile.shared import SharedVariable
 from ..graph import Constant, Variable, graph_inputs
 
 
@@ -34,8 +36,6 @@ class GraphView:
 
     def shared(self) -> list[Variable]:
         """The shared variables the graph reads, in first-seen order."""
-        from ..compile.shared import SharedVariable
-
         return [v for v in graph_inputs(self.roots) if isinstance(v, SharedVariable)]
 
 
@@ -46,8 +46,6 @@ def _shared_label(var: Variable) -> str:
 def graph_view(obj) -> GraphView:
     """The roots and roles of ``obj``: a Variable, a list/tuple of them, or a compiled Function
     (its optimized graph: what the backend runs, outputs then updates)."""
-    from ..compile.function import Function
-
     if isinstance(obj, Function):
         roots = list(obj.optimized_outputs)
         n_out = len(obj.outputs)
@@ -69,8 +67,6 @@ def graph_view(obj) -> GraphView:
     roles = {}
     for k, v in enumerate(roots):
         roles.setdefault(id(v), []).append(f"output {k}" if len(roots) > 1 else "output")
-    from ..compile.shared import SharedVariable
-
     inputs = [v for v in graph_inputs(roots) if not isinstance(v, (Constant, SharedVariable))]
     return GraphView(roots, roles, inputs)
 

@@ -254,3 +254,33 @@ def clone_replace(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
             continue  # the node's outputs are themselves being replaced
         rebuild(node, [memo.get(id(v), v) for v in node.inputs], memo)
     return [memo.get(id(v), v) for v in outputs]
+
+
+def flatten_graph(outputs: list[Variable], extra: list[Variable]) -> tuple:
+    """The graph as flat lists: (leaves, nodes as (op, input ids, names), output ids, extra ids);
+    what a compiled function pickles and what the plan cache hashes. ``extra`` are variables to
+    number too (inputs, updated shared variables), leaves or not."""
+    leaves = graph_inputs(outputs)
+    ids = {id(v): i for i, v in enumerate(leaves)}
+    for v in extra:
+        if id(v) not in ids:
+            ids[id(v)] = len(ids)
+            leaves.append(v)
+    nodes = []
+    for node in toposort(outputs):
+        nodes.append((node.op, [ids[id(v)] for v in node.inputs], [o.name for o in node.outputs]))
+        for o in node.outputs:
+            ids[id(o)] = len(ids)
+    return leaves, nodes, [ids[id(v)] for v in outputs], [ids[id(v)] for v in extra]
+
+
+def unflatten_graph(state: tuple) -> tuple[list[Variable], list[Variable]]:
+    """The outputs and extra variables of a graph rebuilt from :func:`flatten_graph`'s lists."""
+    leaves, nodes, out_ids, extra_ids = state
+    table: list[Variable] = list(leaves)
+    for op, in_ids, names in nodes:
+        node: Apply = op.make_node(*[table[i] for i in in_ids])
+        for o, nm in zip(node.outputs, names):
+            o.name = nm
+        table.extend(node.outputs)
+    return [table[i] for i in out_ids], [table[i] for i in extra_ids]

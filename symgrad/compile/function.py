@@ -22,7 +22,7 @@ import numpy as np
 
 from ..backend import get_backend
 from ..config import config
-from ..graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
+from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
 from ..ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
 from ..rewrite.alias import alias_flags
@@ -385,33 +385,6 @@ def _fresh(arr: np.ndarray, protected: Sequence) -> np.ndarray:
     if not arr.flags.writeable or any(arr is p or np.may_share_memory(arr, p) for p in protected):
         return arr.copy()
     return arr
-
-
-def flatten_graph(outputs: list[Variable], extra: list[Variable]) -> tuple:
-    """The graph as flat lists: (leaves, nodes as (op, input ids, names), output ids, extra ids)."""
-    leaves = graph_inputs(outputs)
-    ids = {id(v): i for i, v in enumerate(leaves)}
-    for v in extra:
-        if id(v) not in ids:
-            ids[id(v)] = len(ids)
-            leaves.append(v)
-    nodes = []
-    for node in toposort(outputs):
-        nodes.append((node.op, [ids[id(v)] for v in node.inputs], [o.name for o in node.outputs]))
-        for o in node.outputs:
-            ids[id(o)] = len(ids)
-    return leaves, nodes, [ids[id(v)] for v in outputs], [ids[id(v)] for v in extra]
-
-
-def unflatten_graph(state: tuple) -> tuple[list[Variable], list[Variable]]:
-    leaves, nodes, out_ids, extra_ids = state
-    table: list[Variable] = list(leaves)
-    for op, in_ids, names in nodes:
-        node: Apply = op.make_node(*[table[i] for i in in_ids])
-        for o, nm in zip(node.outputs, names):
-            o.name = nm
-        table.extend(node.outputs)
-    return [table[i] for i in out_ids], [table[i] for i in extra_ids]
 
 
 def _rebuild_function(state: dict) -> Function:

@@ -231,7 +231,7 @@ def test_a_float32_loop_in_segments_keeps_its_scalar_state_float32(rng):
     f.loop(300, X, Y)  # several segments (the first 32 steps probe all threads)
     loops = [m.loop for m in list(sys.modules.values())
              if "symgrad_kernel_" in (getattr(m, "__file__", None) or "") and hasattr(m, "loop")
-             and f.source in open(m.__file__).read()]
+             and f.source in _text(m.__file__)]
     assert len(loops) == 1 and len(loops[0].signatures) == 1
     assert b.get_value().dtype == np.float32
 
@@ -293,6 +293,15 @@ def test_array_state_keeps_one_loop_type_across_segments(start, rng):
     f.loop(300, X, Y)  # several segments
     loops = [m.loop for m in list(sys.modules.values())
              if "symgrad_kernel_" in (getattr(m, "__file__", None) or "") and hasattr(m, "loop")
-             and f.source in open(m.__file__).read()]
+             and f.source in _text(m.__file__)]
     assert len(loops) == 1 and len(loops[0].signatures) == 1
     np.testing.assert_allclose(M.get_value(), np.eye(3) * 0.5 ** 300)
+
+
+def _text(path):
+    """A kernel module's text; '' when its cache folder was purged by another test meanwhile."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""

@@ -8,7 +8,8 @@ import pytest
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad.gradient import verify_grad
-from symgrad.ifelse import IfElse, ifelse, lower_ifelse
+from symgrad.ifelse import IfElse, ifelse
+from symgrad.rewrite.ifelse import lower_ifelse
 from tests.conftest import BACKENDS
 
 X = np.array([1.0, 2.0, 3.0])

@@ -23,7 +23,7 @@ import numpy as np
 from ..backend import get_backend
 from ..config import config
 from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
-from ..ifelse import lower_ifelse
+from ..rewrite.ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
 from ..rewrite.alias import alias_flags
 from .convert import make_converter

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..graph import Apply, Constant, Variable, toposort
-from ..ifelse import IfElse
+from ..tensor.ifelse import IfElse
 from ..tensor import elemwise as E
 from ..tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor, _index_output_bc
 from ..tensor.linalg import Dot, dot
@@ -123,7 +123,7 @@ def _batch_dimshuffle(bt, node, ins):
 
 
 def _batch_reshape(bt, node, ins):
-    (x, shp), (xb, shpb) = node.inputs, ins
+    shp, (xb, shpb) = node.inputs[1], ins
     if shpb is not None:
         raise NotImplementedError("jacobian/hessian: cannot batch a reshape whose shape depends on the seed")
     shp = bt.unbatched(shp)

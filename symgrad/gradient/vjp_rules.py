@@ -2,21 +2,22 @@
 returning one gradient (or None) per input.
 
 An ``Elemwise`` node needs no hand-written rule: its partial derivatives are ``sympy.diff`` of its
-expression (:func:`partial`), built back into graphs by :func:`make_elemwise`. Broadcasting is
+expression (:func:`partial`), built back into graphs by ``tensor.elemwise.make_elemwise``. Broadcasting is
 undone in one place, :func:`match_type`, which the reverse sweep applies to every rule's result.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import sympy
 
 from .. import scalar as S
-from ..graph import Constant, Variable
-from ..ifelse import IfElse, ifelse
+from ..graph import Variable
+from ..tensor.ifelse import IfElse, ifelse
 from ..tensor import elemwise as E
+from ..tensor.elemwise import make_elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
@@ -48,34 +49,6 @@ def partial(expr: sympy.Expr, k: int) -> sympy.Expr:
     if d.has(sympy.Derivative, sympy.Subs):
         raise NotImplementedError(f"grad: sympy could not differentiate {expr} with respect to x{k}")
     return d
-
-
-def make_elemwise(expr: sympy.Expr, inputs: Sequence[Variable], dtype: str) -> Variable:
-    """An Elemwise over only the inputs ``expr`` mentions, with 0-d constants folded in."""
-    subs, keep = {}, []
-    free = expr.free_symbols
-    # A number in the expression is a weak scalar: only a constant whose dtype would not widen the
-    # other inputs may become one (float64(2.5) * float32 array is computed in float64).
-    others = {v.dtype for k, v in enumerate(inputs)
-              if S.arg(k) in free and not (isinstance(v, Constant) and v.ndim == 0)}
-    for k, v in enumerate(inputs):
-        sym = S.arg(k)
-        if sym not in free:
-            continue
-        if isinstance(v, Constant) and v.ndim == 0 and all(np.result_type(v.dtype, d) == d for d in others):
-            subs[sym] = sympy.sympify(v.data.item())
-            continue
-        for j, seen in enumerate(keep):
-            if seen is v:
-                subs[sym] = S.arg(j)
-                break
-        else:
-            subs[sym] = S.arg(len(keep))
-            keep.append(v)
-    expr = expr.xreplace(subs)
-    if not keep:
-        return constant(np.asarray(float(expr), dtype))
-    return E.Elemwise(expr, len(keep), dtype)(*keep)
 
 
 def _elemwise_vjp(node, g):

@@ -26,9 +26,9 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .. import scalar as S
 from ..graph import Apply, Constant, Variable, toposort
-from ..ifelse import IfElse
+from ..tensor.ifelse import IfElse
 from ..rewrite import optimize as run_rewrites
-from ..rewrite.rowstream import RowStream
+from ..tensor.rowstream import RowStream
 from ..rewrite.stabilize import canonical_sigmoid
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor

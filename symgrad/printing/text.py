@@ -19,7 +19,7 @@ import sympy
 from .. import scalar as S
 from ..compile.function import Function
 from ..graph import Apply, Variable, toposort
-from ..rewrite.rowstream import RowStream
+from ..tensor.rowstream import RowStream
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Variable
-from ..ifelse import IfElse
+from ..tensor.ifelse import IfElse
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import Subtensor
 from ..tensor.shape import DimShuffle, Reshape, SpecifyShape

@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Constant, Variable, toposort
+from ..tensor.elemwise import Elemwise, make_elemwise
+from ..tensor.reference import IMPLS
+from ..tensor.variable import TensorConstant
 
 MAX_FOLDED_SIZE = 10_000  # larger results stay in the graph rather than bloating it
 
 
 def fold_constants(outputs: list[Variable]) -> list[Variable]:
-    """Evaluate all-constant nodes with the reference backend; inline 0-d constants into elemwise ops."""
-    from ..backend.numpy import IMPLS
-    from ..tensor.variable import TensorConstant
-
+    """Evaluate all-constant nodes with their reference implementations (tensor/reference.py); inline 0-d constants into elemwise ops."""
     memo: dict[int, Variable] = {}
     for node in toposort(outputs):
         inputs = [memo.get(id(v), v) for v in node.inputs]
@@ -44,9 +44,6 @@ def fold_constants(outputs: list[Variable]) -> list[Variable]:
 
 def _inline_scalar_constants(node, inputs):
     """Elemwise with a 0-d constant input: put the number into the expression instead."""
-    from ..gradient import make_elemwise
-    from ..tensor.elemwise import Elemwise
-
     if not isinstance(node.op, Elemwise):
         return None
     if not any(isinstance(v, Constant) and v.ndim == 0 for v in inputs):

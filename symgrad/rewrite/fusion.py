@@ -22,6 +22,7 @@ import sympy
 
 from .. import scalar as S
 from ..graph import Variable, clients, rebuild, toposort
+from ..scalar.evaluate import natural_dtype
 from ..tensor.elemwise import Elemwise
 
 SMALL_EXPR_OPS = 8  # inner expressions this small are recomputed in every consumer
@@ -32,8 +33,6 @@ MAX_FUSED_DEPTH = 32  # nesting depth: sympy, its printers and Python's parser a
 
 def fuse(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with maximal trees of elementwise nodes fused into single nodes."""
-    from ..backend.numpy import natural_dtype
-
     users = clients(outputs)
     is_output = {id(v) for v in outputs}
     memo: dict[int, Variable] = {}

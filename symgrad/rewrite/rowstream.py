@@ -18,42 +18,14 @@ implementation too, so the op is tested on both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import sympy
 
 from .. import scalar as S
-from ..graph import Apply, Op, TensorType, Variable, clients, clone_replace, toposort
+from ..graph import Variable, clients, clone_replace, toposort
 from ..tensor.elemwise import Elemwise
 from ..tensor.linalg import Dot
 from ..tensor.reduction import Reduce
+from ..tensor.rowstream import RowStream
 from ..tensor.shape import DimShuffle
-
-
-@dataclass(frozen=True)
-class RowStream(Op):
-    """Inputs ``X, w, *rows, *scalars``; symbols: x0 = z_i, then row values, then scalars.
-
-    Outputs: ``X.T @ grad_expr`` (length = columns of X), one vector per ``row_exprs`` entry
-    (length = rows of X), one scalar per ``sum_exprs`` entry (the sum over rows).
-    """
-
-    n_rows: int
-    n_scalars: int
-    grad_expr: sympy.Expr
-    grad_dtype: str
-    row_exprs: tuple  # ((expr, dtype), ...)
-    sum_exprs: tuple  # ((expr, dtype), ...)
-
-    def make_node(self, X, w, *rest) -> Apply:
-        types = [TensorType(self.grad_dtype, (False,))]
-        types += [TensorType(dt, (False,)) for _, dt in self.row_exprs]
-        types += [TensorType(dt, ()) for _, dt in self.sum_exprs]
-        return Apply(self, [X, w, *rest], types)
-
-    def __str__(self):
-        return (f"RowStream{{grad={self.grad_expr}, rows={[e for e, _ in self.row_exprs]}, "
-                f"sums={[e for e, _ in self.sum_exprs]}}}")
 
 
 def _is_transpose_of(v: Variable, X: Variable) -> bool:

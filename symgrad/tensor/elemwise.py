@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import sympy
 
-from ..graph import Apply, Op, TensorType, Variable
 from .. import scalar as S
+from ..graph import Apply, Constant, Op, TensorType, Variable
+from ..scalar.evaluate import eval_expr
 from .variable import as_tensor_variable, constant
 
 
@@ -102,14 +104,8 @@ def elemwise(build, operands, ufunc: np.ufunc | None = None, dtype: str | None =
             raise TypeError(f"{name or ufunc.__name__} is not defined for operands of type ({described})") from None
     expr = sympy.sympify(build(*symbols))
     if not variables:  # all operands were Python scalars: a constant
-        return constant(np.asarray(_eval_constant(expr), dtype=dtype))
+        return constant(np.asarray(eval_expr(expr, ()), dtype=dtype))
     return Elemwise(expr, len(variables), dtype)(*variables)
-
-
-def _eval_constant(expr):
-    from ..backend.numpy import eval_expr
-
-    return eval_expr(expr, ())
 
 
 def _float_dtype(x) -> str:
@@ -231,3 +227,31 @@ def fill(shape_of, value) -> Variable:
     """``value`` broadcast to the shape of ``broadcast(shape_of, value)`` (Theano's ``second``)."""
     shape_of, value = as_tensor_variable(shape_of), as_tensor_variable(value)
     return Elemwise(S.arg(1), 2, value.dtype)(shape_of, value)
+
+
+def make_elemwise(expr: sympy.Expr, inputs: Sequence[Variable], dtype: str) -> Variable:
+    """An Elemwise over only the inputs ``expr`` mentions, with 0-d constants folded in."""
+    subs, keep = {}, []
+    free = expr.free_symbols
+    # A number in the expression is a weak scalar: only a constant whose dtype would not widen the
+    # other inputs may become one (float64(2.5) * float32 array is computed in float64).
+    others = {v.dtype for k, v in enumerate(inputs)
+              if S.arg(k) in free and not (isinstance(v, Constant) and v.ndim == 0)}
+    for k, v in enumerate(inputs):
+        sym = S.arg(k)
+        if sym not in free:
+            continue
+        if isinstance(v, Constant) and v.ndim == 0 and all(np.result_type(v.dtype, d) == d for d in others):
+            subs[sym] = sympy.sympify(v.data.item())
+            continue
+        for j, seen in enumerate(keep):
+            if seen is v:
+                subs[sym] = S.arg(j)
+                break
+        else:
+            subs[sym] = S.arg(len(keep))
+            keep.append(v)
+    expr = expr.xreplace(subs)
+    if not keep:
+        return constant(np.asarray(float(expr), dtype))
+    return Elemwise(expr, len(keep), dtype)(*keep)

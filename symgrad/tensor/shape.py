@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Apply, Constant, Op, TensorType, Variable
-from .variable import as_tensor_variable, constant
+from .variable import as_tensor_variable
 
 
 def _as_int_scalar(v, what: str) -> Variable:

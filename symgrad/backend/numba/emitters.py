@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...graph import Apply, Variable
-from ...ifelse import IfElse
+from ...tensor.ifelse import IfElse
 from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax

@@ -9,7 +9,7 @@ import numba
 
 from ...config import config
 from ...graph import Apply, Variable
-from ...rewrite.rowstream import RowStream
+from ...tensor.rowstream import RowStream
 from .emit import Emitter, _label, _literal, _msg, _np, emitter
 from .scalarcode import scalar_codes
 

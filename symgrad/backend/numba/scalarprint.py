@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..exprprint import NUMPY_FUNCTIONS, NumpyExprPrinter
+from ...scalar.numpyprint import NUMPY_FUNCTIONS, NumpyExprPrinter
 
 _SCALAR_FUNCTIONS = dict(NUMPY_FUNCTIONS)
 _SCALAR_FUNCTIONS.update({

@@ -1,0 +1,410 @@
+"""Reference semantics: one numpy implementation per op, and the interpreter that runs them.
+
+Every op type has one entry in ``IMPLS``: ``factory(node) -> function(*input_arrays) -> result``
+(a list for a node with several outputs). This table is what each op *means*: the numpy backend
+runs it node by node, constant folding runs it on constant inputs, and compiled backends are tested
+against it. Errors name the variables involved (``describe``), so a compiled backend re-runs this
+interpreter to explain a failure precisely.
+
+Adding an op: register its implementation here with ``@impl(MyOp)``.
+
+>>> import numpy as np, symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> y = T.exp(x)
+>>> interpret([x], [y.owner], [y])([np.zeros(2)])
+[array([1., 1.])]
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..graph import Apply, Constant, Variable
+from ..scalar.evaluate import expr_function
+from .elemwise import Elemwise
+from .ifelse import IfElse
+from .indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from .linalg import Dot
+from .nnet import Softmax
+from .reduction import Reduce
+from .rowstream import RowStream
+from .shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+
+IMPLS: dict[type, Callable[[Apply], Callable]] = {}
+
+
+def impl(op_type):
+    def register(factory):
+        IMPLS[op_type] = factory
+        return factory
+
+    return register
+
+
+def broadcast_shape(node: Apply, arrays) -> tuple:
+    """Output shape of an elementwise node; a size mismatch in a non-broadcastable dim is an error."""
+    out_type = node.outputs[0].type
+    ndim = out_type.ndim
+    shape = [1] * ndim
+    owner = [None] * ndim
+    for var, arr in zip(node.inputs, arrays):
+        pad = ndim - var.ndim
+        for i, n in enumerate(np.shape(arr)):
+            d = pad + i
+            if var.broadcastable[i]:
+                continue
+            if owner[d] is None:
+                shape[d], owner[d] = n, var
+            elif shape[d] != n:
+                raise ValueError(
+                    f"shapes do not match in dimension {d}: {describe(owner[d], None)} has size {shape[d]} "
+                    f"but {describe(var, None)} has size {n} (only dimensions declared broadcastable, "
+                    "e.g. T.row/T.col or dimshuffle('x'), are broadcast)")
+    return tuple(shape)
+
+
+@impl(Elemwise)
+def _elemwise(node):
+    op = node.op
+    fn = expr_function(op.expr, op.nin)
+    dtype = np.dtype(op.dtype)
+
+    def run(*args):
+        shape = broadcast_shape(node, args)
+        out = np.asarray(fn(*args), dtype=dtype)
+        if out.shape != shape:
+            out = np.array(np.broadcast_to(out, shape))
+        return out
+
+    return run
+
+
+@impl(Dot)
+def _dot(node):
+    def run(a, b):
+        if a.shape[-1] != b.shape[0]:
+            raise ValueError(f"dot: inner dimensions disagree: {describe(node.inputs[0], a)} "
+                             f"and {describe(node.inputs[1], b)}")
+        return np.dot(a, b)
+
+    return run
+
+
+@impl(Reduce)
+def _reduce(node):
+    op = node.op
+    fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
+          "argmax": np.argmax, "argmin": np.argmin}[op.kind]
+    dtype = node.outputs[0].dtype
+    if op.kind in ("argmax", "argmin"):
+        axis = None if op.axis is None else op.axis[0]
+    else:
+        axis = op.axis
+
+    def run(x):
+        if op.kind not in ("sum", "prod") and any(x.shape[a] == 0 for a in (op.axis or range(x.ndim))):
+            raise ValueError(f"{op.kind} of an empty dimension of {describe(node.inputs[0], x)}")
+        return np.asarray(fn(x, axis=axis), dtype=dtype)
+
+    return run
+
+
+@impl(DimShuffle)
+def _dimshuffle(node):
+    op = node.op
+    kept = [d for d in op.new_order if d != "x"]
+    dropped = list(op.dropped)
+    expand = [i for i, d in enumerate(op.new_order) if d == "x"]
+
+    def run(x):
+        if any(x.shape[d] != 1 for d in dropped):
+            raise ValueError(f"cannot drop dimension(s) {dropped} of {describe(node.inputs[0], x)}: size is not 1")
+        y = np.transpose(x, kept + dropped).reshape([x.shape[d] for d in kept])
+        return np.expand_dims(y, expand) if expand else y
+
+    return run
+
+
+@impl(Reshape)
+def _reshape(node):
+    out_bc = node.outputs[0].broadcastable
+
+    def run(x, shp):
+        try:
+            y = np.reshape(x, tuple(int(s) for s in shp))
+        except ValueError:
+            raise ValueError(f"cannot reshape {describe(node.inputs[0], x)} into shape {tuple(shp)}") from None
+        if any(b and n != 1 for b, n in zip(out_bc, y.shape)):
+            raise ValueError(f"reshape produced shape {y.shape}, expected size 1 in broadcastable dims")
+        return y
+
+    return run
+
+
+@impl(Shape)
+def _shape(node):
+    return lambda x: np.array(x.shape, dtype="int64")
+
+
+@impl(MakeVector)
+def _makevector(node):
+    dtype = node.outputs[0].dtype
+    return lambda *xs: np.array(xs, dtype=dtype)
+
+
+@impl(ARange)
+def _arange(node):
+    dtype = node.outputs[0].dtype
+
+    def run(start, stop, step):
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        return np.arange(start, stop, step, dtype=dtype)
+
+    return run
+
+
+@impl(Join)
+def _join(node):
+    axis = node.op.axis
+
+    def run(*xs):
+        try:
+            return np.concatenate(xs, axis=axis)
+        except ValueError:
+            shapes = ", ".join(describe(v, x) for v, x in zip(node.inputs, xs))
+            raise ValueError(f"join along axis {axis}: shapes do not fit: {shapes}") from None
+
+    return run
+
+
+def index_tuple(spec: tuple, idx) -> tuple:
+    """Rebuild a numpy index from a Subtensor spec and the index input arrays."""
+    out, k = [], 0
+    for entry in spec:
+        if entry == "i":
+            out.append(int(idx[k]))
+            k += 1
+        elif entry == "a":
+            out.append(idx[k])
+            k += 1
+        else:
+            parts = []
+            for present in entry[1:]:
+                if present:
+                    parts.append(int(idx[k]))
+                    k += 1
+                else:
+                    parts.append(None)
+            if parts[2] == 0:
+                raise ValueError("slice step cannot be zero")
+            out.append(slice(*parts))
+    return tuple(out)
+
+
+def _checked_index(node, x, idx):
+    index = index_tuple(node.op.spec, idx)
+    for d, entry in enumerate(index):
+        if isinstance(entry, int) and not -x.shape[d] <= entry < x.shape[d]:
+            raise IndexError(f"index {entry} is out of bounds for axis {d} of {describe(node.inputs[0], x)}")
+        if isinstance(entry, np.ndarray) and entry.size and (entry.max() >= x.shape[d] or entry.min() < -x.shape[d]):
+            raise IndexError(f"index array {describe(node.inputs[1 + d], entry)} has values out of bounds "
+                             f"for axis {d} of {describe(node.inputs[0], x)}")
+    return index
+
+
+@impl(Subtensor)
+def _subtensor(node):
+    return lambda x, *idx: x[_checked_index(node, x, idx)]
+
+
+@impl(AdvancedSubtensor)
+def _advanced_subtensor(node):
+    def run(x, *idx):
+        index = _checked_index(node, x, idx)
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"indexing {describe(node.inputs[0], x)}: {e}") from None
+
+    return run
+
+
+@impl(IncSubtensor)
+def _inc_subtensor(node):
+    op = node.op
+    y_var = node.inputs[1]
+
+    def run(x, y, *idx):
+        index = _checked_index(node, x, idx)
+        out = x.copy()
+        region = np.shape(x[index])
+        pad = len(region) - y.ndim
+        for i, n in enumerate(y.shape):
+            if not y_var.broadcastable[i] and n != region[pad + i]:
+                raise ValueError(f"inc/set_subtensor: value {describe(y_var, y)} does not match the indexed "
+                                 f"region of shape {region}")
+        if op.set_instead_of_inc:
+            out[index] = y
+        elif op.advanced:
+            np.add.at(out, index, y)
+        else:
+            out[index] += y
+        return out
+
+    return run
+
+
+@impl(Softmax)
+def _softmax(node):
+    axis = node.op.axis
+
+    def run(x):
+        if x.shape[axis] == 0:
+            return x.copy()
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        if node.op.log:
+            return shifted - np.log(np.sum(e, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    return run
+
+
+@impl(RowStream)
+def _row_stream(node):
+    op = node.op
+
+    def run(X, w, *rest):
+        if X.shape[1] != w.shape[0]:
+            raise ValueError(f"dot: inner dimensions disagree: {describe(node.inputs[0], X)} "
+                             f"and {describe(node.inputs[1], w)}")
+        rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
+        for v, a in zip(node.inputs[2:], rows):
+            if a.shape[0] != X.shape[0]:
+                raise ValueError(f"shapes do not match: {describe(v, a)} has {a.shape[0]} rows, "
+                                 f"{describe(node.inputs[0], X)} has {X.shape[0]}")
+        args = [np.dot(X, w), *rows, *[np.asarray(s).reshape(()) for s in scalars]]
+
+        def ev(expr, dtype):
+            out = np.asarray(expr_function(expr, len(args))(*args), dtype=dtype)
+            return np.array(np.broadcast_to(out, (X.shape[0],))) if out.shape != (X.shape[0],) else out
+
+        r = ev(op.grad_expr, op.grad_dtype)
+        results = [np.dot(X.T, r)]
+        results += [ev(e, dt) for e, dt in op.row_exprs]
+        results += [np.asarray(ev(e, dt).sum(), dtype=dt) for e, dt in op.sum_exprs]
+        return results
+
+    return run
+
+
+@impl(IfElse)
+def _ifelse(node):
+    """The chosen branch's values; a lowered (lazy) IfElse runs only the chosen branch's own nodes."""
+    op = node.op
+    n = op.n_outs
+    if op.lazy is None:
+        def run(cond, *values):
+            chosen = values[:n] if cond else values[n:]
+            return chosen[0] if n == 1 else list(chosen)
+
+        return run
+    boundary = node.inputs[1:]
+    branches = [interpret(boundary, op.lazy.then_nodes, op.lazy.then_outputs),
+                interpret(boundary, op.lazy.else_nodes, op.lazy.else_outputs)]
+
+    def run(cond, *values):
+        results = branches[0 if cond else 1](values)
+        return results[0] if n == 1 else results
+
+    return run
+
+
+@impl(SpecifyShape)
+def _specify_shape(node):
+    checked = node.op.checked
+    x_var = node.inputs[0]
+
+    def run(x, *dims):
+        sizes = iter(dims)
+        expected = tuple(int(next(sizes)) if c else None for c in checked)
+        if any(e is not None and e != n for e, n in zip(expected, np.shape(x))):
+            note = " (None: any size)" if None in expected else ""
+            raise ValueError(f"specify_shape: {describe(x_var, x)} does not have the specified shape "
+                             f"{expected}{note}")
+        return x
+
+    return run
+
+
+def describe(var: Variable, value) -> str:
+    """``'x' (float64 matrix of shape (3, 4))`` for error messages."""
+    if var.name:
+        label = repr(var.name)
+    elif var.owner is not None:
+        label = f"the result of {var.owner.op}"
+    else:
+        label = "a constant" if isinstance(var, Constant) else "an unnamed input"
+    if value is None:
+        return label
+    return f"{label} ({var.type.describe()} of shape {np.shape(value)})"
+
+
+def interpret(inputs: Sequence[Variable], nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Callable:
+    """``run(values) -> list of arrays``: evaluate ``nodes`` (in this order) from one value per input.
+
+    Every value a node reads must be an input, a constant or an output of an earlier node. Used for
+    whole graphs (the numpy backend) and for the branches of a lazy ``IfElse``.
+    """
+    slot: dict[int, int] = {}
+    for v in inputs:
+        slot.setdefault(id(v), len(slot))
+    constants: list[tuple[int, np.ndarray]] = []
+
+    def place(v: Variable, what: str) -> int:
+        if id(v) not in slot:
+            if not isinstance(v, Constant):
+                raise ValueError(f"{what} {v!r} was not provided")
+            slot[id(v)] = len(slot)
+            constants.append((slot[id(v)], v.data))
+        return slot[id(v)]
+
+    steps = []
+    for node in nodes:
+        ins = [place(v, "graph input") for v in node.inputs]
+        factory = IMPLS.get(type(node.op))
+        if factory is None:
+            raise NotImplementedError(f"no reference implementation for {node.op}")
+        for o in node.outputs:
+            slot[id(o)] = len(slot)
+        out = slot[id(node.outputs[0])] if len(node.outputs) == 1 else [slot[id(o)] for o in node.outputs]
+        steps.append((factory(node), ins, out, node))
+    out_slots = [place(v, "output") for v in outputs]
+    size = len(slot)
+    in_slots = [slot[id(v)] for v in inputs]
+    n_in = len(inputs)
+
+    def run(values: Sequence) -> list:
+        storage = [None] * size
+        for s, val in zip(in_slots, values[:n_in]):
+            storage[s] = val
+        for s, val in constants:
+            storage[s] = val
+        with np.errstate(all="ignore"):
+            for fn, ins, out, node in steps:
+                args = [storage[i] for i in ins]
+                try:
+                    if isinstance(out, list):
+                        for s, value in zip(out, fn(*args)):
+                            storage[s] = value
+                    else:
+                        storage[out] = fn(*args)
+                except (ValueError, IndexError) as e:
+                    raise type(e)(f"{e}\n  while computing {node.op} of "
+                                  f"{', '.join(describe(v, a) for v, a in zip(node.inputs, args))}") from None
+        # numpy returns scalars for 0-d results (x[i], dot of vectors): results are always arrays
+        return [v if type(v) is np.ndarray else np.asarray(v) for v in (storage[s] for s in out_slots)]
+
+    return run

@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..graph import Variable, toposort
+from ..rewrite import LOWER_IFELSE, OPTIMIZE
 from ..tensor.reference import interpret
+
+PIPELINE = OPTIMIZE.then(LOWER_IFELSE)  # the rewrites run before this backend lowers a graph
 
 
 def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],

@@ -23,7 +23,6 @@ import numpy as np
 from ..backend import get_backend
 from ..config import config
 from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
-from ..rewrite.ifelse import lower_ifelse
 from ..tensor.variable import as_tensor_variable
 from ..rewrite.alias import alias_flags
 from .convert import make_converter
@@ -170,13 +169,7 @@ class Function:
     def optimized_outputs(self) -> list[Variable]:
         """The outputs and updates after every rewrite (what the backend lowers), built on demand."""
         if self._optimized is None:
-            from ..rewrite import optimize
-
-            backend = get_backend(self.mode)
-            optimized = optimize(self._targets)
-            if hasattr(backend, "rewrite"):
-                optimized = backend.rewrite(optimized)
-            self._optimized = lower_ifelse(optimized)  # last: branch-only nodes move inside each IfElse
+            self._optimized = get_backend(self.mode).PIPELINE(self._targets)
         return self._optimized
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:

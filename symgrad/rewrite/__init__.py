@@ -1,7 +1,11 @@
 """Graph rewrites run before any backend lowers the graph: merge, indexing lifted before
 one-input elementwise work, constant folding, elementwise fusion, stabilization of fused
-formulas, and reuse of computed transcendental results. Each pass returns new outputs; graphs are
-never edited in place.
+formulas, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend).
+Each pass returns new outputs; graphs are never edited in place.
+
+A backend states its whole pipeline as data (its ``PIPELINE``): ``OPTIMIZE``, then its own passes
+(the numba backend adds ``ROW_STREAMS``), then ``LOWER_IFELSE``, always last, so every other pass
+sees plain graphs.
 
 >>> import symgrad.tensor as T
 >>> z = T.dvector("z")
@@ -14,21 +18,31 @@ from __future__ import annotations
 from ..graph import Variable
 from .constant_folding import fold_constants
 from .fusion import fuse
+from .ifelse import lower_ifelse
 from .lift import lift_subtensors
 from .merge import merge
+from .pipeline import Pass, Pipeline
 from .reuse import reuse_computed
+from .rowstream import fuse_row_streams
 from .shape_of import shape_of_elemwise
 from .stabilize import stabilize_graph
 
+MERGE = Pass("merge", merge)
+OPTIMIZE = Pipeline((
+    MERGE,
+    Pass("lift_subtensors", lift_subtensors),
+    Pass("shape_of_elemwise", shape_of_elemwise),
+    Pass("fold_constants", fold_constants),
+    MERGE,
+    Pass("fuse", fuse),
+    Pass("stabilize", stabilize_graph),
+    Pass("reuse_computed", reuse_computed),
+    MERGE,
+))
+ROW_STREAMS = Pass("fuse_row_streams", fuse_row_streams)  # for compiled backends: see rowstream.py
+LOWER_IFELSE = Pass("lower_ifelse", lower_ifelse)  # last: branch-only nodes move inside each IfElse
+
 
 def optimize(outputs: list[Variable]) -> list[Variable]:
-    """The standard pipeline, shared by every backend."""
-    outputs = merge(list(outputs))
-    outputs = lift_subtensors(outputs)
-    outputs = shape_of_elemwise(outputs)
-    outputs = fold_constants(outputs)
-    outputs = merge(outputs)
-    outputs = fuse(outputs)
-    outputs = stabilize_graph(outputs)
-    outputs = reuse_computed(outputs)
-    return merge(outputs)
+    """The shared passes (``OPTIMIZE``), without any backend's own."""
+    return OPTIMIZE(outputs)

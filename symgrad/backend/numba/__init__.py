@@ -20,7 +20,8 @@ import numpy as np
 
 from ...rewrite.alias import overlap
 from ...graph import Variable, toposort
-from ...rewrite.rowstream import RowStream, fuse_row_streams
+from ...rewrite import LOWER_IFELSE, OPTIMIZE, ROW_STREAMS
+from ...tensor.rowstream import RowStream
 from .aligned import aligned_copy, is_aligned
 from .cache import load_module, lookup_plan, store_plan  # noqa: F401  (the backend's plan cache)
 from .codegen import ROW_BLOCK_WIDE, generate
@@ -28,9 +29,9 @@ from .inplace import plan_inplace
 from .threads import ThreadChooser, parallel_kernel, parallel_loop, serial_source
 
 
-def rewrite(outputs: list[Variable]) -> list[Variable]:
-    """Rewrites only a compiled backend profits from (applied after the shared pipeline)."""
-    return fuse_row_streams(outputs)
+# the rewrites run before this backend lowers a graph: the shared ones, then one pass over the rows
+# for each matrix-vector product pair a compiled kernel can stream (rewrite/rowstream.py)
+PIPELINE = OPTIMIZE.then(ROW_STREAMS, LOWER_IFELSE)
 
 
 def _loop_source(inputs: Sequence[Variable], n_out: int, updated: dict[int, int], kernel: str = "kernel",

@@ -12,7 +12,7 @@ import numpy as np
 from ..graph import Apply, Constant, Variable, toposort
 from ..tensor.ifelse import IfElse
 from ..tensor import elemwise as E
-from ..tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor, _index_output_bc
+from ..tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor, indexed_broadcastable
 from ..tensor.linalg import Dot, dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
@@ -192,7 +192,7 @@ def _batch_incsubtensor(bt, node, ins):
 
 
 def _region_ndim(x: Variable, spec: tuple, idx: list) -> int:
-    return len(_index_output_bc(x, spec, idx))
+    return len(indexed_broadcastable(x, spec, idx))
 
 
 def _reshaped(x: Variable, sizes: list, like: Variable, lead: int) -> Variable:

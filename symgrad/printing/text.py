@@ -21,7 +21,7 @@ from ..compile.function import Function
 from ..graph import Apply, Variable, toposort
 from ..tensor.rowstream import RowStream
 from ..tensor.elemwise import Elemwise
-from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor, decode_spec
 from ..tensor.linalg import Dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
@@ -29,22 +29,15 @@ from ..tensor.shape import ARange, DimShuffle, MakeVector, Reshape, Shape
 from .view import graph_view, leaf_text
 
 
-def _index_text(spec, idx_texts) -> str:
-    parts, k = [], 0
-    for entry in spec:
-        if entry in ("i", "a"):
-            parts.append(idx_texts[k])
-            k += 1
-        else:
-            bounds = []
-            for present in entry[1:]:
-                if present:
-                    bounds.append(idx_texts[k])
-                    k += 1
-                else:
-                    bounds.append("")
-            text = ":".join(bounds[:2]) + (f":{bounds[2]}" if bounds[2] else "")
-            parts.append(text)
+def _index_text(spec: tuple, idx_texts: list[str]) -> str:
+    """``i, a:b, ::k`` from an index spec and the texts of its index inputs (pp and latex)."""
+    parts = []
+    for e in decode_spec(spec):
+        if e.kind != "slice":
+            parts.append(idx_texts[e.position])
+            continue
+        start, stop, step = ("" if k is None else idx_texts[k] for k in e.inputs)
+        parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
     return ", ".join(parts)
 
 

@@ -15,66 +15,118 @@ has_step)`` (a slice). Every index value is an input variable, so symbolic bound
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
 from ..graph import Apply, Op, TensorType, Variable
+from .elemwise import broadcast_pattern
 from .variable import as_tensor_variable
 
 FULL = ("s", False, False, False)
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One entry of an index spec, decoded: the dimension of ``x`` it indexes, its ``kind``
+    (``"int"``: drops the dimension, ``"array"`` or ``"slice"``), and the positions among the
+    op's index inputs of what it reads: ``(k,)`` for an int or an array, ``(start, stop, step)``
+    for a slice, each a position or None where the bound is absent.
+    """
+
+    dim: int
+    kind: str
+    inputs: tuple
+
+    @property
+    def position(self) -> int:
+        """The index input of an int or array entry."""
+        return self.inputs[0]
+
+    @property
+    def is_full_slice(self) -> bool:
+        """``:`` (a slice with no bounds)."""
+        return self.kind == "slice" and self.inputs == (None, None, None)
+
+
+@lru_cache(maxsize=1024)
+def decode_spec(spec: tuple) -> tuple[IndexEntry, ...]:
+    """The entries of an index spec, each with the index inputs it reads: the one walk of a spec
+    that type inference, evaluation, code generation and printing share.
+
+    >>> [(e.kind, e.inputs) for e in decode_spec(("i", ("s", True, False, True), "a"))]  # x[i, j::k, v]
+    [('int', (0,)), ('slice', (1, None, 2)), ('array', (3,))]
+    """
+    entries, k = [], 0
+    for d, entry in enumerate(spec):
+        if entry in ("i", "a"):
+            entries.append(IndexEntry(d, "int" if entry == "i" else "array", (k,)))
+            k += 1
+            continue
+        bounds = []
+        for present in entry[1:]:
+            bounds.append(k if present else None)
+            k += present
+        entries.append(IndexEntry(d, "slice", tuple(bounds)))
+    return tuple(entries)
+
+
 def spec_text(spec: tuple) -> str:
     """Theano-style index pattern: ``int64`` for a scalar, ``array`` for an index array, ``a:b:c`` slices."""
     parts = []
-    for entry in spec:
-        if entry == "i":
-            parts.append("int64")
-        elif entry == "a":
-            parts.append("array")
+    for e in decode_spec(spec):
+        if e.kind == "slice":
+            parts.append(":".join("" if b is None else "int64" for b in e.inputs).rstrip(":") or ":")
         else:
-            parts.append(":".join("int64" if present else "" for present in entry[1:]).rstrip(":") or ":")
+            parts.append("int64" if e.kind == "int" else "array")
     return ", ".join(parts)
 
 
-def _index_output_bc(x: Variable, spec: tuple, idx_inputs: list) -> tuple:
-    """Broadcastable pattern of ``x[...]`` following numpy's rules for advanced indices."""
-    bc_before, bc_after, adv_positions, adv_inputs = [], [], [], []
-    k = 0
-    for d, entry in enumerate(spec):
-        if entry == "i":
-            k += 1
-            continue
-        if entry == "a":
-            adv_positions.append(d)
-            adv_inputs.append(idx_inputs[k])
-            k += 1
-            continue
-        k += sum(entry[1:])
-        target = bc_after if adv_positions else bc_before
-        target.append(x.broadcastable[d] and entry == FULL)
-    rest = list(x.broadcastable[len(spec):])
-    if not adv_positions:
-        return tuple(bc_before + bc_after + rest)
-    from .elemwise import broadcast_pattern
+def advanced_dims(spec: tuple) -> tuple[list[int], bool]:
+    """For an index with integer arrays: the dims of ``x`` it indexes by arrays or ints (numpy
+    counts an int as an advanced index then), and whether they are adjacent. numpy puts the
+    broadcast index dims in their place when they are, and first otherwise.
 
-    adv_bc = list(broadcast_pattern(adv_inputs))
-    adjacent = adv_positions == list(range(adv_positions[0], adv_positions[-1] + 1)) and all(
-        spec[d] in ("a", "i") for d in range(adv_positions[0], adv_positions[-1] + 1))
-    if adjacent:
+    >>> advanced_dims(("a", "i")), advanced_dims((FULL, "a", FULL, "i"))
+    (([0, 1], True), ([1, 3], False))
+    """
+    dims = [e.dim for e in decode_spec(spec) if e.kind != "slice"]
+    return dims, dims == list(range(dims[0], dims[-1] + 1))
+
+
+def indexed_broadcastable(x: Variable, spec: tuple, idx_inputs: Sequence[Variable]) -> tuple:
+    """Broadcastable pattern of ``x[...]`` following numpy's rules for advanced indices.
+
+    >>> import symgrad.tensor as T
+    >>> indexed_broadcastable(T.dtensor3(), ("a", FULL, "a"), [T.lvector(), T.lvector()])
+    (False, False)
+    """
+    entries = decode_spec(spec)
+    arrays, bc_before, bc_after = [], [], []
+    for e in entries:
+        if e.kind == "array":
+            arrays.append(idx_inputs[e.position])
+        elif e.kind == "slice":  # a slice keeps its dim, broadcastable only when it is ``:``
+            (bc_after if arrays else bc_before).append(x.broadcastable[e.dim] and e.is_full_slice)
+    rest = list(x.broadcastable[len(spec):])
+    if not arrays:
+        return tuple(bc_before + bc_after + rest)
+    adv_bc = list(broadcast_pattern(arrays))
+    if advanced_dims(spec)[1]:
         return tuple(bc_before + adv_bc + bc_after + rest)
     return tuple(adv_bc + bc_before + bc_after + rest)
 
 
-def _check_index_inputs(spec, idx_inputs):
-    k = 0
-    for entry in spec:
-        n = 1 if entry in ("i", "a") else sum(entry[1:])
-        for v in idx_inputs[k:k + n]:
-            if v.dtype[0] not in "iu" or (entry != "a" and v.ndim != 0):
-                raise TypeError(f"index {v.label()} must be an integer {'array' if entry == 'a' else 'scalar'}, "
+def _check_index_inputs(spec: tuple, idx_inputs: Sequence[Variable]) -> None:
+    for e in decode_spec(spec):
+        for k in e.inputs:
+            if k is None:
+                continue
+            v = idx_inputs[k]
+            if v.dtype[0] not in "iu" or (e.kind != "array" and v.ndim != 0):
+                raise TypeError(f"index {v.label()} must be an integer {'array' if e.kind == 'array' else 'scalar'}, "
                                 f"got {v.type.describe()}")
-        k += n
 
 
 @dataclass(frozen=True)
@@ -87,7 +139,7 @@ class Subtensor(Op):
         x = as_tensor_variable(x)
         idx = [as_tensor_variable(v) for v in idx]
         _check_index_inputs(self.spec, idx)
-        return Apply(self, [x, *idx], [TensorType(x.dtype, _index_output_bc(x, self.spec, idx))])
+        return Apply(self, [x, *idx], [TensorType(x.dtype, indexed_broadcastable(x, self.spec, idx))])
 
     def __str__(self):
         return f"Subtensor{{{spec_text(self.spec)}}}"
@@ -103,7 +155,7 @@ class AdvancedSubtensor(Op):
         x = as_tensor_variable(x)
         idx = [as_tensor_variable(v) for v in idx]
         _check_index_inputs(self.spec, idx)
-        return Apply(self, [x, *idx], [TensorType(x.dtype, _index_output_bc(x, self.spec, idx))])
+        return Apply(self, [x, *idx], [TensorType(x.dtype, indexed_broadcastable(x, self.spec, idx))])
 
     def __str__(self):
         return f"AdvancedSubtensor{{{spec_text(self.spec)}}}"
@@ -124,7 +176,7 @@ class IncSubtensor(Op):
         x, y = as_tensor_variable(x), as_tensor_variable(y)
         idx = [as_tensor_variable(v) for v in idx]
         _check_index_inputs(self.spec, idx)
-        target_ndim = len(_index_output_bc(x, self.spec, idx))
+        target_ndim = len(indexed_broadcastable(x, self.spec, idx))
         if y.ndim > target_ndim:
             raise ValueError(f"inc/set_subtensor: value {y.label()} ({y.type.describe()}) has more dimensions "
                              f"than the indexed region ({target_ndim})")

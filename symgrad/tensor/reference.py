@@ -24,7 +24,7 @@ from ..graph import Apply, Constant, Variable
 from ..scalar.evaluate import expr_function
 from .elemwise import Elemwise
 from .ifelse import IfElse
-from .indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from .indexing import AdvancedSubtensor, IncSubtensor, IndexEntry, Subtensor, decode_spec
 from .linalg import Dot
 from .nnet import Softmax
 from .reduction import Reduce
@@ -179,50 +179,60 @@ def _join(node):
     return run
 
 
-def index_tuple(spec: tuple, idx) -> tuple:
-    """Rebuild a numpy index from a Subtensor spec and the index input arrays."""
-    out, k = [], 0
-    for entry in spec:
-        if entry == "i":
-            out.append(int(idx[k]))
-            k += 1
-        elif entry == "a":
-            out.append(idx[k])
-            k += 1
+def index_tuple(entries: Sequence[IndexEntry], idx) -> tuple:
+    """The numpy index of a decoded spec (:func:`~symgrad.tensor.indexing.decode_spec`), given the
+    index input arrays.
+
+    >>> import numpy as np
+    >>> index_tuple(decode_spec(("i", ("s", True, False, False))), [np.int64(2), np.int64(1)])
+    (2, slice(1, None, None))
+    """
+    out = []
+    for e in entries:
+        if e.kind == "int":
+            out.append(int(idx[e.position]))
+        elif e.kind == "array":
+            out.append(idx[e.position])
         else:
-            parts = []
-            for present in entry[1:]:
-                if present:
-                    parts.append(int(idx[k]))
-                    k += 1
-                else:
-                    parts.append(None)
-            if parts[2] == 0:
+            start, stop, step = (None if k is None else int(idx[k]) for k in e.inputs)
+            if step == 0:
                 raise ValueError("slice step cannot be zero")
-            out.append(slice(*parts))
+            out.append(slice(start, stop, step))
     return tuple(out)
 
 
-def _checked_index(node, x, idx):
-    index = index_tuple(node.op.spec, idx)
-    for d, entry in enumerate(index):
-        if isinstance(entry, int) and not -x.shape[d] <= entry < x.shape[d]:
-            raise IndexError(f"index {entry} is out of bounds for axis {d} of {describe(node.inputs[0], x)}")
-        if isinstance(entry, np.ndarray) and entry.size and (entry.max() >= x.shape[d] or entry.min() < -x.shape[d]):
-            raise IndexError(f"index array {describe(node.inputs[1 + d], entry)} has values out of bounds "
-                             f"for axis {d} of {describe(node.inputs[0], x)}")
-    return index
+def _index_checker(node: Apply, first: int) -> Callable:
+    """``check(x, idx) -> numpy index`` for an indexing node whose index inputs start at input
+    ``first``: an index out of bounds raises an IndexError that names the variables."""
+    entries = decode_spec(node.op.spec)
+    x_var = node.inputs[0]
+
+    def check(x, idx):
+        index = index_tuple(entries, idx)
+        for e, entry in zip(entries, index):
+            d = e.dim
+            if e.kind == "int" and not -x.shape[d] <= entry < x.shape[d]:
+                raise IndexError(f"index {entry} is out of bounds for axis {d} of {describe(x_var, x)}")
+            if e.kind == "array" and entry.size and (entry.max() >= x.shape[d] or entry.min() < -x.shape[d]):
+                raise IndexError(f"index array {describe(node.inputs[first + e.position], entry)} has values out "
+                                 f"of bounds for axis {d} of {describe(x_var, x)}")
+        return index
+
+    return check
 
 
 @impl(Subtensor)
 def _subtensor(node):
-    return lambda x, *idx: x[_checked_index(node, x, idx)]
+    check = _index_checker(node, 1)
+    return lambda x, *idx: x[check(x, idx)]
 
 
 @impl(AdvancedSubtensor)
 def _advanced_subtensor(node):
+    check = _index_checker(node, 1)
+
     def run(x, *idx):
-        index = _checked_index(node, x, idx)
+        index = check(x, idx)
         try:
             return x[index]
         except IndexError as e:
@@ -235,9 +245,10 @@ def _advanced_subtensor(node):
 def _inc_subtensor(node):
     op = node.op
     y_var = node.inputs[1]
+    check = _index_checker(node, 2)
 
     def run(x, y, *idx):
-        index = _checked_index(node, x, idx)
+        index = check(x, idx)
         out = x.copy()
         region = np.shape(x[index])
         pad = len(region) - y.ndim

@@ -229,3 +229,21 @@ def test_index_runtime_errors(mode):
         x[idx].eval({x: value, idx: np.array([0, 5])}, mode=mode)
     with pytest.raises(ValueError):
         x[::i].eval({x: value, i: 0}, mode=mode)
+
+
+def test_int_among_arrays_counts_as_advanced(mode):
+    """numpy counts an int as an advanced index when there is an index array: x[:, a, :, 0] has its
+    advanced dims apart, so the index dims go first (the type says so too)."""
+    x, a = T.TensorType("float64", (True, False, False, False))("x"), T.lvector("a")
+    y = x[:, a, :, 0]
+    assert y.broadcastable == (False, True, False)
+    got = (y * 1.0).eval({x: np.zeros((1, 5, 3, 4)), a: np.array([0, 1])}, mode=mode)
+    assert got.shape == (2, 1, 3)
+
+
+def test_index_error_names_the_index_array(mode):
+    x, idx = T.dmatrix("x"), T.lvector("idx")
+    values = {x: np.zeros((2, 3)), idx: np.array([0, 5])}
+    for indexed in (x[:, idx], T.inc_subtensor(x[idx], 1.0)):
+        with pytest.raises(IndexError, match="index array 'idx'"):
+            indexed.eval(values, mode=mode)

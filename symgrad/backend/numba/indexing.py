@@ -8,51 +8,42 @@ from __future__ import annotations
 from typing import Sequence
 
 from ...graph import Apply, Variable
-from ...tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor, _index_output_bc
+from ...tensor.indexing import (
+    AdvancedSubtensor,
+    IncSubtensor,
+    IndexEntry,
+    Subtensor,
+    advanced_dims,
+    decode_spec,
+    indexed_broadcastable,
+)
 from .emit import Emitter, _label, _msg, _np, emitter
 
 
-def _basic_index(em: Emitter, x: Variable, xn: str, spec: tuple, idx_names: Sequence[str],
-                 arrays_as_full: bool = False) -> tuple[list[str], list[int]]:
-    """Index parts for a basic (view) index; ints are bounds-checked. Returns (parts, array dims)."""
-    parts, k, array_dims = [], 0, []
-    for d, entry in enumerate(spec):
-        if entry == "i":
+def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry],
+                 idx_names: Sequence[str]) -> list[str]:
+    """Index parts for a basic (view) index; ints are bounds-checked."""
+    parts = []
+    for e in entries:
+        if e.kind == "int":
             i = em.fresh("j")
-            em.emit(f"{i} = check_index({idx_names[k]}, {xn}.shape[{d}], "
-                    f"{_msg(f'index out of bounds for axis {d} of {_label(x)}')})")
-            if arrays_as_full:
-                parts.append(":")
-                array_dims.append(d)
-                em.emit(f"{i} = np.array([{i}], dtype=np.int64)")
-                idx_names = list(idx_names)
-                idx_names[k] = i
-            else:
-                parts.append(i)
-            k += 1
-        elif entry == "a":
+            em.emit(f"{i} = check_index({idx_names[e.position]}, {xn}.shape[{e.dim}], "
+                    f"{_msg(f'index out of bounds for axis {e.dim} of {_label(x)}')})")
+            parts.append(i)
+        elif e.kind == "array":
             parts.append(":")
-            array_dims.append(d)
-            k += 1
         else:
-            text, k = _slice_text(em, entry, idx_names, k)
-            parts.append(text)
-    return parts, array_dims
+            parts.append(_slice_text(em, e, idx_names))
+    return parts
 
 
-def _slice_text(em: Emitter, entry: tuple, idx_names: Sequence[str], k: int) -> tuple[str, int]:
-    """``start:stop:step`` for a slice entry whose bounds are the next index inputs; checks step != 0."""
-    bounds = []
-    for present in entry[1:]:
-        if present:
-            bounds.append(idx_names[k])
-            k += 1
-        else:
-            bounds.append("")
-    if entry[3]:
+def _slice_text(em: Emitter, e: IndexEntry, idx_names: Sequence[str]) -> str:
+    """``start:stop:step`` for a slice entry whose bounds are index inputs; checks step != 0."""
+    bounds = ["" if k is None else idx_names[k] for k in e.inputs]
+    if bounds[2]:
         em.emit(f"if {bounds[2]} == 0:")
         em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
-    return (":".join(bounds) if any(bounds) else ":"), k
+    return ":".join(bounds) if any(bounds) else ":"
 
 
 @emitter(Subtensor)
@@ -60,15 +51,8 @@ def _subtensor(em: Emitter, node: Apply) -> None:
     x, *idx = node.inputs
     xn = em.name(x)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    parts, _ = _basic_index(em, x, xn, node.op.spec, [em.name(v) for v in idx])
+    parts = _basic_index(em, x, xn, decode_spec(node.op.spec), [em.name(v) for v in idx])
     em.emit(f"{o} = {xn}[{', '.join(parts)}]")
-
-
-def _advanced_layout(spec: tuple, ndim: int):
-    """For x[spec] with integer arrays: (advanced dims, whether the broadcast dims go in front)."""
-    adv = [d for d, e in enumerate(spec) if e in ("a", "i")]
-    adjacent = adv == list(range(adv[0], adv[-1] + 1))
-    return adv, (not adjacent) or adv[0] == 0
 
 
 def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx):
@@ -77,15 +61,13 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
     Returns (view with advanced dims first, flat index arrays, broadcast-shape code, n, rest dims).
     """
     idx_names = [em.name(v) for v in idx]
-    parts, k, arrays = [], 0, []
-    for d, entry in enumerate(spec):
-        if entry in ("a", "i"):
+    parts, arrays = [], []
+    for e in decode_spec(spec):
+        if e.kind == "slice":
+            parts.append(_slice_text(em, e, idx_names))
+        else:  # an int among index arrays is a 0-d index array (numpy's rule)
             parts.append(":")
-            arrays.append((d, idx_names[k], idx[k]))
-            k += 1
-        else:
-            text, k = _slice_text(em, entry, idx_names, k)
-            parts.append(text)
+            arrays.append((e.dim, idx_names[e.position], idx[e.position]))
     parts += [":"] * (x.ndim - len(spec))
     view = em.fresh("t")
     em.emit(f"{view} = {xn}[{', '.join(parts)}]")
@@ -150,10 +132,10 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
 
 def _result_perm(spec: tuple, ndim_b: int, rest: int) -> list[int] | None:
     """Permutation from (broadcast dims, rest dims) to numpy's order when advanced dims are inside."""
-    adv, front = _advanced_layout(spec, ndim_b + rest)
-    if front:
+    adv, adjacent = advanced_dims(spec)
+    if not adjacent or adv[0] == 0:
         return None
-    before = sum(1 for d in range(adv[0]) if spec[d] not in ("i",))  # basic dims before the block
+    before = adv[0]  # the slices before the block of advanced dims
     order = list(range(ndim_b, ndim_b + before)) + list(range(ndim_b)) + list(range(ndim_b + before, ndim_b + rest))
     return order
 
@@ -193,9 +175,10 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     em.emit(f"{o} = {xn}.copy()")
     if not op.advanced:
-        parts, _ = _basic_index(em, x, o, op.spec, [em.name(v) for v in idx])
+        entries = decode_spec(op.spec)
+        parts = _basic_index(em, x, o, entries, [em.name(v) for v in idx])
         region = f"{o}[{', '.join(parts)}]"
-        region_ndim = sum(1 for e in op.spec if e != "i") + x.ndim - len(op.spec)
+        region_ndim = sum(1 for e in entries if e.kind != "int") + x.ndim - len(entries)
         if region_ndim == 0:
             em.emit(f"{region} {'=' if op.set_instead_of_inc else '+='} {yn}")
             return
@@ -209,7 +192,6 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
         return
     view, flats, bshape, n, rest = _advanced_prepare(em, node, x, o, op.spec, idx)
     k = len(flats)
-    ndim_b = len(node.inputs[0].type.broadcastable) - rest  # placeholder, fixed below
     out_region_ndim = len(_region_bc(node))
     ndim_b = out_region_ndim - rest
     rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
@@ -245,7 +227,7 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
 
 
 def _region_bc(node: Apply) -> tuple:
-    return _index_output_bc(node.inputs[0], node.op.spec, list(node.inputs[2:]))
+    return indexed_broadcastable(node.inputs[0], node.op.spec, node.inputs[2:])
 
 
 def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, region_ndim: int,

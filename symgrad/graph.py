@@ -12,7 +12,7 @@ subgraphs can be merged and a compiled kernel can be keyed by the graph's conten
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -231,15 +231,62 @@ def clients(outputs: Sequence[Variable]) -> dict[int, list[tuple[Apply, int]]]:
     return result
 
 
-def rebuild(node: Apply, inputs: Sequence[Variable], memo: dict) -> None:
-    """If ``inputs`` differ from ``node``'s, apply its op to them and record old -> new outputs
-    (by id) in ``memo``, keeping names. The step every rewrite pass repeats."""
-    if all(a is b for a, b in zip(inputs, node.inputs)):
-        return
-    new = node.op.make_node(*inputs)
-    for old, nw in zip(node.outputs, new.outputs):
-        nw.name = nw.name or old.name
-        memo[id(old)] = nw
+def with_inputs(node: Apply, inputs: Sequence[Variable]) -> Apply:
+    """``node`` itself when ``inputs`` are its inputs, else a new node of its op on ``inputs``.
+
+    >>> import symgrad.tensor as T
+    >>> x, y = T.dvector("x"), T.dvector("y")
+    >>> node = T.exp(x).owner
+    >>> with_inputs(node, [x]) is node, with_inputs(node, [y]).inputs == (y,)
+    (True, True)
+    """
+    if len(inputs) == len(node.inputs) and all(a is b for a, b in zip(inputs, node.inputs)):
+        return node
+    return node.op.make_node(*inputs)
+
+
+RewriteNode = Callable[[Apply, list], "Apply | Sequence[Variable] | None"]
+
+
+def rebuild_graph(outputs: Sequence[Variable], rewrite_node: RewriteNode | None = None,
+                  memo: dict | None = None) -> list[Variable]:
+    """Rebuild ``outputs`` node by node: the walk every rewrite pass shares.
+
+    Nodes are visited in :func:`toposort` order. ``rewrite_node(node, inputs)`` gets each node with
+    its inputs as already rebuilt and returns ``None`` (keep it: it is rebuilt on the new inputs if
+    they changed), a node whose outputs replace the node's (they keep the old outputs' names), or
+    a list of variables that replace them as they are (a folded constant stays unnamed).
+    ``memo`` maps ``id(old variable)`` to its replacement: seed it to replace variables from the
+    start (a node whose outputs are all replaced is skipped), read it from ``rewrite_node`` to
+    find what an earlier node became. Unchanged parts of the graph are shared, not copied.
+
+    >>> import symgrad.tensor as T
+    >>> x = T.dvector("x")
+    >>> y = T.exp(x) + 1
+    >>> y.name = "y"
+    >>> exp = T.exp(x).owner.op  # ops compare by their parameters
+    >>> def log_for_exp(node, inputs):
+    ...     return T.log(*inputs).owner if node.op == exp else None
+    >>> (z,) = rebuild_graph([y], log_for_exp)
+    >>> z.name, str(z.owner.inputs[0].owner.op)
+    ('y', 'Elemwise{log(x0)}')
+    """
+    memo = {} if memo is None else memo
+    for node in toposort(outputs):
+        if all(id(o) in memo for o in node.outputs):
+            continue
+        inputs = [memo.get(id(v), v) for v in node.inputs]
+        new = rewrite_node(node, inputs) if rewrite_node is not None else None
+        if new is None:
+            new = with_inputs(node, inputs)
+        keep_names = isinstance(new, Apply)
+        for old, nw in zip(node.outputs, new.outputs if keep_names else new):
+            if nw is old or id(old) in memo:
+                continue
+            if keep_names and not nw.name:
+                nw.name = old.name
+            memo[id(old)] = nw
+    return [memo.get(id(v), v) for v in outputs]
 
 
 def clone_replace(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
@@ -248,12 +295,7 @@ def clone_replace(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
     Nodes that depend on a replaced variable are rebuilt with ``op.make_node``; the rest are
     shared with the original graph (graphs are immutable, so sharing is safe).
     """
-    memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
-    for node in toposort(outputs):
-        if all(id(o) in memo for o in node.outputs):
-            continue  # the node's outputs are themselves being replaced
-        rebuild(node, [memo.get(id(v), v) for v in node.inputs], memo)
-    return [memo.get(id(v), v) for v in outputs]
+    return rebuild_graph(outputs, memo={id(k): v for k, v in replace.items()})
 
 
 def flatten_graph(outputs: list[Variable], extra: list[Variable]) -> tuple:

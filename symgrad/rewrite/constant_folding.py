@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Constant, Variable, toposort
+from ..graph import Apply, Constant, Variable, rebuild_graph
 from ..tensor.elemwise import Elemwise, make_elemwise
 from ..tensor.reference import IMPLS
 from ..tensor.variable import TensorConstant
@@ -19,27 +19,20 @@ MAX_FOLDED_SIZE = 10_000  # larger results stay in the graph rather than bloatin
 
 def fold_constants(outputs: list[Variable]) -> list[Variable]:
     """Evaluate all-constant nodes with their reference implementations (tensor/reference.py); inline 0-d constants into elemwise ops."""
-    memo: dict[int, Variable] = {}
-    for node in toposort(outputs):
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        if inputs and all(isinstance(v, Constant) for v in inputs) and len(node.outputs) == 1:
-            try:
-                with np.errstate(all="ignore"):
-                    value = IMPLS[type(node.op)](node)(*[v.data for v in inputs])
-            except Exception:  # an error here must surface when the function runs, not at compile time
-                value = None
-            if value is not None and np.size(value) <= MAX_FOLDED_SIZE:
-                out = node.outputs[0]
-                memo[id(out)] = TensorConstant(out.type, np.asarray(value, dtype=out.dtype))
-                continue
-        new_node = _inline_scalar_constants(node, inputs)
-        if new_node is None and any(a is not b for a, b in zip(inputs, node.inputs)):
-            new_node = node.op.make_node(*inputs)
-        if new_node is not None:
-            for old, new in zip(node.outputs, new_node.outputs):
-                new.name = new.name or old.name
-                memo[id(old)] = new
-    return [memo.get(id(v), v) for v in outputs]
+    return rebuild_graph(outputs, _fold)
+
+
+def _fold(node: Apply, inputs: list[Variable]):
+    if inputs and all(isinstance(v, Constant) for v in inputs) and len(node.outputs) == 1:
+        try:
+            with np.errstate(all="ignore"):
+                value = IMPLS[type(node.op)](node)(*[v.data for v in inputs])
+        except Exception:  # an error here must surface when the function runs, not at compile time
+            value = None
+        if value is not None and np.size(value) <= MAX_FOLDED_SIZE:
+            out = node.outputs[0]
+            return [TensorConstant(out.type, np.asarray(value, dtype=out.dtype))]
+    return _inline_scalar_constants(node, inputs)
 
 
 def _inline_scalar_constants(node, inputs):

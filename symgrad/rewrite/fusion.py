@@ -21,7 +21,7 @@ from functools import lru_cache
 import sympy
 
 from .. import scalar as S
-from ..graph import Variable, clients, rebuild, toposort
+from ..graph import Variable, clients, rebuild_graph
 from ..scalar.evaluate import natural_dtype
 from ..tensor.elemwise import Elemwise
 
@@ -35,20 +35,17 @@ def fuse(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with maximal trees of elementwise nodes fused into single nodes."""
     users = clients(outputs)
     is_output = {id(v) for v in outputs}
-    memo: dict[int, Variable] = {}
-    for node in toposort(outputs):
-        inputs = [memo.get(id(v), v) for v in node.inputs]
+
+    def fuse_node(node, inputs):
         if not isinstance(node.op, Elemwise):
-            rebuild(node, inputs, memo)
-            continue
+            return None
         expr, leaves, subs = _substitute(node, inputs, users, is_output, natural_dtype, frozenset())
         lost = _lost_domain(node.op.expr, subs, expr)
         if lost:
             expr, leaves, _ = _substitute(node, inputs, users, is_output, natural_dtype, lost)
-        new_out = Elemwise(expr, len(leaves), node.op.dtype)(*leaves)
-        new_out.name = node.outputs[0].name
-        memo[id(node.outputs[0])] = new_out
-    return [memo.get(id(v), v) for v in outputs]
+        return Elemwise(expr, len(leaves), node.op.dtype).make_node(*leaves)
+
+    return rebuild_graph(outputs, fuse_node)
 
 
 def _substitute(node, inputs, users, is_output, natural_dtype, keep_apart: frozenset):

@@ -16,29 +16,28 @@ inputs are left alone: slicing each input first could hide a shape mismatch betw
 """
 from __future__ import annotations
 
-from ..graph import Variable, rebuild, toposort
+from ..graph import Variable, rebuild_graph
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import Subtensor
 
 
 def lift_subtensors(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with basic indexing applied before one-input elementwise chains."""
-    memo: dict[int, Variable] = {}
-    for node in toposort(outputs):
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        if isinstance(node.op, Subtensor):
-            x, *idx = inputs
-            chain = []  # the one-input elementwise ops between the indexed value and its source
-            while x.owner is not None and isinstance(x.owner.op, Elemwise) and x.owner.op.nin == 1 \
-                    and x.owner.inputs[0].broadcastable == x.broadcastable:
-                chain.append(x.owner.op)
-                x = x.owner.inputs[0]
-            if chain:
-                out = node.op(x, *idx)
-                for op in reversed(chain):
-                    out = op(out)
-                out.name = node.outputs[0].name
-                memo[id(node.outputs[0])] = out
-                continue
-        rebuild(node, inputs, memo)
-    return [memo.get(id(v), v) for v in outputs]
+    return rebuild_graph(outputs, _lift)
+
+
+def _lift(node, inputs):
+    if not isinstance(node.op, Subtensor):
+        return None
+    x, *idx = inputs
+    chain = []  # the one-input elementwise ops between the indexed value and its source
+    while x.owner is not None and isinstance(x.owner.op, Elemwise) and x.owner.op.nin == 1 \
+            and x.owner.inputs[0].broadcastable == x.broadcastable:
+        chain.append(x.owner.op)
+        x = x.owner.inputs[0]
+    if not chain:
+        return None
+    out = node.op(x, *idx)
+    for op in reversed(chain):
+        out = op(out)
+    return out.owner

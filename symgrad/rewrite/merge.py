@@ -8,34 +8,24 @@ True
 """
 from __future__ import annotations
 
-from ..graph import Constant, Variable, toposort
+from ..graph import Constant, Variable, rebuild_graph, with_inputs
 
 
 def merge(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with structurally identical nodes and equal constants shared."""
-    memo: dict[int, Variable] = {}
     constants: dict = {}
     nodes: dict = {}
 
     def canonical(v: Variable) -> Variable:
-        v = memo.get(id(v), v)
         if isinstance(v, Constant) and v.name is None:
             v = constants.setdefault(v.signature(), v)
         return v
 
-    for node in toposort(outputs):
-        inputs = [canonical(v) for v in node.inputs]
+    def merge_node(node, inputs):
+        inputs = [canonical(v) for v in inputs]
         key = (node.op, tuple(id(v) for v in inputs))
-        existing = nodes.get(key)
-        if existing is None:
-            if any(a is not b for a, b in zip(inputs, node.inputs)):
-                existing = node.op.make_node(*inputs)
-            else:
-                existing = node
-            nodes[key] = existing
-        for old, new in zip(node.outputs, existing.outputs):
-            if old is not new:
-                if old.name and not new.name:
-                    new.name = old.name
-                memo[id(old)] = new
-    return [canonical(v) for v in outputs]
+        if key not in nodes:
+            nodes[key] = with_inputs(node, inputs)
+        return nodes[key]
+
+    return [canonical(v) for v in rebuild_graph(outputs, merge_node)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sympy
 
 from .. import scalar as S
-from ..graph import Variable, rebuild, toposort
+from ..graph import Variable, rebuild_graph, toposort
 from ..tensor.elemwise import Elemwise, broadcast_pattern
 
 def _expensive(expr: sympy.Expr) -> bool:
@@ -43,30 +43,29 @@ def reuse_computed(outputs: list[Variable]) -> list[Variable]:
     costly = {id(n) for n in costly}
     if not providers:
         return list(outputs)
-    memo: dict[int, Variable] = {}
-    for node in order:
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        if id(node) in costly:
-            expr, leaves = node.op.expr, list(inputs)
-            position = {id(v): j for j, v in enumerate(node.inputs)}
-            for m in providers:
-                if m is node or m.outputs[0].type is not node.outputs[0].type:  # (the type holds the dtype)
-                    continue
-                spots = [position.get(id(v)) for v in m.inputs]
-                if None in spots:
-                    continue
-                pattern = m.op.expr.xreplace({S.arg(k): S.arg(j) for k, j in enumerate(spots)})
-                if pattern != expr and expr.has(pattern):
-                    expr = expr.xreplace({pattern: S.arg(len(leaves))})
-                    leaves.append(memo.get(id(m.outputs[0]), m.outputs[0]))
-            if expr is not node.op.expr:
-                expr, leaves = _drop_unread(node.op.expr, expr, leaves, node.outputs[0])
-                new_out = Elemwise(expr, len(leaves), node.op.dtype)(*leaves)
-                new_out.name = node.outputs[0].name
-                memo[id(node.outputs[0])] = new_out
+    memo: dict[int, Variable] = {}  # what each provider became, for the nodes that read it
+
+    def reuse_node(node, inputs):
+        if id(node) not in costly:
+            return None
+        expr, leaves = node.op.expr, list(inputs)
+        position = {id(v): j for j, v in enumerate(node.inputs)}
+        for m in providers:
+            if m is node or m.outputs[0].type is not node.outputs[0].type:  # (the type holds the dtype)
                 continue
-        rebuild(node, inputs, memo)
-    return [memo.get(id(v), v) for v in outputs]
+            spots = [position.get(id(v)) for v in m.inputs]
+            if None in spots:
+                continue
+            pattern = m.op.expr.xreplace({S.arg(k): S.arg(j) for k, j in enumerate(spots)})
+            if pattern != expr and expr.has(pattern):
+                expr = expr.xreplace({pattern: S.arg(len(leaves))})
+                leaves.append(memo.get(id(m.outputs[0]), m.outputs[0]))
+        if expr is node.op.expr:
+            return None
+        expr, leaves = _drop_unread(node.op.expr, expr, leaves, node.outputs[0])
+        return Elemwise(expr, len(leaves), node.op.dtype).make_node(*leaves)
+
+    return rebuild_graph(outputs, reuse_node, memo)
 
 
 def _drop_unread(before: sympy.Expr, expr: sympy.Expr, leaves: list[Variable],

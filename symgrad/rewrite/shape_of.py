@@ -12,22 +12,23 @@ True
 """
 from __future__ import annotations
 
-from ..graph import Variable, rebuild, toposort
+from ..graph import Variable, rebuild_graph, with_inputs
 from ..tensor.elemwise import Elemwise
 from ..tensor.shape import Shape
 
 
 def shape_of_elemwise(outputs: list[Variable]) -> list[Variable]:
-    memo: dict[int, Variable] = {}
-    for node in toposort(outputs):
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        if isinstance(node.op, Shape):
-            src = inputs[0]
-            while src.owner is not None and isinstance(src.owner.op, Elemwise):
-                same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
-                if not same:
-                    break
-                src = same[0]
-            inputs = [src]
-        rebuild(node, inputs, memo)
-    return [memo.get(id(v), v) for v in outputs]
+    """Rebuild ``outputs`` with each shape of an elementwise result taken from one of its inputs."""
+    return rebuild_graph(outputs, _shape_source)
+
+
+def _shape_source(node, inputs):
+    if not isinstance(node.op, Shape):
+        return None
+    src = inputs[0]
+    while src.owner is not None and isinstance(src.owner.op, Elemwise):
+        same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
+        if not same:
+            break
+        src = same[0]
+    return with_inputs(node, [src])

@@ -30,7 +30,7 @@ from functools import lru_cache
 import sympy
 
 from .. import scalar as S
-from ..graph import Variable, toposort
+from ..graph import Variable, rebuild_graph
 from ..tensor.elemwise import Elemwise
 
 MAX_OPS = 300
@@ -39,22 +39,17 @@ MAX_DEGREE = 6
 
 def stabilize_graph(outputs: list[Variable]) -> list[Variable]:
     """Replace each Elemwise node's expression by its stabilized form (when that changes it)."""
-    memo: dict[int, Variable] = {}
-    for node in toposort(outputs):
-        inputs = [memo.get(id(v), v) for v in node.inputs]
-        op = node.op
-        if isinstance(op, Elemwise):
-            expr = canonical_sigmoid(op.expr)
-            if op.dtype[0] == "f":
-                expr = stabilize(expr)
-            if expr != op.expr:
-                op = Elemwise(expr, op.nin, op.dtype)
-        if op is not node.op or any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = op.make_node(*inputs)
-            for old, nw in zip(node.outputs, new.outputs):
-                nw.name = nw.name or old.name
-                memo[id(old)] = nw
-    return [memo.get(id(v), v) for v in outputs]
+    return rebuild_graph(outputs, _stabilize_node)
+
+
+def _stabilize_node(node, inputs):
+    op = node.op
+    if not isinstance(op, Elemwise):
+        return None
+    expr = canonical_sigmoid(op.expr)
+    if op.dtype[0] == "f":
+        expr = stabilize(expr)
+    return Elemwise(expr, op.nin, op.dtype).make_node(*inputs) if expr != op.expr else None
 
 
 def _is_logistic(e) -> bool:

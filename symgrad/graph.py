@@ -113,9 +113,19 @@ class Variable:
         return self.type.broadcastable
 
     def label(self) -> str:
-        """The name a user would recognise in an error message."""
+        """How error messages name this variable (the one label function: graph building, the
+        reference implementations and compiled functions all use it).
+
+        >>> import symgrad.tensor as T
+        >>> T.dvector("x").label(), T.exp(T.dvector()).label(), T.constant(1.0).label(), T.dvector().label()
+        ("'x'", 'the result of Elemwise{exp(x0)}', 'a constant', '<unnamed float64 vector>')
+        """
         if self.name:
             return repr(self.name)
+        if self.owner is not None:
+            return f"the result of {self.owner.op}"
+        if isinstance(self, Constant):
+            return "a constant"
         return f"<unnamed {self.type.describe()}>"
 
     def __repr__(self) -> str:

@@ -39,10 +39,6 @@ class GraphView:
         return [v for v in graph_inputs(self.roots) if isinstance(v, SharedVariable)]
 
 
-def _shared_label(var: Variable) -> str:
-    return var.name or f"<shared {var.type.describe()}>"
-
-
 def graph_view(obj) -> GraphView:
     """The roots and roles of ``obj``: a Variable, a list/tuple of them, or a compiled Function
     (its optimized graph: what the backend runs, outputs then updates)."""
@@ -54,7 +50,8 @@ def graph_view(obj) -> GraphView:
             roles.setdefault(id(v), []).append(f"output {k}" if n_out > 1 else "output")
         updates = []
         for (var, _), v in zip(obj.updates, roots[n_out:]):
-            roles.setdefault(id(v), []).append(f"update of {_shared_label(var)}")
+            # the repr of a shared variable: its name, or <shared float64 vector>
+            roles.setdefault(id(v), []).append(f"update of {var!r}")
             updates.append((var, v))
         return GraphView(roots, roles, [spec.variable for spec in obj.inputs], updates, is_function=True)
     if isinstance(obj, Variable):

@@ -351,16 +351,15 @@ def _specify_shape(node):
 
 
 def describe(var: Variable, value) -> str:
-    """``'x' (float64 matrix of shape (3, 4))`` for error messages."""
-    if var.name:
-        label = repr(var.name)
-    elif var.owner is not None:
-        label = f"the result of {var.owner.op}"
-    else:
-        label = "a constant" if isinstance(var, Constant) else "an unnamed input"
+    """The variable's label (``Variable.label``) and, when there is a value, its shape.
+
+    >>> import numpy as np, symgrad.tensor as T
+    >>> describe(T.dmatrix("x"), np.zeros((3, 4)))
+    "'x' (float64 matrix of shape (3, 4))"
+    """
     if value is None:
-        return label
-    return f"{label} ({var.type.describe()} of shape {np.shape(value)})"
+        return var.label()
+    return f"{var.label()} ({var.type.describe()} of shape {np.shape(value)})"
 
 
 def interpret(inputs: Sequence[Variable], nodes: Sequence[Apply], outputs: Sequence[Variable]) -> Callable:

@@ -21,7 +21,7 @@ from ..tensor.elemwise import make_elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
-from ..tensor.reduction import Reduce, prod
+from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
 from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
 from ..tensor.variable import constant
@@ -79,33 +79,21 @@ def _dot_vjp(node, g):
     return [dot(g, b.T), dot(a.T, g)]
 
 
-def _expand(g: Variable, x: Variable, axes) -> Variable:
-    """Re-insert reduced ``axes`` into ``g`` as broadcastable dims."""
-    pattern, k = [], 0
-    for i in range(x.ndim):
-        if i in axes:
-            pattern.append("x")
-        else:
-            pattern.append(k)
-            k += 1
-    return dimshuffle(g, pattern)
-
-
 def _reduce_vjp(node, g):
     op, (x,) = node.op, node.inputs
     if op.kind in ("argmax", "argmin"):
         return [None]
     axes = op.axis
-    ge = _expand(g, x, axes)
+    ge = keep_reduced_dims(g, x, axes)
     if op.kind == "sum":
         return [E.fill(x, ge)]
-    out = _expand(node.outputs[0], x, axes)
+    out = keep_reduced_dims(node.outputs[0], x, axes)
     if op.kind in ("max", "min"):
         return [ge * E.eq(x, out)]
     # prod: d/dx_i = product of the others, computed without dividing by zero.
     is_zero = E.eq(x, 0)
-    zeros = _expand(tsum(is_zero, axis=axes), x, axes)
-    prod_nonzero = _expand(prod(E.switch(is_zero, 1, x), axis=axes), x, axes)
+    zeros = keep_reduced_dims(tsum(is_zero, axis=axes), x, axes)
+    prod_nonzero = keep_reduced_dims(prod(E.switch(is_zero, 1, x), axis=axes), x, axes)
     others = E.switch(E.eq(zeros, 0), prod_nonzero / E.switch(is_zero, 1, x),
                       E.switch(is_zero & E.eq(zeros, 1), prod_nonzero, 0))
     return [ge * others]

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import scalar as S
 from ..graph import Apply, Op, TensorType, Variable
-from .variable import as_tensor_variable
+from .elemwise import Elemwise, cast, mul, sqrt
+from .shape import dimshuffle, shape_i
+from .variable import as_tensor_variable, constant
 
 _NUMPY = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin}
 
@@ -56,32 +59,30 @@ def normalize_axis(x: Variable, axis, who: str) -> tuple:
     return tuple(sorted(out))
 
 
-def _keep(x: Variable, out: Variable, axes: tuple, keepdims: bool) -> Variable:
-    if not keepdims:
-        return out
-    from .shape import dimshuffle
+def keep_reduced_dims(y: Variable, x: Variable, axes) -> Variable:
+    """``y``, a reduction of ``x`` over ``axes``, with those axes put back as broadcastable dims
+    (numpy's ``keepdims``; also how a reduction's gradient is broadcast back over ``x``).
 
-    pattern, k = [], 0
-    for i in range(x.ndim):
-        if i in axes:
-            pattern.append("x")
-        else:
-            pattern.append(k)
-            k += 1
-    return dimshuffle(out, pattern)
+    >>> import symgrad.tensor as T
+    >>> X = T.dtensor3("X")
+    >>> keep_reduced_dims(X.sum(axis=(0, 2)), X, (0, 2)).broadcastable
+    (True, False, True)
+    """
+    kept = iter(range(y.ndim))
+    return dimshuffle(y, ["x" if i in axes else next(kept) for i in range(x.ndim)])
+
+
+def _keep(x: Variable, out: Variable, axes, keepdims: bool) -> Variable:
+    return keep_reduced_dims(out, x, axes) if keepdims else out
 
 
 def _reduce(kind: str, x, axis, keepdims: bool) -> Variable:
     x = as_tensor_variable(x)
     axes = normalize_axis(x, axis, kind)
     if kind in ("max", "min") and x.dtype == "bool":
-        from .elemwise import cast
-
         return cast(_reduce(kind, cast(x, "int8"), axis, keepdims), "bool")
     if not axes and kind not in ("argmax", "argmin"):
         if kind in ("sum", "prod"):  # nothing to reduce, but numpy still widens small ints and bools
-            from .elemwise import cast
-
             return cast(x, _NUMPY[kind](np.empty((0,), x.dtype)).dtype.name)
         return x
     return _keep(x, Reduce(kind, axes)(x), axes, keepdims)
@@ -91,8 +92,6 @@ def sum(x, axis=None, keepdims: bool = False, dtype: str | None = None) -> Varia
     """Sum over ``axis`` (numpy's accumulator dtype: small ints and bools sum as int64)."""
     out = _reduce("sum", x, axis, keepdims)
     if dtype is not None:
-        from .elemwise import cast
-
         out = cast(out, dtype)
     return out
 
@@ -115,12 +114,7 @@ def min(x, axis=None, keepdims: bool = False) -> Variable:
 def _arg(kind: str, x, axis, keepdims: bool) -> Variable:
     x = as_tensor_variable(x)
     if axis is None:
-        out = Reduce(kind, None)(x)
-        if keepdims:
-            from .shape import dimshuffle
-
-            out = dimshuffle(out, ["x"] * x.ndim)
-        return out
+        return _keep(x, Reduce(kind, None)(x), range(x.ndim), keepdims)
     if not isinstance(axis, (int, np.integer)):
         raise ValueError(f"{kind} of {x.label()}: axis must be an int or None, got {axis!r}")
     axes = normalize_axis(x, axis, kind)
@@ -139,9 +133,6 @@ def argmin(x, axis=None, keepdims: bool = False) -> Variable:
 
 def count(x: Variable, axes: tuple) -> Variable:
     """Number of elements over ``axes`` as an int64 scalar."""
-    from .elemwise import mul
-    from .shape import shape_i
-
     n = 1
     for a in axes:
         n = mul(n, shape_i(x, a)) if not isinstance(n, int) or n != 1 else shape_i(x, a)
@@ -150,10 +141,6 @@ def count(x: Variable, axes: tuple) -> Variable:
 
 def mean(x, axis=None, keepdims: bool = False) -> Variable:
     """Arithmetic mean; ints and bools give float64 (as numpy)."""
-    from .. import scalar as S
-    from .elemwise import Elemwise
-    from .variable import constant
-
     x = as_tensor_variable(x)
     axes = normalize_axis(x, axis, "mean")
     dtype = "float64" if x.dtype[0] in "biu" else x.dtype
@@ -173,6 +160,4 @@ def var(x, axis=None, keepdims: bool = False) -> Variable:
 
 def std(x, axis=None, keepdims: bool = False) -> Variable:
     """Population standard deviation (numpy.std with ddof=0)."""
-    from .elemwise import sqrt
-
     return sqrt(var(x, axis, keepdims))

@@ -14,9 +14,6 @@ from ... import scalar as S
 from .emit import Emitter
 from .scalarprint import ScalarPrinter
 
-CSE_MIN_OPS = 6  # below this, common-subexpression elimination is not worth the temporaries
-
-
 @lru_cache(maxsize=8192)
 def _cse(exprs: tuple) -> tuple[tuple, tuple]:
     """(logistic groups, shared subexpressions in dependency order) for ``exprs``; cached, since the

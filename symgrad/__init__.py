@@ -17,9 +17,9 @@ from .gradient import Lop, Rop, grad  # noqa: F401
 from .printing import debugprint, pp  # noqa: F401
 from . import printing  # noqa: F401
 from . import ifelse  # noqa: F401  (symgrad.ifelse.ifelse, as theano.ifelse.ifelse)
+from .version import __version__  # noqa: F401
 
 if config.mode == "numba":  # the default backend loads with the library, not inside the first compile
     from .backend import numba as _numba_backend  # noqa: F401
 
-__version__ = "0.1.0"
 __all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad", "Rop", "Lop"]

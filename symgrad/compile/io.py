@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from ..graph import Constant, Variable
+from .shared import SharedVariable
 
 _NO_DEFAULT = object()
 
@@ -43,8 +44,6 @@ def as_in(x, position: int) -> In:
 
 
 def check_input_variable(spec: In, position: int) -> None:
-    from .shared import SharedVariable
-
     v = spec.variable
     if isinstance(v, SharedVariable):
         raise TypeError(f"function: inputs[{position}] is the shared variable {v.label()}; shared variables "

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph import Apply, Op, TensorType, Variable
-from .elemwise import log, relu, sigmoid, softplus  # noqa: F401  (part of T.nnet)
+from .elemwise import cast, log, relu, sigmoid, softplus  # noqa: F401  (part of T.nnet)
+from .indexing import getitem
+from .reduction import sum as reduce_sum
+from .shape import arange
 from .variable import as_tensor_variable
 
 
@@ -27,7 +30,6 @@ class Softmax(Op):
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         if x.dtype[0] != "f":
-            from .elemwise import cast
 
             x = cast(x, "float64")
         return Apply(self, [x], [TensorType(x.dtype, x.broadcastable)])
@@ -74,13 +76,9 @@ def categorical_crossentropy(coding_dist, true_dist) -> Variable:
     ``true_dist`` is either a one-hot (or soft) matrix like ``coding_dist`` or an integer vector of
     class indices.
     """
-    from .basic import arange
-    from .indexing import getitem
-    from .reduction import sum
-
     coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
     if true_dist.ndim == coding_dist.ndim:
-        return -sum(true_dist * log(coding_dist), axis=-1)
+        return -reduce_sum(true_dist * log(coding_dist), axis=-1)
     if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu" and coding_dist.ndim in (1, 2):
         index = true_dist if coding_dist.ndim == 1 else (arange(coding_dist.shape[0]), true_dist)
         if coding_dist.owner is not None and isinstance(coding_dist.owner.op, Softmax):

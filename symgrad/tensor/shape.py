@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Apply, Constant, Op, TensorType, Variable
+from .elemwise import cast
+from .indexing import getitem
 from .variable import as_tensor_variable
 
 
@@ -94,8 +96,6 @@ def shape(x) -> Variable:
 
 
 def shape_i(x, i: int) -> Variable:
-    from .indexing import getitem
-
     return getitem(shape(x), i)
 
 
@@ -156,8 +156,6 @@ def reshape(x, newshape, ndim: int | None = None) -> Variable:
 
 
 def cast_int64(v):
-    from .elemwise import cast
-
     return cast(v, "int64")
 
 
@@ -217,8 +215,6 @@ class Join(Op):
             if t.ndim != ndim:
                 raise TypeError(f"join: all inputs must have the same ndim, got {[t.type.describe() for t in tensors]}")
         dtype = np.result_type(*[np.empty((), t.dtype) for t in tensors]).name
-        from .elemwise import cast
-
         tensors = [cast(t, dtype) for t in tensors]
         bc = [all(t.broadcastable[d] for t in tensors) for d in range(ndim)]
         bc[self.axis] = False
@@ -260,8 +256,6 @@ def stack(tensors, axis: int = 0) -> Variable:
     axis = _norm_axis(axis, ndim + 1, "stack")
     if ndim == 0 and all(t.ndim == 0 for t in tensors):
         dtype = np.result_type(*[np.empty((), t.dtype) for t in tensors]).name
-        from .elemwise import cast
-
         return MakeVector(dtype)(*[cast(t, dtype) for t in tensors])
     expanded = [dimshuffle(t, list(range(axis)) + ["x"] + list(range(axis, t.ndim))) for t in tensors]
     return Join(axis)(*expanded)
@@ -308,8 +302,6 @@ def specify_shape(x, shape) -> Variable:
         if shape.dtype[0] not in "iu":
             raise TypeError(f"specify_shape of {x.label()}: the shape must be an integer vector, "
                             f"got {shape.label()} ({shape.type.describe()})")
-        from .indexing import getitem
-
         shape = [getitem(shape, i) for i in range(x.ndim)]
     elif isinstance(shape, (int, np.integer)) or (isinstance(shape, Variable) and shape.ndim == 0):
         shape = (shape,)

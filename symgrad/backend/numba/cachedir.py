@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numba
 import numpy as np
@@ -238,17 +239,22 @@ class Removed:
         self.paths.append(path)
 
 
+def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every file (not folder) under ``folder`` with its ``lstat``; files removed meanwhile
+    (numba's temporary files) are skipped."""
+    for path in folder.rglob("*"):
+        try:
+            stamps = path.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(stamps.st_mode):
+            yield path, stamps
+
+
 def _measure(path: Path) -> tuple[int, int]:
     if path.is_dir() and not path.is_symlink():
-        files = size = 0
-        for p in path.rglob("*"):
-            try:
-                stamps = p.lstat()
-            except OSError:  # renamed or removed meanwhile (numba's temporary files)
-                continue
-            if not stat.S_ISDIR(stamps.st_mode):
-                files, size = files + 1, size + stamps.st_size
-        return files, size
+        sizes = [stamps.st_size for _, stamps in _files(path)]
+        return len(sizes), sum(sizes)
     return 1, path.lstat().st_size
 
 
@@ -389,13 +395,7 @@ def summarize(root: Path | None = None) -> Summary:
         if is_environment(entry):
             part = out.current if entry.name == current else out.other
             part.folders += 1
-            for path in entry.rglob("*"):
-                try:
-                    stamps = path.lstat()
-                except OSError:
-                    continue
-                if stat.S_ISDIR(stamps.st_mode):
-                    continue
+            for path, stamps in _files(entry):
                 part.files += 1
                 part.bytes += stamps.st_size
                 kernel, plan = KERNEL_NAME.fullmatch(path.name), PLAN_NAME.fullmatch(path.name)

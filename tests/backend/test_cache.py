@@ -54,9 +54,11 @@ def test_two_processes_compiling_into_one_empty_cache_both_succeed(tmp_path):
 def test_the_module_key_changes_with_symgrad_numba_and_numpy_versions(monkeypatch):
     import numba
 
+    import symgrad.version
+
     source = "def kernel(a0):\n    return (a0,)"
     keys = {kernel_cache.module_key(source)}
-    for module, attr in [(sg, "__version__"), (numba, "__version__"), (np, "__version__")]:
+    for module, attr in [(symgrad.version, "__version__"), (numba, "__version__"), (np, "__version__")]:
         cachedir.environment.cache_clear()
         monkeypatch.setattr(module, attr, getattr(module, attr) + ".changed")
         keys.add(kernel_cache.module_key(source))

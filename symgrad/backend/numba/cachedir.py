@@ -48,7 +48,7 @@ import numba
 import numpy as np
 
 from ...config import config
-from ...version import __version__
+from ... import version
 
 ENV_PREFIX = "env-"
 ENVIRONMENT_FILE = "environment.json"
@@ -84,7 +84,7 @@ def environment() -> dict:
     """What a compiled kernel depends on besides its source: versions, and a hash of symgrad's own
     source (any change to the rewrites or the code generator must produce new kernels and plans)."""
     package = Path(__file__).resolve().parents[2]
-    return {"symgrad": __version__, "numba": numba.__version__, "numpy": np.__version__,
+    return {"symgrad": version.__version__, "numba": numba.__version__, "numpy": np.__version__,
             "python": sys.version, "source": source_digest(package)}
 
 

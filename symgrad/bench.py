@@ -37,6 +37,9 @@ from typing import Callable
 
 import numpy as np
 
+import symgrad as sg
+import symgrad.tensor as T
+
 
 @dataclass
 class Workload:
@@ -56,9 +59,6 @@ def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
     lr, l2 = 0.1, 0.01
 
     def build(mode):
-        import symgrad as sg
-        import symgrad.tensor as T
-
         x, y = T.matrix("x", dtype=dtype), T.vector("y", dtype=dtype)
         w = sg.shared(w0.copy(), name="w")
         b = sg.shared(np.asarray(0.0, dtype), name="b")
@@ -91,9 +91,6 @@ def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) ->
     lr = 0.1
 
     def build(mode):
-        import symgrad as sg
-        import symgrad.tensor as T
-
         x, y = T.matrix("x"), T.lvector("y")
         w1, b1 = sg.shared(W1.copy(), name="W1"), sg.shared(np.zeros(hidden), name="b1")
         w2, b2 = sg.shared(W2.copy(), name="W2"), sg.shared(np.zeros(classes), name="b2")

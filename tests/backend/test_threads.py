@@ -237,10 +237,9 @@ def test_calls_too_short_for_threads_never_run_one_thread(seconds, ratio):
     assert all(ways)
 
 
-# after the running way stalls, the other way takes over within this many of its calls: its next
-# two probes may lose (the first two are FIRST_PROBE apart), then it needs two timed calls (one
-# call in SAMPLE is timed; the first back from a probe is not counted)
-_NOTICED_WITHIN = 2 * Chooser.FIRST_PROBE + 2 * Chooser.SAMPLE
+# after the running way stalls, the other way takes over within this many of its calls: one call
+# in SAMPLE is timed, and a timed call of a stalled way (10x slower) makes it the slower way
+_NOTICED_WITHIN = 2 * Chooser.SAMPLE
 
 
 def _settled(ways, way, start):

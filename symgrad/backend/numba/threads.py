@@ -116,6 +116,9 @@ class ThreadChooser:
         if n <= 0:
             return 0, True
         self.calls += n
+        # the calls run the best way: the next timed call continues them (it is counted, not
+        # taken for the first call back from a probe)
+        self.last = self.best
         return n, self.best
 
     def best_way(self) -> bool:
@@ -167,7 +170,7 @@ class ThreadChooser:
             if self.queue or not self.burst:
                 return
             self.estimate[parallel] = sum(self.burst) / len(self.burst)
-            self.burst = []
+            self.burst, self.keep_first = [], False  # (the call back is not part of the probe)
         else:
             old = self.estimate[parallel]
             self.estimate[parallel] = seconds_per_step if old is None else 0.8 * old + 0.2 * seconds_per_step

@@ -313,7 +313,7 @@ def to_networkx(fct):
     >>> [G.nodes[k]["kind"] for k in nx.topological_sort(G)]  # doctest: +SKIP
     ['input', 'apply', 'output']
 
-    (skipped in the doctest run: networkx is optional; tests/test_printing.py checks this.)
+    (skipped in the doctest run: networkx is optional; tests/printing/test_printing.py checks this.)
     """
     try:
         import networkx as nx

@@ -139,7 +139,7 @@ def check_index(i, n, what_bad):
 # numba calls libm's tanh one element at a time (llvmlite's PyPI builds have no SVML): 336 us for
 # a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
 # calls, which LLVM inlines into the kernel's loop and runs 8 elements at a time: ~60 us.
-# Accuracy, checked against numpy over the whole range in tests/backend/test_helpers.py: within
+# Accuracy, checked against numpy over the whole range in tests/backend/numba/test_helpers.py: within
 # 4 ulp (libm: within 1), exact at 0, -0, +-inf, nan and subnormals. A float32 tanh is this one, rounded once: kernels print
 # np.float32(vtanh(np.float64(x))) (one call from the loop, so it is still inlined and vectorized).
 @intrinsic

@@ -1,21 +1,21 @@
-"""Backends turn an optimized graph into a callable. Each backend owns its lowering: a table keyed
-by op type, never code inside the ops.
+"""Backends turn an optimized graph into a kernel. Each backend owns its lowering: a table keyed
+by op type, never code inside the ops. The contract (``Backend``, ``Kernel``, ``KernelInfo``) is in
+``kernel.py``; each backend module defines ``BACKEND``, an instance of its ``Backend`` subclass.
 
-A backend module exposes ``compile_graph(inputs, outputs) -> kernel`` where
-``kernel(values) -> list of arrays`` takes one array per input variable.
-
->>> get_backend("numpy").__name__
-'symgrad.backend.numpy'
+>>> get_backend("numpy").name
+'numpy'
 """
 from __future__ import annotations
 
 import importlib
 
+from .kernel import Backend
+
 BACKENDS = {"numpy": "symgrad.backend.numpy", "numba": "symgrad.backend.numba"}
 
 
-def get_backend(mode: str):
-    """The backend module for ``mode`` ('numpy' or 'numba'), or a ValueError listing the choices."""
+def get_backend(mode: str) -> Backend:
+    """The backend for ``mode`` ('numpy' or 'numba'), or a ValueError listing the choices."""
     if mode not in BACKENDS:
         raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(BACKENDS)}")
-    return importlib.import_module(BACKENDS[mode])
+    return importlib.import_module(BACKENDS[mode]).BACKEND

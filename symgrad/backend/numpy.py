@@ -4,32 +4,33 @@ module only orders the nodes. Other backends are tested against this one.
 
 >>> import numpy as np, symgrad.tensor as T
 >>> x = T.dvector("x")
->>> compile_graph([x], [T.exp(x)])([np.zeros(2)])
+>>> BACKEND.compile([x], [T.exp(x)]).call([np.zeros(2)])
 [array([1., 1.])]
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Mapping, Sequence
 
 from ..graph import Variable, toposort
 from ..rewrite import LOWER_IFELSE, OPTIMIZE
+from ..rewrite.alias import alias_flags
 from ..tensor.reference import interpret
+from .kernel import Backend, Kernel, KernelInfo
 
-PIPELINE = OPTIMIZE.then(LOWER_IFELSE)  # the rewrites run before this backend lowers a graph
+
+class NumpyBackend(Backend):
+    """Kernels that interpret the graph; no loop (``Function.loop`` calls the kernel step by step),
+    no source, no plan cache (there is nothing to skip)."""
+
+    name = "numpy"
+    pipeline = OPTIMIZE.then(LOWER_IFELSE)  # the rewrites run before this backend lowers a graph
+
+    def compile(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
+                updated: Mapping[int, int] | None = None) -> Kernel:
+        """A kernel computing ``outputs`` from arrays for ``inputs``, node by node."""
+        outputs = list(outputs)
+        return Kernel(call=interpret(inputs, toposort(outputs), outputs),
+                      info=KernelInfo(may_alias=tuple(alias_flags(outputs))))
 
 
-def compile_graph(inputs: Sequence[Variable], outputs: Sequence[Variable],
-                  updated: dict | None = None) -> Callable:
-    """A kernel computing ``outputs`` from arrays for ``inputs``, node by node.
-
-    ``updated`` (input slot -> output index, used by compiled backends' loops) is not needed here:
-    ``Function.loop`` drives this kernel step by step.
-    """
-    run = interpret(inputs, toposort(outputs), outputs)
-
-    def kernel(values):
-        return run(values)
-
-    kernel.loop = None
-    kernel.source = None
-    return kernel
+BACKEND = NumpyBackend()

@@ -11,13 +11,13 @@ no loops, no lists), with exactly the behaviour of the general path:
 
 - an argument that is not already an array of the input's exact dtype and rank goes through the
   input's converter (same errors, same casts);
-- arrays that are not C-contiguous are copied (the kernel has one specialization); a buffer the
-  kernel writes in place is copied when it is read-only or overlaps another argument;
-- kernel errors are explained by the backend as in the general path;
+- the kernel's own argument and result handling (numba: C-contiguous copies, in-place buffers,
+  0-d and float16 results) are the lines its backend prints (``Kernel.direct``), the same lines
+  ``Kernel.call`` runs; kernel errors are explained by the backend as in the general path;
 - updates are written only after the kernel returned, under the state lock.
 
-Used only for positional calls of numba-compiled functions whose results cannot alias their
-arguments (see ``rewrite/alias.py``); everything else takes the general path.
+Used only for positional calls of kernels that offer their printed call (numba) whose results
+cannot alias their arguments (see ``rewrite/alias.py``); everything else takes the general path.
 
 >>> import numpy as np, symgrad as sg, symgrad.tensor as T
 >>> x = T.dvector("x")
@@ -34,15 +34,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..rewrite.alias import overlap
 from .shared import STATE_LOCK
 
 
 def eligible(fn) -> bool:
-    """Whether ``fn`` can take the generated path (numba kernel, no aliasing results, no dropped
-    updates, no float16 inputs)."""
-    direct = getattr(fn._kernel, "direct", None)
-    return direct is not None and not fn._any_alias and not fn._updates_dropped and not direct.any_half
+    """Whether ``fn`` can take the generated path (a kernel that offers its printed call, no
+    aliasing results, no dropped updates)."""
+    return fn._kernel.direct is not None and not fn._any_alias and not fn._updates_dropped
 
 
 def fast_call_source(fn) -> str:
@@ -58,29 +56,18 @@ def fast_call_source(fn) -> str:
         else:
             lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not D{i} or a{i}.ndim != {t.ndim}:")
             lines.append(f"        a{i} = C{i}(a{i})")
-    body = []
     values = args + [f"v{n_in + k}" for k in range(n_shared)]
-    for k in range(n_shared):
-        body.append(f"v{n_in + k} = S{k}._value")
-    kargs = []
-    for slot, v in enumerate(values):
-        if slot in direct.scalar_at:
-            kargs.append(f"{v}[()]")
-            continue
-        body.append(f"k{slot} = {v} if {v}.flags.c_contiguous else ascontiguousarray({v})")
-        kargs.append(f"k{slot}")
-    for slot in direct.inplace_at:
-        others = [f"overlap(k{slot}, k{j})" for j in direct.array_at if j != slot]
-        body.append(f"if not k{slot}.flags.writeable{''.join(' or ' + o for o in others)}:")
-        body.append(f"    k{slot} = k{slot}.copy()")
+    body = [f"v{n_in + k} = S{k}._value" for k in range(n_shared)]
+    prepare, kernel_args = direct.prepare(values)  # the backend's layout checks, printed by it
+    body += prepare
     body.append("try:")
-    body.append(f"    r = JIT({', '.join(kargs)})")
-    body.append("except (ValueError, IndexError) as e:")
+    body.append(f"    r = JIT({', '.join(kernel_args)})")
+    body.append("except ERRORS as e:")
     body.append(f"    EXPLAIN([{', '.join(values)}], e)")
     n_out = len(fn.outputs)
 
     def result(k: int) -> str:
-        return f"asarray(r[{k}], OD{k})" if k in direct.convert_at else f"r[{k}]"
+        return direct.result(k, "r")
 
     for k in range(len(fn.updates)):
         body.append(f"U{k}._value = {result(n_out + k)}")
@@ -107,10 +94,8 @@ def build_fast_call(fn) -> Callable | None:
     if not eligible(fn):
         return None
     direct = fn._kernel.direct
-    namespace = {
-        "ndarray": np.ndarray, "ascontiguousarray": np.ascontiguousarray, "asarray": np.asarray,
-        "overlap": overlap, "LOCK": STATE_LOCK, "JIT": direct.jitted, "EXPLAIN": direct.explain,
-    }
+    namespace = dict(direct.namespace, ndarray=np.ndarray, LOCK=STATE_LOCK, JIT=direct.entry,
+                     EXPLAIN=direct.explain, ERRORS=direct.errors)
     for i, spec in enumerate(fn.inputs):
         namespace[f"C{i}"] = fn._converters[i]
         namespace[f"D{i}"] = np.dtype(spec.variable.type.dtype)
@@ -118,7 +103,5 @@ def build_fast_call(fn) -> Callable | None:
         namespace[f"S{k}"] = s
     for k, (var, _) in enumerate(fn.updates):
         namespace[f"U{k}"] = var
-    for k, dtype in enumerate(direct.out_dtypes):
-        namespace[f"OD{k}"] = dtype
     exec(compile(fast_call_source(fn), "<symgrad fast call>", "exec"), namespace)
     return namespace["fast"]

@@ -24,7 +24,6 @@ from ..backend import get_backend
 from ..config import config
 from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
 from ..tensor.variable import as_tensor_variable
-from ..rewrite.alias import alias_flags
 from .convert import make_converter
 from .fastcall import build_fast_call
 from .io import In, as_in, check_input_variable
@@ -138,19 +137,15 @@ class Function:
         self._optimized = None
         # A compiled backend may remember what it generated for this exact graph, so a new process
         # skips the rewrites (sympy work) as well as the compile.
-        plan = backend.lookup_plan(kernel_inputs, targets, updated) if hasattr(backend, "lookup_plan") else None
-        if plan is None:
-            optimized = self.optimized_outputs
-            self._kernel = backend.compile_graph(kernel_inputs, optimized, updated)
-            self._may_alias = alias_flags(optimized)
-            if hasattr(backend, "store_plan"):
-                backend.store_plan(kernel_inputs, targets, updated, self._kernel.source, self._may_alias)
-        else:
-            source, self._may_alias = plan
-            self._kernel = backend.compile_graph(kernel_inputs, targets, updated, source=source)
+        kernel = backend.lookup_plan(kernel_inputs, targets, updated)
+        if kernel is None:
+            kernel = backend.compile(kernel_inputs, self.optimized_outputs, updated)
+            backend.store_plan(kernel_inputs, targets, updated, kernel)
+        self._kernel = kernel
+        self._may_alias = kernel.info.may_alias
         self._any_alias = any(self._may_alias)
         # updates the kernel writes into the shared variable's own buffer (numba, see inplace.py)
-        self._inplace_at = [slot - len(input_vars) for slot in getattr(self._kernel, "inplace_slots", ())]
+        self._inplace_at = [slot - len(input_vars) for slot in kernel.info.inplace_slots]
         for k in self._inplace_at:
             self._shared[k]._inplace = True
         self._converters = [make_converter(spec.variable.type, _input_label(spec, i), self._allow_input_downcast)
@@ -169,7 +164,7 @@ class Function:
     def optimized_outputs(self) -> list[Variable]:
         """The outputs and updates after every rewrite (what the backend lowers), built on demand."""
         if self._optimized is None:
-            self._optimized = get_backend(self.mode).PIPELINE(self._targets)
+            self._optimized = get_backend(self.mode).pipeline(self._targets)
         return self._optimized
     # --- calling --------------------------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
@@ -209,8 +204,8 @@ class Function:
             values = [convert(a) for convert, a in zip(self._converters, args)]
         if self._locked():
             with STATE_LOCK:
-                return self._finish(values, self._kernel(values + self._unwritten([s._value for s in self._shared])))
-        return self._finish(values, self._kernel(values + [s._value for s in self._shared]))
+                return self._finish(values, self._kernel.call(values + self._unwritten([s._value for s in self._shared])))
+        return self._finish(values, self._kernel.call(values + [s._value for s in self._shared]))
 
     def _locked(self) -> bool:
         """Whether a call runs under the state lock (see shared.STATE_LOCK): it updates shared
@@ -252,7 +247,7 @@ class Function:
         slot = {id(s): k for k, s in enumerate(self._shared)}
         targets = [slot.get(id(var)) for var, _ in self.updates]
         for _ in range(int(n_steps)):
-            results = self._kernel(values + self._unwritten(state))
+            results = self._kernel.call(values + self._unwritten(state))
             state = list(state)
             for k, value in zip(targets, results[self._n_out:]):
                 if k is not None:

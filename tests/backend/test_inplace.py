@@ -25,7 +25,7 @@ def _sgd(mode):
 
 def test_an_sgd_update_writes_into_the_shared_buffer_and_equals_the_numpy_backend():
     (f, w), (g, w_ref) = _pair(_sgd)
-    assert f._kernel.inplace_slots == (1,)
+    assert f._kernel.info.inplace_slots == (1,)
     assert "in place" in f.source
     buf = w.get_value(borrow=True)
     x = np.array([1.0, -2.0, 0.5, 3.0])

@@ -1,4 +1,5 @@
 """The numba backend's own behaviour: one generated kernel, the disk cache, loop, parts."""
+import json
 import re
 import warnings
 
@@ -9,6 +10,8 @@ import symgrad as sg
 import symgrad.tensor as T
 from symgrad.backend.numba import cache as kernel_cache
 from symgrad.backend.numba import codegen
+from symgrad.backend.numba.plan import PLAN_VERSION
+from symgrad.backend.numba.plan import _digest as _plan_digest
 
 
 def _seed_function(mode, rng):
@@ -110,13 +113,13 @@ def test_cache_entry_is_written_and_reused(tmp_path, monkeypatch):
 def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
     x = T.dvector("x")
-    source = codegen.generate([x], [T.sin(x) + 41])
-    text_ns = kernel_cache.load_module(source, ["kernel"])
+    generated = codegen.generate([x], [T.sin(x) + 41])
+    text_ns = kernel_cache.load_module(generated)
     (module,) = tmp_path.glob("env-*/symgrad_kernel_*.py")
     module.write_text(module.read_text()[:40])  # truncated
     import sys
     sys.modules.pop(module.stem, None)
-    ns = kernel_cache.load_module(source, ["kernel"])
+    ns = kernel_cache.load_module(generated)
     assert module.read_text().count("def kernel(") == 1
     np.testing.assert_allclose(ns["kernel"](np.array([0.0]))[0], [41.0])
     assert text_ns is not None
@@ -180,6 +183,8 @@ def test_a_known_graph_skips_the_rewrites_and_stays_inspectable(tmp_path, monkey
     np.testing.assert_allclose(f2(v), f1(v), rtol=1e-15)
     assert "Elemwise" in sg.debugprint(f2, file="str")  # the optimized graph is rebuilt on demand
     assert f2._optimized is not None
+    assert f2._kernel.info == f1._kernel.info and f2._kernel.info.inplace_slots == (1,)  # stored as data
+    assert f2.source == f1.source
 
 
 def test_a_damaged_plan_is_rebuilt(tmp_path, monkeypatch):
@@ -191,21 +196,30 @@ def test_a_damaged_plan_is_rebuilt(tmp_path, monkeypatch):
     f = sg.function([x], T.exp(x) + 5, mode="numba")
     assert f._optimized is not None  # rebuilt from the graph
     np.testing.assert_allclose(f(np.zeros(2)), [6.0, 6.0])
-    assert plan.read_text().startswith("{\"source\"")
+    assert json.loads(plan.read_text())["version"] == PLAN_VERSION
 
 
-def test_plan_with_damaged_source_is_rebuilt(tmp_path, monkeypatch):
-    import json
-
+@pytest.mark.parametrize("damage", ["cut source", "other metadata", "old layout", "bad options"])
+def test_a_plan_with_damaged_content_is_rebuilt(damage, tmp_path, monkeypatch):
     monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))
     x = T.dvector("x")
     sg.function([x], T.exp(x) + 6, mode="numba")
     (plan,) = tmp_path.glob("env-*/symgrad_plan_*.json")
     data = json.loads(plan.read_text())
-    plan.write_text(json.dumps(dict(data, source=data["source"][:-9])))  # still JSON, text cut
+    if damage == "cut source":  # still JSON, text cut
+        data["functions"][-1][2] = data["functions"][-1][2][:-9]
+    elif damage == "other metadata":
+        data["info"]["threaded"] = True
+    elif damage == "old layout":  # what symgrad wrote before plans had a version
+        data = {"source": data["functions"][-1][2], "digest": "", "may_alias": [False]}
+    else:  # options are printed into the module: only known names are accepted, digest or not
+        data["functions"][-1][1] = "dict(parallel=True)"
+        data["digest"] = _plan_digest({k: v for k, v in data.items() if k != "digest"})
+    plan.write_text(json.dumps(data))
     f = sg.function([x], T.exp(x) + 6, mode="numba")
     assert f._optimized is not None  # rebuilt from the graph
     np.testing.assert_allclose(f(np.zeros(2)), [7.0, 7.0])
+    assert "dict(parallel" not in plan.read_text()  # and stored again
 
 
 def test_names_are_part_of_the_plan_key(tmp_path, monkeypatch):
@@ -229,11 +243,11 @@ def _off_line(rows, feats, rng):
 
 @pytest.mark.parametrize("writeable", [True, False])
 def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, monkeypatch, rng):
-    from symgrad.backend import numba as backend
+    from symgrad.backend.numba import call as backend
     from symgrad.backend.numba.aligned import is_aligned
 
     f, (X, Y), w, b = _seed_function("numba", rng)
-    assert f.source.startswith("# row passes read: a0\n")
+    assert f._kernel.info.row_slots == (0,)
     X = _off_line(600, X.shape[1], rng)  # 38 KB: above ALIGN_MIN_BYTES
     X.flags.writeable = writeable
     rows = X.shape[0]
@@ -262,7 +276,7 @@ def test_a_loop_copies_a_large_misaligned_input_onto_a_cache_line(writeable, mon
 
 
 def test_a_loop_does_not_copy_a_dataset_it_only_slices_and_returns_no_view_of_a_copy(monkeypatch, rng):
-    from symgrad.backend import numba as backend
+    from symgrad.backend.numba import call as backend
 
     copied = []
     real = backend.aligned_copy
@@ -281,7 +295,7 @@ def test_a_loop_does_not_copy_a_dataset_it_only_slices_and_returns_no_view_of_a_
     v = sg.shared(np.zeros(8), name="v")
     loss = T.nnet.binary_crossentropy(T.nnet.sigmoid(T.dot(x, v)), y).mean()
     g = sg.function([x, y], [loss, x[0]], updates=[(v, v - 0.1 * T.grad(loss, v))], mode="numba")
-    assert g.source.startswith("# row passes read: a0\n")
+    assert g._kernel.info.row_slots == (0,)
     X, Y = _off_line(600, 8, rng), (rng.random(600) > 0.5).astype(float)
     row = g.loop(backend.ALIGN_MIN_STEPS, X, Y)[1]
     assert len(copied) == 1 and row.base is None

@@ -382,10 +382,10 @@ def test_float32_loop_segments_keep_scalar_state_float32(rng):
 
 
 def test_the_wide_copy_of_a_float32_kernel_loops_like_its_calls(monkeypatch, rng):
-    from symgrad.backend import numba as backend
+    from symgrad.backend.numba import call
 
     f, w, b = _float32_step()
-    monkeypatch.setattr(backend, "WIDE_MIN_BYTES", 0)  # every input counts as large
+    monkeypatch.setattr(call, "WIDE_MIN_BYTES", 0)  # every input counts as large
     X = rng.standard_normal((333, 320)).astype("float32")
     Y = (rng.random(333) > 0.5).astype("float32")
     w0, b0 = w.get_value(), b.get_value()
@@ -403,7 +403,7 @@ def test_a_negative_count_of_untimed_calls_does_not_stop_the_timing(parallel_ste
     # two Python threads may both take the last untimed call and leave the count at -1; a check
     # for "nonzero" would then skip the timing forever
     f, X, Y = parallel_step
-    call = f._kernel.direct.jitted
+    call = f._kernel.direct.entry
     cell = dict(zip(call.__code__.co_freevars, call.__closure__))["free"]
     f(X, Y)
     cell.cell_contents = -1

@@ -5,8 +5,10 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
-from symgrad.backend import numba as numba_backend
-from symgrad.backend import numpy as numpy_backend
+from symgrad.backend.numba import BACKEND as numba_backend
+from symgrad.backend.numba import call as numba_call
+from symgrad.backend.numba.plan import wide_slot
+from symgrad.backend.numpy import BACKEND as numpy_backend
 from symgrad.graph import toposort
 from symgrad.rewrite import optimize
 from symgrad.rewrite.rowstream import RowStream, fuse_row_streams
@@ -42,8 +44,8 @@ def test_the_logistic_regression_step_becomes_one_row_stream():
 def test_row_stream_equals_the_unfused_graph(backend, n, rng):
     inputs, outputs = _logreg_graph()
     values = _data(n, 7, "float64", rng)
-    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
-    got = backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))(values)
+    expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
+    got = backend.compile(inputs, fuse_row_streams(optimize(outputs))).call(values)
     for a, b in zip(got, expected):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
@@ -52,9 +54,9 @@ def test_row_stream_equals_the_unfused_graph(backend, n, rng):
 def test_float32_row_stream_stays_float32(rng):
     inputs, outputs = _logreg_graph("float32")
     values = _data(21, 5, "float32", rng)
-    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
-    kernel = numba_backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))
-    got = kernel(values)
+    expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
+    kernel = numba_backend.compile(inputs, fuse_row_streams(optimize(outputs)))
+    got = kernel.call(values)
     assert "np.float64" not in kernel.source.split("def rowpass0")[1].split("def kernel")[0]
     for a, b in zip(got, expected):
         assert a.dtype == b.dtype
@@ -96,7 +98,7 @@ def _par_kernel(inputs, outputs, chunks, monkeypatch, parallel=True):
 
     monkeypatch.setattr(rowpass, "ROW_THREADS", chunks)
     monkeypatch.setattr(sg.config, "parallel", parallel)
-    return numba_backend.compile_graph(inputs, fuse_row_streams(optimize(outputs)))
+    return numba_backend.compile(inputs, fuse_row_streams(optimize(outputs)))
 
 
 def test_a_large_row_pass_runs_in_chunks_on_threads_and_equals_the_unfused_graph(monkeypatch, rng):
@@ -104,17 +106,17 @@ def test_a_large_row_pass_runs_in_chunks_on_threads_and_equals_the_unfused_graph
     values = _data(333, 320, "float64", rng)  # 106 560 elements: above the parallel threshold
     kernel = _par_kernel(inputs, outputs, 3, monkeypatch)
     assert "numba.prange" in kernel.source and "row_chunks(n, m, 3)" in kernel.source
-    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
-    got = kernel(values)
+    expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
+    got = kernel.call(values)
     for a, b in zip(got, expected):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
-    again = kernel(values)  # fixed chunks, summed in chunk order: the same bits every call
+    again = kernel.call(values)  # fixed chunks, summed in chunk order: the same bits every call
     for a, b in zip(got, again):
         assert np.array_equal(a, b)
     numba.set_num_threads(1)  # the same chunks on one thread: the same bits
     try:
-        for a, b in zip(got, kernel(values)):
+        for a, b in zip(got, kernel.call(values)):
             assert np.array_equal(a, b)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
@@ -125,8 +127,8 @@ def test_config_parallel_false_generates_a_serial_row_pass(monkeypatch, rng):
     values = _data(333, 320, "float64", rng)
     kernel = _par_kernel(inputs, outputs, 3, monkeypatch, parallel=False)
     assert "prange" not in kernel.source
-    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
-    for a, b in zip(kernel(values), expected):
+    expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
+    for a, b in zip(kernel.call(values), expected):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
@@ -152,16 +154,16 @@ def _dispatchers(source):
 def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch, rng):
     inputs, outputs = _logreg_graph("float32")
     kernel = _par_kernel(inputs, outputs, chunks, monkeypatch)
-    assert kernel.source.startswith("# row passes read: a0\n# wide row pass reads: a0\n")
+    assert kernel.info.row_slots == (0,) and kernel.info.wide_slot == 0
     assert "def rowpass0_rows_W(" in kernel.source
     assert "range(lo, nb, 16)" in kernel.source.split("def rowpass0_rows_W(")[1].split("\ndef ")[0]
     module = _dispatchers(kernel.source)
     values = _data(333, 320, "float32", rng)  # 333 rows: blocks of 16 and rows left over per chunk
-    expected = numpy_backend.compile_graph(inputs, optimize(outputs))(values)
-    narrow = kernel(values)
+    expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
+    narrow = kernel.call(values)
     assert module.kernel_W.signatures == []  # small data: the wide copy is not even compiled
-    monkeypatch.setattr(numba_backend, "WIDE_MIN_BYTES", values[0].nbytes)
-    wide = kernel(values)
+    monkeypatch.setattr(numba_call, "WIDE_MIN_BYTES", values[0].nbytes)
+    wide = kernel.call(values)
     assert len(module.kernel_W.signatures) == 1
     for a, b, c in zip(wide, expected, narrow):
         assert a.dtype == b.dtype and a.shape == b.shape
@@ -171,12 +173,12 @@ def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch,
 
 def test_only_a_float32_row_pass_reading_an_input_gets_a_wide_copy():
     inputs, outputs = _logreg_graph("float64")
-    assert numba_backend.wide_slot(inputs, fuse_row_streams(optimize(outputs))) is None
+    assert wide_slot(inputs, fuse_row_streams(optimize(outputs))) is None
     x, y, w = T.matrix("x", dtype="float32"), T.vector("y", dtype="float32"), T.vector("w", dtype="float32")
     z = T.dot(x * 2, w)  # the pass reads a computed matrix: its size is known only inside the kernel
     g = T.grad(((T.nnet.sigmoid(z) - y) ** 2).sum(), w)
     fused = fuse_row_streams(optimize([g]))
     assert any(isinstance(n.op, RowStream) for n in toposort(fused))
-    assert numba_backend.wide_slot([x, y, w], fused) is None
+    assert wide_slot([x, y, w], fused) is None
     inputs, outputs = _logreg_graph("float32")
-    assert numba_backend.wide_slot(inputs, fuse_row_streams(optimize(outputs))) == 0
+    assert wide_slot(inputs, fuse_row_streams(optimize(outputs))) == 0

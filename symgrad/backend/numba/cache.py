@@ -18,6 +18,7 @@ import sys
 import types
 import warnings
 from pathlib import Path
+from typing import Collection
 
 import sympy
 
@@ -25,6 +26,8 @@ from ...config import config
 from ...graph import Constant, flatten_graph
 from ...tensor.elemwise import Elemwise
 from . import diskcache
+from .codegen import KernelModule
+from .plan import PLAN_VERSION, KernelPlan
 from .cachedir import (  # noqa: F401
     atomic_write,
     cache_dir,
@@ -47,10 +50,11 @@ def module_key(source: str) -> str:
     return hashlib.sha256((environment_key() + "\n" + source).encode()).hexdigest()[:24]
 
 
-def load_module(source: str, jit_names: list[str]) -> dict:
-    """The namespace of the module holding ``source`` with ``jit_names`` jitted; from disk when possible."""
-    text = HEADER + "\n" + source + "\n\n" + "".join(
-        f"{n} = numba.njit(**{_options(n, source)})({n})\n" for n in jit_names)
+def load_module(module: KernelModule, uncached: Collection[str] = ()) -> dict:
+    """The namespace of ``module`` with every function jitted with its options; from disk when
+    possible. Functions named in ``uncached`` get no disk cache entry of their own (see plan.py)."""
+    text = HEADER + "\n" + module.source + "\n\n" + "".join(
+        f"{f.name} = numba.njit(**{f.options})({f.name})\n" for f in module.functions)
     name = f"symgrad_kernel_{module_key(text)}"
     if name in sys.modules:
         return vars(sys.modules[name])
@@ -68,11 +72,9 @@ def load_module(source: str, jit_names: list[str]) -> dict:
         namespace = {"__name__": name}
         exec(compile(text, f"<symgrad kernel {name}>", "exec"), namespace)  # noqa: S102 - our own code
         return namespace
-    for n in jit_names:
-        # the loop's private copy of a kernel (name_L) is only ever compiled inside the loop and
-        # stored in the loop's own cache entry
-        if not n.endswith("_L"):
-            diskcache.attach(namespace[n])
+    for f in module.functions:
+        if f.name not in uncached:
+            diskcache.attach(namespace[f.name])
     return namespace
 
 
@@ -81,17 +83,6 @@ def _holds(path: Path, text: str) -> bool:
         return path.read_bytes() == text.encode()
     except FileNotFoundError:
         return False
-
-
-def _options(name: str, source: str) -> str:
-    """The jit options (an expression over helpers' names) for a generated function: row passes
-    may reassociate sums; a function with a ``prange`` loop (a row pass's thread dispatch) runs in
-    parallel."""
-    if not name.startswith("rowpass"):
-        return "JIT"
-    start = source.index(f"def {name}(")
-    end = source.find("\ndef ", start + 1)
-    return "JIT_PAR" if "numba.prange(" in source[start:end if end >= 0 else None] else "JIT_FAST"
 
 
 def _import(path: Path, name: str, text: str) -> dict:
@@ -120,7 +111,7 @@ def graph_key(inputs, outputs, updated: dict) -> str:
     input types, names (they appear in error messages), constants' bytes, and the environment."""
     leaves, nodes, out_ids, _ = flatten_graph(list(outputs), list(inputs))
     position = {id(v): k for k, v in enumerate(inputs)}
-    parts: list = [environment_key(), config.floatX, config.parallel, sorted(updated.items()), out_ids]
+    parts: list = [PLAN_VERSION, environment_key(), config.floatX, config.parallel, sorted(updated.items()), out_ids]
     for v in leaves:
         if id(v) in position:
             parts.append(("input", position[id(v)], v.type.dtype, v.type.broadcastable, v.name))
@@ -136,35 +127,27 @@ def graph_key(inputs, outputs, updated: dict) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
-def _digest(source) -> str:
-    return hashlib.sha256(source.encode()).hexdigest() if isinstance(source, str) else ""
-
-
 def _plan_path(key: str) -> Path:
     return open_environment() / f"symgrad_plan_{key}.json"
 
 
-def lookup_plan(inputs, outputs, updated: dict):
-    """(kernel source, alias flags) stored for this graph, or None."""
-    import json
-
+def lookup_plan(inputs, outputs, updated: dict) -> KernelPlan | None:
+    """The plan stored for this (unoptimized) graph, or None."""
     try:
         path = _plan_path(graph_key(inputs, outputs, updated))
-        data = json.loads(path.read_bytes())
-        source, may_alias = data["source"], [bool(b) for b in data["may_alias"]]
-        if _digest(source) != data["digest"]:  # valid JSON, damaged text: build it again
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # missing, damaged or not to be trusted: build it again
+        plan = KernelPlan.from_json(path.read_bytes())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # missing, damaged, of another version or not to be trusted: build it again
+    info = plan.info
+    slots = info.inplace_slots + info.row_slots + ((info.wide_slot,) if info.wide_slot is not None else ())
+    if len(info.may_alias) != len(outputs) or any(k >= len(inputs) for k in slots):
+        return None  # not this graph's plan (it would take a hash collision; checked all the same)
     mark_used(path)
-    return source, may_alias
+    return plan
 
 
-def store_plan(inputs, outputs, updated: dict, source: str, may_alias: list) -> None:
-    import json
-
+def store_plan(inputs, outputs, updated: dict, plan: KernelPlan) -> None:
     try:
-        path = _plan_path(graph_key(inputs, outputs, updated))
-        atomic_write(path, json.dumps({"source": source, "digest": _digest(source), "may_alias": list(may_alias)}))
+        atomic_write(_plan_path(graph_key(inputs, outputs, updated)), plan.to_json())
     except OSError:
         pass  # the kernel itself already warned if the directory is unusable

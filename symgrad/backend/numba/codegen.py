@@ -10,21 +10,76 @@ reductions are loops; dot goes to BLAS through ``np.dot``; indexing is bounds-ch
 access, so no input can make the kernel read or write out of bounds. 0-d values are plain scalars
 inside the kernel.
 
+The result is a :class:`KernelModule`, data rather than text: module-level lines and the jitted
+functions, each with its jit options. Copies of a kernel (wider row blocks, the loop's private
+copy) are generated again with a name ``suffix``, never made by renaming text.
+
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
->>> source = generate([x], [T.exp(x) * 2])
->>> source.splitlines()[0], source.count("for ")
-('def kernel(a0):', 2)
+>>> module = generate([x], [T.exp(x) * 2])
+>>> [f.name for f in module.functions], module.source.count("for ")
+(['kernel'], 2)
+>>> [f.name for f in generate([x], [T.exp(x) * 2], suffix="_W").functions]
+['kernel_W']
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from ...graph import Variable, toposort
 from . import indexing, rowpass  # noqa: F401  (importing them registers their ops' emitters)
-from .emit import EMITTERS, ROW_BLOCK, Emitter
+from .emit import EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
+
+
+@dataclass(frozen=True)
+class KernelModule:
+    """A generated kernel module: ``prelude`` (module-level constants and comments, read by the
+    functions) and its jitted functions in order, each with its jit options.
+
+    >>> m = KernelModule("C0 = 1", (JitFunction("kernel", "def kernel(a0):\\n    return (a0 + C0,)"),))
+    >>> print(m.source)
+    C0 = 1
+    <BLANKLINE>
+    <BLANKLINE>
+    def kernel(a0):
+        return (a0 + C0,)
+    """
+
+    prelude: str
+    functions: tuple[JitFunction, ...]
+
+    def __post_init__(self):
+        for f in self.functions:  # (a plan read back from disk is built through here too)
+            if not (isinstance(f, JitFunction) and f.name.isidentifier() and f.options in JIT_OPTIONS
+                    and f.source.startswith(f"def {f.name}(")):
+                raise ValueError(f"numba backend: not a generated function: {f!r:.200}")
+
+    @property
+    def source(self) -> str:
+        """The module's text (what the cache stores and a user reads), without imports."""
+        return "\n\n\n".join(([self.prelude] if self.prelude else []) + [f.source for f in self.functions])
+
+    @property
+    def threaded(self) -> bool:
+        """Whether a function runs a loop on threads."""
+        return any(f.options == "JIT_PAR" for f in self.functions)
+
+    def serial(self) -> "KernelModule":
+        """The same functions, none compiled with ``parallel=True``: numba runs a ``prange`` loop as
+        a plain one then, so the same row chunks run in order on the calling thread (the same bits)."""
+        return replace(self, functions=tuple(replace(f, options="JIT_FAST") if f.options == "JIT_PAR" else f
+                                             for f in self.functions))
+
+    def extended(self, *others: "KernelModule") -> "KernelModule":
+        """This module's functions followed by those of ``others``, which must read the same
+        constants (copies of one kernel) or none."""
+        for other in others:
+            if other.prelude and other.prelude != self.prelude:
+                raise RuntimeError("numba backend: a copy of a kernel has other module constants")
+        return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions))
 
 
 # --- the whole function ---------------------------------------------------------------------
@@ -32,18 +87,20 @@ MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with fun
 
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
-             inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK) -> str:
-    """Source of a module-level function ``name(a0, a1, ...)`` returning a tuple of the outputs.
+             inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "") -> KernelModule:
+    """A module whose function ``name(a0, a1, ...)`` returns a tuple of the outputs.
 
     ``inplace``: {output index: input slot} of updates written into their input's buffer (from
     :func:`~symgrad.backend.numba.inplace.plan_inplace`); those loops run last, after every check.
-    ``row_block``: rows per register block of the row passes.
+    ``row_block``: rows per register block of the row passes. ``suffix`` ends the name of every
+    function of the module (``name`` included) and every call between them: a copy of a kernel.
     A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
     function; ``name`` then calls the parts in order, passing the values each one needs.
     """
     inplace = inplace or {}
     em = Emitter()
     em.row_block = row_block
+    em.suffix = suffix
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
@@ -68,13 +125,14 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         chunks.append((em.lines[start:], em.used - defined, defined))
         em.globals.insert(0, "# updates written in place: " + ", ".join(f"a{slot}" for slot in inplace.values()))
     results = [em.name(v) for v in outputs]
-    globals_ = "\n".join(em.globals + [""] + em.extra) if em.extra else "\n".join(em.globals)
-    prelude = globals_ + "\n\n\n" if globals_ else ""
+    helpers = tuple(f for group in em.extra for f in group)
+    prelude = "\n".join(em.globals)
     ret = f"    return ({', '.join(results)}{',' if results else ''})"
-    header = f"def {name}({', '.join(args)}):"
+    header = f"def {name}{suffix}({', '.join(args)}):"
     if len(em.lines) <= MAX_PART_LINES:
         body = "\n".join(em.lines)
-        return prelude + header + "\n" + (body + "\n" if body else "") + ret
+        main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
+        return KernelModule(prelude, helpers + (main,))
     parts, current, size = [], [], 0
     for chunk in chunks:
         if current and size + len(chunk[0]) > MAX_PART_LINES:
@@ -90,17 +148,17 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         defines = set().union(*(c[2] for c in part))
         needed_later.append(needed_later[-1] - defines | reads)
     needed_later.reverse()  # needed_later[k]: names read after part k
-    sources, calls = [], []
+    functions, calls = [], []
     for k, part in enumerate(parts):
         reads = set().union(*(c[1] for c in part))
         defines = set().union(*(c[2] for c in part))
         params = sorted(reads - defines)
         returns = sorted(defines & needed_later[k])
-        part_name = f"{name}_part{k}"
+        part_name = f"{name}_part{k}{suffix}"
         lines = [line for c in part for line in c[0]]
-        sources.append(f"def {part_name}({', '.join(params)}):\n" + "\n".join(lines)
-                       + f"\n    return ({', '.join(returns)}{',' if returns else ''})")
+        functions.append(JitFunction(part_name, f"def {part_name}({', '.join(params)}):\n" + "\n".join(lines)
+                                     + f"\n    return ({', '.join(returns)}{',' if returns else ''})"))
         target = f"{', '.join(returns)}," if returns else "_"
         calls.append(f"    {target} = {part_name}({', '.join(params)})")
-    main = header + "\n" + "\n".join(calls) + "\n" + ret
-    return prelude + "\n\n\n".join(sources) + "\n\n\n" + main
+    main = JitFunction(name + suffix, header + "\n" + "\n".join(calls) + "\n" + ret)
+    return KernelModule(prelude, helpers + tuple(functions) + (main,))

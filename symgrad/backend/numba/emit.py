@@ -12,6 +12,7 @@ text of the kernel's error messages are printed here too.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,26 @@ from ...graph import Apply, Constant, Variable
 # The row block of a row pass (rowpass.py) by default: defined here because the Emitter carries it
 # for the RowStream emitter; generate sets it per kernel.
 ROW_BLOCK = 8  # rows per block: their dots share each load of w, their gradients each pass over g
+
+
+# The jit options of a generated function, by their names in helpers.py: plain (JIT), a row pass's
+# loops (JIT_FAST: sums may be reassociated), a row pass's thread dispatch (JIT_PAR: its prange
+# loop runs on threads). Options are data of the function, chosen where it is generated.
+JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_PAR")
+
+
+@dataclass(frozen=True)
+class JitFunction:
+    """One function of a generated kernel module: its name, its source (``def name(...): ...``)
+    and the name of its jit options (one of ``JIT_OPTIONS``).
+
+    >>> JitFunction("kernel", "def kernel(a0): return (a0,)").options
+    'JIT'
+    """
+
+    name: str
+    source: str
+    options: str = "JIT"
 
 
 class Emitter:
@@ -34,8 +55,9 @@ class Emitter:
         self.counter = 0
         self.used: set[str] = set()  # kernel variables read by the node being emitted
         self.variables: set[str] = set()
-        self.extra: list[str] = []  # helper functions emitted beside the kernel (row passes)
+        self.extra: list[tuple[JitFunction, ...]] = []  # functions beside the kernel, per row pass
         self.row_block = ROW_BLOCK  # rows per register block of a row pass
+        self.suffix = ""  # ends the name of every generated function (a copy of a kernel: _W, _L)
 
     def fresh(self, prefix: str = "t") -> str:
         self.counter += 1

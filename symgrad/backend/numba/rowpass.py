@@ -10,7 +10,7 @@ import numba
 from ...config import config
 from ...graph import Apply, Variable
 from ...tensor.rowstream import RowStream
-from .emit import Emitter, _label, _literal, _msg, _np, emitter
+from .emit import Emitter, JitFunction, _label, _literal, _msg, _np, emitter
 from .scalarcode import scalar_codes
 
 # ROW_BLOCK (rows per block) is defined in emit.py, beside the Emitter that carries it.
@@ -30,15 +30,16 @@ def _row_stream(em: Emitter, node: Apply) -> None:
     names = [em.name(v) for v in node.inputs]
     outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
     fname = f"rowpass{len(em.extra)}"
-    em.emit(f"{', '.join(outs)}, = {fname}({', '.join(names)})")
-    em.extra.append(_row_pass_source(fname, node, em.row_block))
+    em.extra.append(_row_pass_functions(fname, node, em.row_block, em.suffix))
+    em.emit(f"{', '.join(outs)}, = {fname}{em.suffix}({', '.join(names)})")
 
 
-def _row_pass_source(fname: str, node: Apply, block: int) -> str:
+def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -> tuple[JitFunction, ...]:
     """Three functions: ``{fname}_rows`` streams rows [lo, hi) into a gradient and sum accumulators;
     ``{fname}_par`` runs it on fixed row chunks, one per thread (``parallel=True``); ``{fname}``
     checks shapes, picks the thread count (:func:`row_threads`) and adds the per-thread partial
-    results in chunk order, so a result depends only on the thread count, never on scheduling."""
+    results in chunk order, so a result depends only on the thread count, never on scheduling.
+    Every name (and every call between them) ends with ``suffix``."""
     op = node.op
     X, w, *rest = node.inputs
     rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
@@ -49,14 +50,16 @@ def _row_pass_source(fname: str, node: Apply, block: int) -> str:
     os_ = [f"o{k}" for k in range(n_out)]
     ts = [f"t{k}" for k in range(n_sum)]
     data = ["X", "w"] + rs + sc
-    parts = [_row_chunk_source(fname, op, X, width, rs, sc, os_, ts, block)]
+    rows_name, par_name, entry_name = f"{fname}_rows{suffix}", f"{fname}_par{suffix}", f"{fname}{suffix}"
+    parts = [JitFunction(rows_name, _row_chunk_source(rows_name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST")]
     if config.parallel:
-        parts.append(_row_par_source(fname, data, os_, ts, block))
-    parts.append(_row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts))
-    return "\n\n\n".join(parts)
+        parts.append(JitFunction(par_name, _row_par_source(par_name, rows_name, data, os_, ts, block), "JIT_PAR"))
+    parts.append(JitFunction(entry_name, _row_entry_source(entry_name, rows_name, par_name, op, X, w, rows,
+                                                            scalars, data, os_, ts), "JIT_FAST"))
+    return tuple(parts)
 
 
-def _row_chunk_source(fname: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,
+def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,
                       ts: list, B: int) -> str:
     """Rows [lo, hi): dots in register blocks of ``B`` rows, the row expressions, and the
     gradient accumulated into ``g`` while the block's rows are still in cache."""
@@ -118,27 +121,27 @@ def _row_chunk_source(fname: str, op, X: Variable, width: str, rows: list, scala
     for k, t in enumerate(ts):
         em.emit(f"{t}[0] += a{k}")
     params = ["X", "w"] + rows + scalars + ["lo", "hi", "g"] + os_ + ts
-    return f"def {fname}_rows({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
+    return f"def {name}({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
 
 
-def _row_par_source(fname: str, data: list, os_: list, ts: list, block: int) -> str:
+def _row_par_source(name: str, rows_name: str, data: list, os_: list, ts: list, block: int) -> str:
     """One fixed chunk of rows per thread; chunk edges are multiples of the block."""
     params = ["nt"] + data + ["G"] + os_ + [f"{t}s" for t in ts]
     per_thread = [f"{t}s[c]" for t in ts]
     args = data + ["lo", "hi", "G[c]"] + os_ + per_thread
     return "\n".join([
-        f"def {fname}_par({', '.join(params)}):",
+        f"def {name}({', '.join(params)}):",
         "    n = X.shape[0]",
         f"    per = (n // nt) // {block} * {block}",
         "    for c in numba.prange(nt):",
         "        lo = c * per",
         "        hi = n if c == nt - 1 else lo + per",
-        f"        {fname}_rows({', '.join(args)})",
+        f"        {rows_name}({', '.join(args)})",
         "    return 0",
     ])
 
 
-def _row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts) -> str:
+def _row_entry_source(name, rows_name, par_name, op, X, w, rows, scalars, data, os_, ts) -> str:
     em = Emitter()
     em.emit("n = X.shape[0]")
     em.emit("m = X.shape[1]")
@@ -165,13 +168,13 @@ def _row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts) -> str:
     sums = [f"{t}s" for t in ts]
     # (row 0 passed as a variable, not a literal: the same argument types as in the threads)
     em.emit("start = n - n")
-    serial = f"{fname}_rows({', '.join(inner + ['start', 'n', 'G[0]'] + os_ + [f'{t}[0]' for t in sums])})"
+    serial = f"{rows_name}({', '.join(inner + ['start', 'n', 'G[0]'] + os_ + [f'{t}[0]' for t in sums])})"
     if config.parallel:
         em.open("if nt == 1:")
         em.emit(serial)
         em.close()
         em.open("else:")
-        em.emit(f"{fname}_par({', '.join(['nt'] + inner + ['G'] + os_ + sums)})")
+        em.emit(f"{par_name}({', '.join(['nt'] + inner + ['G'] + os_ + sums)})")
         em.close()
     else:
         em.emit(serial)
@@ -184,6 +187,6 @@ def _row_entry_source(fname, op, X, w, rows, scalars, data, os_, ts) -> str:
     for k, (_, dt) in enumerate(op.sum_exprs):
         em.emit(f"t{k} = {_np(dt)}(t{k}s[0, 0])")
     results = ["g"] + os_ + ts
-    return (f"def {fname}({', '.join(data)}):\n" + "\n".join(em.lines)
+    return (f"def {name}({', '.join(data)}):\n" + "\n".join(em.lines)
             + f"\n    return ({', '.join(results)},)")
 

@@ -14,15 +14,13 @@ never depends on how many threads run them. That freedom is used here, per call:
 - **workqueue** (numba's fallback threading layer) is not thread-safe: until a thread-safe layer
   (omp, tbb) is known to be in use, parallel kernels are called under one process-wide lock.
 - **fork**: GNU OpenMP terminates a child forked from a process that already ran a parallel region
-  when the child launches one. A forked child therefore runs a serial build of the same kernel.
-
->>> serial_source("nt = row_chunks(n, m, 2)\\nfor c in numba.prange(nt):")
-'nt = row_chunks(n, m, 1)\\nfor c in range(nt):'
+  when the child launches one. A forked child therefore runs a serial build of the same kernel:
+  the same functions compiled without ``parallel=True`` (``KernelModule.serial``), which run the
+  same row chunks one after the other (the same bits).
 """
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from typing import Callable
@@ -49,12 +47,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def serial_source(source: str) -> str:
-    """The same kernel with every row pass on one chunk and no parallel loop."""
-    source = re.sub(r"row_chunks\(n, m, \d+\)", "row_chunks(n, m, 1)", source)
-    return source.replace("numba.prange(", "range(")
 
 
 class ThreadChooser:

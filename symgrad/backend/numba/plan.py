@@ -1,0 +1,182 @@
+"""What the numba backend generates for one graph, as data: a :class:`KernelPlan` holds the kernel
+module (the kernel, its copies and its loops, each function with its jit options) and the
+:class:`~symgrad.backend.kernel.KernelInfo` found while generating it. The plan cache stores it as
+JSON (``cache.py``), so a warm start rebuilds the kernel without the graph's rewrites or any sympy
+work, and without reading anything back out of the generated text.
+
+Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codegen.generate`):
+
+- ``_W``: a kernel whose float32 row pass reads an input directly gets a copy in wider row blocks
+  (``ROW_BLOCK_WIDE``), called for large inputs (see ``call.py``);
+- ``_L``: with a threaded row pass, ``loop`` calls its own copy of the kernel, compiled with the
+  loop and cached only inside the loop's entry (numba bug: a function compiled in a process where
+  a callee containing a parallel loop was loaded from numba's cache segfaults when it is itself
+  loaded from the cache later).
+
+>>> import symgrad.tensor as T
+>>> x = T.dvector("x")
+>>> plan = plan_kernel([x], [T.exp(x)], {})
+>>> [f.name for f in plan.module.functions], plan.info
+(['kernel'], KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False))
+>>> KernelPlan.from_json(plan.to_json()) == plan
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from ...graph import Variable, toposort
+from ...rewrite.alias import alias_flags
+from ...tensor.rowstream import RowStream
+from ..kernel import KernelInfo
+from .codegen import KernelModule, generate
+from .emit import JitFunction
+from .inplace import plan_inplace
+from .rowpass import ROW_BLOCK_WIDE
+
+# Part of every plan's JSON and of its key: a plan written by another layout is never misread.
+PLAN_VERSION = 2
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """A kernel module and what is known about it. ``uncached``: functions compiled only as part
+    of a loop (the loop's private copy) and never given a disk cache entry of their own."""
+
+    module: KernelModule
+    info: KernelInfo
+    uncached: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """The plan as JSON, with a digest of its content (valid JSON with damaged text is refused)."""
+        body = {"version": PLAN_VERSION, "prelude": self.module.prelude,
+                "functions": [[f.name, f.options, f.source] for f in self.module.functions],
+                "uncached": list(self.uncached), "info": asdict(self.info)}
+        return json.dumps(dict(body, digest=_digest(body)))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "KernelPlan":
+        """The plan ``to_json`` wrote; ValueError, KeyError or TypeError for anything else (another
+        version, damaged text, a field of the wrong type)."""
+        data = json.loads(text)
+        digest = data.pop("digest")
+        if data.get("version") != PLAN_VERSION or digest != _digest(data):
+            raise ValueError("not a plan of this version, or damaged")
+        info = data["info"]
+        wide = info["wide_slot"]
+        plan = cls(
+            module=KernelModule(_text(data["prelude"]), tuple(JitFunction(_text(n), _text(s), _text(o))
+                                                              for n, o, s in data["functions"])),
+            info=KernelInfo(may_alias=tuple(_flag(b) for b in info["may_alias"]),
+                            inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
+                            row_slots=tuple(_slot(k) for k in info["row_slots"]),
+                            wide_slot=None if wide is None else _slot(wide),
+                            threaded=_flag(info["threaded"])),
+            uncached=tuple(_text(n) for n in data["uncached"]))
+        if plan.info.threaded != plan.module.threaded:
+            raise ValueError("plan: threaded flag disagrees with its functions")
+        return plan
+
+
+def _digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _text(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"plan: expected text, got {type(value).__name__}")
+    return value
+
+
+def _slot(value) -> int:
+    if type(value) is not int or value < 0:
+        raise TypeError(f"plan: expected an input slot, got {value!r}")
+    return value
+
+
+def _flag(value) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"plan: expected true or false, got {value!r}")
+    return value
+
+
+def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated: dict[int, int]) -> KernelPlan:
+    """Generate the kernel of an optimized graph, its copies and its loops (see the module docstring).
+    ``updated``: input slot -> index of the output that replaces it between steps of ``loop``."""
+    inplace = plan_inplace(inputs, outputs, updated)
+    module = generate(inputs, outputs, inplace=inplace)
+    wide = wide_slot(inputs, outputs)
+    suffixes = [""]
+    if wide is not None:  # compiled when first called (see call.py)
+        module = module.extended(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W"))
+        suffixes.append("_W")
+    threaded = module.threaded
+    uncached: tuple[str, ...] = ()
+    if updated:
+        slots = tuple(inplace.values())
+        kernel_suffix = ""
+        if threaded:  # the loop's private copy of every kernel (see the module docstring)
+            copies = [generate(inputs, outputs, inplace=inplace, suffix="_L")]
+            if wide is not None:
+                copies.append(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W_L"))
+            module = module.extended(*copies)
+            uncached = tuple(f.name for copy in copies for f in copy.functions)
+            kernel_suffix = "_L"
+        loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}")
+                      for s in suffixes)
+        module = module.extended(KernelModule("", loops))
+    info = KernelInfo(may_alias=tuple(alias_flags(list(outputs))), inplace_slots=tuple(inplace.values()),
+                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded)
+    return KernelPlan(module, info, uncached)
+
+
+def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: str, inplace: Sequence[int],
+                   name: str) -> JitFunction:
+    """``name(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot.
+
+    A slot the kernel writes in place starts as a copy: the caller's buffer stays as it was until
+    every step succeeded (the loop's results replace it then)."""
+    args = [f"a{i}" for i in range(len(inputs))]
+    state = list(args)
+    lines = [f"def {name}(n, " + ", ".join(args) + "):"]
+    for slot in updated:
+        # state is carried in C-contiguous arrays so every call sees one type (one specialization)
+        if slot in inplace:
+            lines.append(f"    s{slot} = a{slot}.copy()")
+        elif inputs[slot].ndim:
+            lines.append(f"    s{slot} = np.ascontiguousarray(a{slot})")
+        else:
+            lines.append(f"    s{slot} = a{slot}")
+        state[slot] = f"s{slot}"
+    lines.append("    for step in range(n - 1):")
+    lines.append(f"        r = {kernel}({', '.join(state)})")
+    for slot, out_index in updated.items():
+        conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
+        lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
+    lines.append(f"    return {kernel}({', '.join(state)})")
+    return JitFunction(name, "\n".join(lines))
+
+
+def row_slots(inputs: Sequence[Variable], outputs: Sequence[Variable], dtype: str | None = None) -> list[int]:
+    """The input slots row passes read directly as their X (of ``dtype`` if given), in graph order.
+    An X computed inside the kernel (a minibatch slice, a cast) is not an input slot."""
+    slot_of = {id(v): k for k, v in enumerate(inputs)}
+    found: list[int] = []
+    for node in toposort(outputs):
+        X = node.inputs[0] if isinstance(node.op, RowStream) else None
+        if X is not None and id(X) in slot_of and (dtype is None or X.dtype == dtype):
+            if slot_of[id(X)] not in found:
+                found.append(slot_of[id(X)])
+    return found
+
+
+def wide_slot(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> int | None:
+    """The first input slot a float32 row pass reads directly as its X, if any: the kernel then gets
+    a copy with every row pass in blocks of ``ROW_BLOCK_WIDE`` rows, called when that input has
+    ``WIDE_MIN_BYTES`` or more (see rowpass.ROW_BLOCK_WIDE). A kernel whose float32 passes read only
+    computed matrices keeps the one kernel: their sizes are not known before the call."""
+    found = row_slots(inputs, outputs, "float32")
+    return found[0] if found else None

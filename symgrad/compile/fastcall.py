@@ -1,54 +1,48 @@
-"""The hot path of a compiled function: one generated Python function per ``Function``.
+"""The call path of a compiled function: one generated Python function per ``Function`` (and one
+for its ``loop``), the only code between a call and the kernel.
 
 A training step called from Python pays for every layer between the call and the kernel (argument
 conversion, the shared state, the backend's layout checks, result conversion, the update writes):
-~6 us per call of the 400x784 logistic-regression step when each layer was its own generic loop
-(they run after the kernel has pushed the interpreter's data out of the caches), ~2.5 us as this
-module's one function (medians of interleaved timings: general path 45.4 us, generated path
-41.9 us, the kernel called with its thread choice alone 39.5 us).
-This module prints those layers for one function as straight-line code (one line per argument,
-no loops, no lists), with exactly the behaviour of the general path:
+about twice as much when each layer was its own generic loop as printed here as straight-line
+code, one line per argument, no loops, no lists (they run after the kernel has pushed the
+interpreter's data out of the caches; docs/PERFORMANCE.md, "The call path"). What it does, in order:
 
 - an argument that is not already an array of the input's exact dtype and rank goes through the
-  input's converter (same errors, same casts);
-- the kernel's own argument and result handling (numba: C-contiguous copies, in-place buffers,
-  0-d and float16 results) are the lines its backend prints (``Kernel.direct``), the same lines
-  ``Kernel.call`` runs; kernel errors are explained by the backend as in the general path;
-- updates are written only after the kernel returned, under the state lock.
+  input's converter (errors name the input; safe casts only unless downcasts are allowed);
+- under the state lock when the function updates shared variables or reads a buffer some kernel
+  writes in place (see ``shared.STATE_LOCK``): the shared values are read (a copy that dropped its
+  updates passes copies of the buffers its kernel writes in place), the kernel runs, its results
+  that may share memory with an argument or an earlier result are copied (``KernelInfo.may_alias``),
+  and only then every update is written;
+- the kernel runs as the backend's printed lines when it offers them (``Kernel.direct``: numba's
+  layout checks, its compiled entry, error explanation, result conversion), else as ``Kernel.call``.
 
-Used only for positional calls of kernels that offer their printed call (numba) whose results
-cannot alias their arguments (see ``rewrite/alias.py``); everything else takes the general path.
+``Function.__call__`` binds keywords and defaults and then calls the same function.
 
 >>> import numpy as np, symgrad as sg, symgrad.tensor as T
 >>> x = T.dvector("x")
 >>> w = sg.shared(np.ones(2), name="w")
 >>> f = sg.function([x], (w * x).sum(), updates=[(w, w - x)], mode="numba")
->>> print(fast_call_source(f).splitlines()[0])
-def fast(a0):
+>>> print(call_source(f).splitlines()[0])
+def call(a0):
 >>> float(f(np.array([1.0, 2.0]))), w.get_value()
 (3.0, array([ 0., -1.]))
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .shared import STATE_LOCK
 
 
-def eligible(fn) -> bool:
-    """Whether ``fn`` can take the generated path (a kernel that offers its printed call, no
-    aliasing results, no dropped updates)."""
-    return fn._kernel.direct is not None and not fn._any_alias and not fn._updates_dropped
-
-
-def fast_call_source(fn) -> str:
-    """The source of ``fast(a0, ...)`` for ``fn`` (a numba-compiled ``Function``)."""
-    direct = fn._kernel.direct
-    n_in, n_shared = len(fn.inputs), len(fn._shared)
+def call_source(fn, loop: bool = False) -> str:
+    """The source of ``call(a0, ...)`` for ``fn`` (a ``Function``), or of ``loop(n, a0, ...)``,
+    which runs ``LOOP(n, values)`` (the kernel's loop, or ``fn._steps``) in the kernel's place."""
+    n_in, n_shared, n_out = len(fn.inputs), len(fn._shared), len(fn.outputs)
     args = [f"a{i}" for i in range(n_in)]
-    lines = [f"def fast({', '.join(args)}):"]
+    lines = [f"def {'loop' if loop else 'call'}({', '.join((['n'] if loop else []) + args)}):"]
     for i, spec in enumerate(fn.inputs):
         t = spec.variable.type
         if any(t.broadcastable):  # declared broadcastable dims: the converter checks their sizes
@@ -58,19 +52,24 @@ def fast_call_source(fn) -> str:
             lines.append(f"        a{i} = C{i}(a{i})")
     values = args + [f"v{n_in + k}" for k in range(n_shared)]
     body = [f"v{n_in + k} = S{k}._value" for k in range(n_shared)]
-    prepare, kernel_args = direct.prepare(values)  # the backend's layout checks, printed by it
-    body += prepare
-    body.append("try:")
-    body.append(f"    r = JIT({', '.join(kernel_args)})")
-    body.append("except ERRORS as e:")
-    body.append(f"    EXPLAIN([{', '.join(values)}], e)")
-    n_out = len(fn.outputs)
-
-    def result(k: int) -> str:
-        return direct.result(k, "r")
-
-    for k in range(len(fn.updates)):
-        body.append(f"U{k}._value = {result(n_out + k)}")
+    if fn._updates_dropped:  # the kernel would write these buffers: it gets copies
+        body += [f"v{n_in + k} = v{n_in + k}.copy()" for k in fn._inplace_at]
+    direct = None if loop else fn._kernel.direct
+    if direct is not None:
+        prepare, kernel_args = direct.prepare(values)
+        body += prepare
+        body += ["try:", f"    r = ENTRY({', '.join(kernel_args)})",
+                 "except ERRORS as e:", f"    EXPLAIN([{', '.join(values)}], e)"]
+        result: Callable[[int], str] = lambda k: direct.result(k, "r")  # noqa: E731
+    else:
+        body.append(f"r = {'LOOP(n, ' if loop else 'CALL('}[{', '.join(values)}])")
+        result = lambda k: f"r[{k}]"  # noqa: E731
+    may_alias = fn._kernel.info.may_alias
+    if any(may_alias):
+        body.append(f"r = FRESH([{', '.join(result(k) for k in range(len(may_alias)))}], ALIAS, "
+                    f"[{', '.join(values)}])")
+        result = lambda k: f"r[{k}]"  # noqa: E731
+    body += [f"U{k}._value = {result(n_out + k)}" for k in range(len(fn.updates))]
     if fn._single is None:
         body.append("return []")
     elif fn._single:
@@ -89,13 +88,42 @@ def fast_call_source(fn) -> str:
     return "\n".join(lines)
 
 
-def build_fast_call(fn) -> Callable | None:
-    """``fast(*args)`` for a positional call of ``fn``, or None where the general path is needed."""
-    if not eligible(fn):
-        return None
-    direct = fn._kernel.direct
-    namespace = dict(direct.namespace, ndarray=np.ndarray, LOCK=STATE_LOCK, JIT=direct.entry,
-                     EXPLAIN=direct.explain, ERRORS=direct.errors)
+def fresh_results(results: Sequence, may_alias: Sequence[bool], protected: list) -> list:
+    """``results`` with each one that may share memory (``may_alias``) with an argument or shared
+    value (``protected``) or an earlier result replaced by a copy; 0-d results as arrays.
+
+    >>> x = np.zeros(3)
+    >>> out = fresh_results([x, x[:2]], [True, True], [x])
+    >>> any(np.may_share_memory(o, x) for o in out)
+    False
+    """
+    results = list(results)
+    for k, flag in enumerate(may_alias):
+        if flag:
+            results[k] = _fresh(results[k], protected + results[:k])
+    return results
+
+
+def _fresh(arr, protected: Sequence) -> np.ndarray:
+    """``arr``, copied if it may share memory with an input, a shared value or a constant."""
+    if not isinstance(arr, np.ndarray):
+        return np.asarray(arr)
+    if not arr.flags.writeable or any(arr is p or np.may_share_memory(arr, p) for p in protected):
+        return arr.copy()
+    return arr
+
+
+def build_call_path(fn) -> tuple[Callable, Callable]:
+    """``call(*args)`` and ``loop(n, *args)`` for ``fn``: positional arguments, one per input."""
+    kernel = fn._kernel
+    namespace = {
+        "ndarray": np.ndarray, "LOCK": STATE_LOCK, "CALL": kernel.call, "FRESH": fresh_results,
+        "ALIAS": list(kernel.info.may_alias),
+        "LOOP": kernel.loop if kernel.loop is not None and not fn._updates_dropped else fn._steps,
+    }
+    if kernel.direct is not None:
+        namespace.update(kernel.direct.namespace)
+        namespace.update(ENTRY=kernel.direct.entry, EXPLAIN=kernel.direct.explain, ERRORS=kernel.direct.errors)
     for i, spec in enumerate(fn.inputs):
         namespace[f"C{i}"] = fn._converters[i]
         namespace[f"D{i}"] = np.dtype(spec.variable.type.dtype)
@@ -103,5 +131,6 @@ def build_fast_call(fn) -> Callable | None:
         namespace[f"S{k}"] = s
     for k, (var, _) in enumerate(fn.updates):
         namespace[f"U{k}"] = var
-    exec(compile(fast_call_source(fn), "<symgrad fast call>", "exec"), namespace)
-    return namespace["fast"]
+    exec(compile(call_source(fn) + "\n\n\n" + call_source(fn, loop=True), "<symgrad call path>", "exec"),
+         namespace)  # noqa: S102 - printed above
+    return namespace["call"], namespace["loop"]

@@ -1,8 +1,9 @@
 """``function``: compile inputs, outputs and updates into a callable ``Function``.
 
 Calling a ``Function`` converts every argument (safe upcasts only, unless downcasts are allowed),
-runs the backend kernel, and only then writes all updates together: a call that fails leaves
-every shared variable exactly as it was.
+runs the backend's kernel, and only then writes all updates together: a call that fails leaves
+every shared variable exactly as it was. The call path doing this is generated per function
+(``fastcall.py``).
 
 >>> import numpy as np, symgrad as sg, symgrad.tensor as T
 >>> x = T.dvector("x")
@@ -25,9 +26,9 @@ from ..config import config
 from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
 from ..tensor.variable import as_tensor_variable
 from .convert import make_converter
-from .fastcall import build_fast_call
+from .fastcall import build_call_path
 from .io import In, as_in, check_input_variable
-from .shared import STATE_LOCK, SharedVariable
+from .shared import SharedVariable
 
 
 class MissingInputError(ValueError):
@@ -142,8 +143,6 @@ class Function:
             kernel = backend.compile(kernel_inputs, self.optimized_outputs, updated)
             backend.store_plan(kernel_inputs, targets, updated, kernel)
         self._kernel = kernel
-        self._may_alias = kernel.info.may_alias
-        self._any_alias = any(self._may_alias)
         # updates the kernel writes into the shared variable's own buffer (numba, see inplace.py)
         self._inplace_at = [slot - len(input_vars) for slot in kernel.info.inplace_slots]
         for k in self._inplace_at:
@@ -158,7 +157,7 @@ class Function:
                 self._by_name.setdefault(spec.name, i)
         self._n_out = len(self.outputs)
         self._updates_dropped = False  # a copy made with delete_updates=True (see copy)
-        self._fast = build_fast_call(self)  # positional calls of a compiled kernel (fastcall.py)
+        self._call, self._loop_call = build_call_path(self)  # (fastcall.py)
 
     @property
     def optimized_outputs(self) -> list[Variable]:
@@ -196,30 +195,9 @@ class Function:
         return self._kernel.source
 
     def __call__(self, *args, **kwargs):
-        if self._fast is not None and not kwargs and len(args) == len(self._converters):
-            return self._fast(*args)
         if kwargs or len(args) != len(self._converters):
-            values = self._bind(args, kwargs)
-        else:  # the hot path of a training loop: positional arguments only
-            values = [convert(a) for convert, a in zip(self._converters, args)]
-        if self._locked():
-            with STATE_LOCK:
-                return self._finish(values, self._kernel.call(values + self._unwritten([s._value for s in self._shared])))
-        return self._finish(values, self._kernel.call(values + [s._value for s in self._shared]))
-
-    def _locked(self) -> bool:
-        """Whether a call runs under the state lock (see shared.STATE_LOCK): it updates shared
-        variables, or reads a buffer some kernel writes in place. (fastcall.py prints the same rule.)"""
-        return bool(self.updates) or any(s._inplace for s in self._shared)
-
-    def _unwritten(self, state: list) -> list:
-        """``state`` as kernel arguments: a copy whose updates are dropped (see ``copy``) passes
-        copies of the buffers its kernel would write in place."""
-        if self._updates_dropped and self._inplace_at:
-            state = list(state)
-            for k in self._inplace_at:
-                state[k] = state[k].copy()
-        return state
+            args = self._bind(args, kwargs)
+        return self._call(*args)  # (the hot path of a training loop: positional arguments only)
 
     def loop(self, n_steps: int, *args, **kwargs):
         """Run the step ``n_steps`` times (updates applied between steps) and return the outputs of
@@ -234,25 +212,25 @@ class Function:
         """
         if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"{self._what()}.loop: n_steps must be a positive int, got {n_steps!r}")
-        values = self._bind(args, kwargs)
-        if not self._locked():
-            return self._loop(n_steps, values)
-        with STATE_LOCK:
-            return self._loop(n_steps, values)
+        return self._loop_call(int(n_steps), *self._bind(args, kwargs))
 
-    def _loop(self, n_steps: int, values: list):
-        state = [s._value for s in self._shared]
-        if self._kernel.loop is not None and not self._updates_dropped:
-            return self._finish(values, self._kernel.loop(int(n_steps), values + state))
+    def _steps(self, n_steps: int, values: list) -> list:
+        """``loop`` where the kernel has none (or a copy dropped the updates): ``n_steps`` calls,
+        each update fed to the next; the call path writes the last step's updates."""
+        n_in = len(self.inputs)
+        inputs, state = values[:n_in], values[n_in:]
         slot = {id(s): k for k, s in enumerate(self._shared)}
         targets = [slot.get(id(var)) for var, _ in self.updates]
-        for _ in range(int(n_steps)):
-            results = self._kernel.call(values + self._unwritten(state))
+        for _ in range(n_steps):
+            args = state
+            if self._updates_dropped:  # the kernel would write these buffers: it gets copies
+                args = [v.copy() if k in self._inplace_at else v for k, v in enumerate(state)]
+            results = self._kernel.call(inputs + args)
             state = list(state)
             for k, value in zip(targets, results[self._n_out:]):
                 if k is not None:
                     state[k] = value
-        return self._finish(values, results)
+        return results
 
     def copy(self, share_memory: bool = False, swap: dict | None = None, delete_updates: bool = False,
              name: str | None = None) -> "Function":
@@ -305,35 +283,13 @@ class Function:
             fn._optimized = None  # rebuilt on demand (printing) from the swapped graph
         fn.updates = updates
         fn._targets = list(fn.outputs) + [e for _, e in updates]
-        fn._fast = build_fast_call(fn)  # its own shared variables and updates
+        fn._call, fn._loop_call = build_call_path(fn)  # its own shared variables and updates
         if delete_updates and self._optimized is not None and not swap:
             fn._optimized = self._optimized[:len(self.outputs)]
         return fn
 
     def __copy__(self):
         return self.copy()
-
-    def _finish(self, values: list, results: list):
-        """Copy outputs that could alias, then write every update (all computed before any write)."""
-        outputs = results[:self._n_out]
-        new_values = results[self._n_out:]
-        may_alias = self._may_alias
-        if self._any_alias:
-            protected = values + [s.value for s in self._shared]
-            outputs = list(outputs)
-            for k, o in enumerate(outputs):  # outputs must not alias inputs, shared values or each other
-                if may_alias[k]:
-                    outputs[k] = _fresh(o, protected + outputs[:k])
-            new_values = list(new_values)
-            for k, value in enumerate(new_values):
-                if may_alias[self._n_out + k]:
-                    new_values[k] = _fresh(value, protected + outputs + new_values[:k])
-        # Every update was computed from the old values; write them all only now.
-        for (var, _), value in zip(self.updates, new_values):
-            var._value = value
-        if self._single is None:
-            return []
-        return outputs[0] if self._single else outputs
 
     def _what(self) -> str:
         return f"function {self.name!r}" if self.name else "function"
@@ -364,15 +320,6 @@ _MISSING = object()
 def _input_label(spec: In, i: int) -> str:
     name = spec.name or spec.variable.name
     return f"input {name!r} (index {i})" if name else f"input {i}"
-
-
-def _fresh(arr: np.ndarray, protected: Sequence) -> np.ndarray:
-    """``arr``, copied if it may share memory with an input, a shared value or a constant."""
-    if not isinstance(arr, np.ndarray):
-        return np.asarray(arr)
-    if not arr.flags.writeable or any(arr is p or np.may_share_memory(arr, p) for p in protected):
-        return arr.copy()
-    return arr
 
 
 def _rebuild_function(state: dict) -> Function:

@@ -3,7 +3,7 @@ one-input elementwise work, constant folding, elementwise fusion, stabilization 
 formulas, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend).
 Each pass returns new outputs; graphs are never edited in place.
 
-A backend states its whole pipeline as data (its ``PIPELINE``): ``OPTIMIZE``, then its own passes
+A backend states its whole pipeline as data (its ``pipeline``): ``OPTIMIZE``, then its own passes
 (the numba backend adds ``ROW_STREAMS``), then ``LOWER_IFELSE``, always last, so every other pass
 sees plain graphs.
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..backend import get_backend
 from ..config import config
 from ..graph import Constant, Variable, clone_replace, flatten_graph, graph_inputs, unflatten_graph
+from ..tensor.elemwise import cast
 from ..tensor.variable import as_tensor_variable
 from .convert import make_converter
 from .fastcall import build_call_path
@@ -79,8 +80,6 @@ def _normalize_givens(givens) -> dict:
         new = as_tensor_variable(new)
         if new.ndim != old.ndim or new.dtype != old.dtype:
             if new.ndim == old.ndim and np.can_cast(new.dtype, old.dtype, "safe"):
-                from ..tensor.elemwise import cast
-
                 new = cast(new, old.dtype)
             else:
                 raise TypeError(f"givens: replacement for {old.label()} must be a {old.type.describe()}, "

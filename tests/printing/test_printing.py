@@ -5,7 +5,6 @@ Compiled functions are few: one logistic-regression training step per backend (m
 checked by every printer; the other compiled functions use the numpy backend (no kernel compile).
 """
 import io
-import os
 import shutil
 import stat
 import sys

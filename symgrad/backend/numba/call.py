@@ -26,8 +26,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...graph import Variable
+from ...graph import Variable, toposort
 from ...rewrite.alias import overlap
+from ...tensor.reference import interpret
 from ..kernel import DirectCall, Kernel
 from .aligned import aligned_copy, is_aligned
 from .cache import load_module
@@ -158,13 +159,11 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
     reference: list = []
 
     def explain(values, error):
-        """Re-run the reference backend to turn a kernel's static message into a precise one."""
-        if not reference:
-            from ..numpy import BACKEND as numpy_backend  # (only ever for an error)
-
-            reference.append(numpy_backend.compile(inputs, outputs))
+        """Re-run the reference interpreter (tensor/reference.py) to turn a kernel's static message into a precise one."""
+        if not reference:  # (built only ever for an error)
+            reference.append(interpret(inputs, toposort(outputs), list(outputs)))
         try:
-            reference[0].call(values)
+            reference[0](values)
         except type(error) as precise:
             raise precise from None
         raise error

@@ -162,7 +162,7 @@ def _run_calls(n, seconds):
     """Drive a chooser as a kernel's call path does (a timed call, then the calls ``untimed``
     allows): ``seconds(k, way)`` is call k's time. The way of each call, and which were timed."""
     chooser = Chooser()
-    ways, timed, free = [], [], 0
+    ways, timed, free, way = [], [], 0, True
     for k in range(n):
         if free > 0:
             free -= 1

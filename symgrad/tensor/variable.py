@@ -105,6 +105,8 @@ class _TensorOperators:
 
 
 def _T():
+    # deliberate: a variable's operators build ops (tensor/elemwise.py, ...), which import this
+    # module for TensorVariable; the ops are looked up when an operator is first used
     from .. import tensor
 
     return tensor

@@ -188,6 +188,11 @@ class Op:
         node = self.make_node(*inputs)
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
+    def log_of(self, node: Apply) -> "Variable | None":
+        """A graph for ``log`` of ``node``'s output better than an elementwise log of it, or None.
+        (``Softmax`` answers its stable log-softmax: ``T.log(softmax(z))`` is finite for any logits.)"""
+        return None
+
 
 def toposort(outputs: Iterable[Variable]) -> list[Apply]:
     """Apply nodes needed to compute ``outputs``, every node after the nodes it depends on.

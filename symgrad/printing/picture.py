@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from ..compile.shared import SharedVariable
 from ..graph import Constant, Variable, toposort
+from ..tensor.indexing import Subtensor
+from ..tensor.shape import DimShuffle, Reshape
 from .text import _op_text
 from .view import graph_view, leaf_text, pattern_text
 
@@ -38,7 +40,7 @@ OP_COLOURS = {"Elemwise": "#FFAABB", "Subtensor": "#FFAAFF", "AdvancedSubtensor"
               "IncSubtensor": "#FFAAFF", "Shape": "brown", "IfElse": "magenta", "RowStream": "yellow",
               "Alloc": "#FFAA22"}
 _LIGHT_TEXT = {"blue", "brown"}  # fills dark enough to need white text
-_VIEW_OPS = {"DimShuffle", "Subtensor", "Reshape"}  # ops whose output is a view of input 0
+_VIEW_OPS = (DimShuffle, Subtensor, Reshape)  # ops whose output is a view of input 0
 FORMATS = ("dot", "gv", "png", "svg", "pdf", "ps", "jpg", "jpeg", "gif")
 
 
@@ -126,7 +128,7 @@ def build_picture(obj, max_label_size: int = 70) -> Picture:
         full = str(node.op)
         nodes[key] = PictureNode(key, "apply", _short(_op_text(node), max_label_size), full,
                                  op=type(node.op).__name__, order=k, obj=node)
-        is_view = type(node.op).__name__ in _VIEW_OPS
+        is_view = isinstance(node.op, _VIEW_OPS)
         edges += [PictureEdge(src, key, i, view=is_view and i == 0) for i, src in enumerate(ins)]
         for i, out in enumerate(node.outputs):
             if id(out) in used:

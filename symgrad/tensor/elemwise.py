@@ -141,9 +141,8 @@ def exp(a): """e ** a""" ; return elemwise(sympy.exp, (a,), np.exp)
 def log(a):
     """natural logarithm; of a softmax, the stable log-softmax (finite for logits of ±1000)"""
     owner = getattr(a, "owner", None)
-    if owner is not None and type(owner.op).__name__ == "Softmax" and not owner.op.log:
-        return type(owner.op)(owner.op.axis, log=True)(owner.inputs[0])
-    return elemwise(sympy.log, (a,), np.log)
+    better = owner.op.log_of(owner) if owner is not None else None
+    return better if better is not None else elemwise(sympy.log, (a,), np.log)
 def log1p(a): """log(1 + a), accurate for small a""" ; return elemwise(S.log1p, (a,), np.log1p)
 def expm1(a): """exp(a) - 1, accurate for small a""" ; return elemwise(S.expm1, (a,), np.expm1)
 def tanh(a): """hyperbolic tangent""" ; return elemwise(sympy.tanh, (a,), np.tanh)

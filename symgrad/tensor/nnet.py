@@ -27,6 +27,10 @@ class Softmax(Op):
     axis: int
     log: bool = False
 
+    def log_of(self, node: Apply) -> Variable | None:
+        """log of a softmax is the stable log-softmax (see the class docstring)."""
+        return None if self.log else Softmax(self.axis, log=True)(node.inputs[0])
+
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         if x.dtype[0] != "f":

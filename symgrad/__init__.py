@@ -17,9 +17,11 @@ from .gradient import Lop, Rop, grad  # noqa: F401
 from .printing import debugprint, pp  # noqa: F401
 from . import printing  # noqa: F401
 from . import ifelse  # noqa: F401  (symgrad.ifelse.ifelse, as theano.ifelse.ifelse)
+from . import scan_module  # noqa: F401  (theano.scan_module)
+from .scan_module import foldl, foldr, map, reduce, scan  # noqa: F401,A004  (theano.scan, theano.map, ...)
 from .version import __version__  # noqa: F401
 
 if config.mode == "numba":  # the default backend loads with the library, not inside the first compile
     from .backend import numba as _numba_backend  # noqa: F401
 
-__all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad", "Rop", "Lop"]
+__all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad", "Rop", "Lop", "scan"]

@@ -9,7 +9,8 @@ One module per job:
   partial derivatives are ``sympy.diff`` of its expression; ``match_type`` undoes broadcasting;
 - :mod:`.jacobians`: ``Lop``, ``Rop`` (two Lops), ``jacobian`` and ``hessian``;
 - :mod:`.batching`: ``batch_graph`` and ``BATCH_RULES``, which let ``jacobian`` run one sweep for
-  all rows of an identity matrix.
+  all rows of an identity matrix;
+- :mod:`.scan`: the rule of ``Scan`` (backpropagation through time: a scan over the reversed steps).
 
 ``verify_grad`` lives in :mod:`symgrad.testing` and is reachable here too (see ``__getattr__``).
 
@@ -26,6 +27,7 @@ from .batching import BATCH_RULES, batch_graph
 from .jacobians import Lop, Rop, hessian, jacobian
 from .vjp_rules import VJP_RULES, make_elemwise, match_type
 from .vjp_rules import partial  # noqa: F401  (symgrad.gradient.partial, as before the split)
+from . import scan as _scan  # noqa: F401  (registers the Scan rule in VJP_RULES)
 
 __all__ = ["grad", "Lop", "Rop", "jacobian", "hessian", "verify_grad", "GradientError", "DisconnectedInputError",
            "VJP_RULES", "match_type", "make_elemwise", "batch_graph", "BATCH_RULES"]

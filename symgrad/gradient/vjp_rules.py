@@ -23,7 +23,7 @@ from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
-from ..tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
+from ..tensor.shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
 from ..tensor.variable import constant
 
 
@@ -190,5 +190,6 @@ VJP_RULES: dict[type, Callable] = {
     ARange: _no_gradient,
     IfElse: _ifelse_vjp,
     SpecifyShape: _specify_shape_vjp,
+    Assert: lambda node, g: [g, None],
 }
 

@@ -18,9 +18,9 @@ from ..graph import Variable
 from ..tensor.ifelse import IfElse
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import Subtensor
-from ..tensor.shape import DimShuffle, Reshape, SpecifyShape
+from ..tensor.shape import Assert, DimShuffle, Reshape, SpecifyShape
 
-_VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape)
+_VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape, Assert)
 
 
 def alias_root(v: Variable) -> Variable:

@@ -29,7 +29,8 @@ from .linalg import Dot
 from .nnet import Softmax
 from .reduction import Reduce
 from .rowstream import RowStream
-from .shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from .scan import Scan
+from .shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
 
 IMPLS: dict[type, Callable[[Apply], Callable]] = {}
 
@@ -345,6 +346,84 @@ def _specify_shape(node):
             note = " (None: any size)" if None in expected else ""
             raise ValueError(f"specify_shape: {describe(x_var, x)} does not have the specified shape "
                              f"{expected}{note}")
+        return x
+
+    return run
+
+
+@impl(Scan)
+def _scan(node):
+    """The loop in Python, the step through :func:`interpret` (compiled backends run it inside the kernel)."""
+    op = node.op
+    inner = op.inner
+    c, s, n_ys = op.n_carry, op.n_seq, op.n_ys
+    step = interpret(inner.inputs, inner.nodes(), inner.outputs)
+    carry_vars = node.inputs[1:1 + c]
+    seq_vars = node.inputs[1 + c:1 + c + s]
+    kept = [k for k in range(c) if op.history[k]]
+    y_vars = inner.outputs[c:c + n_ys]
+
+    def run(n_steps, *values):
+        n = int(n_steps)
+        if n < 0:
+            raise ValueError(f"scan: n_steps is negative ({n}){_named(op)}")
+        carries = list(values[:c])
+        seqs = values[c:c + s]
+        rest = list(values[c + s:])
+        for var, q in zip(seq_vars, seqs):
+            if len(q) < n:
+                raise ValueError(f"scan: sequence {describe(var, q)} has fewer than n_steps = {n} entries{_named(op)}")
+        shapes = [np.shape(v) for v in carries]
+        hist: list[list] = [[] for _ in kept]
+        ys: list[list] = [[] for _ in range(n_ys)]
+        for t in range(n):
+            outs = step(carries + [q[t] for q in seqs] + rest)
+            for k in range(c):
+                if np.shape(outs[k]) != shapes[k]:
+                    raise ValueError(f"scan: recurrent state {k} ({carry_vars[k].label()}) has shape {shapes[k]} "
+                                     f"but step {t} returned shape {np.shape(outs[k])}: its shape must stay the "
+                                     f"same from step to step{_named(op)}")
+            carries = outs[:c]
+            for h, k in zip(hist, kept):
+                h.append(carries[k])
+            for j in range(n_ys):
+                ys[j].append(outs[c + j])
+            if op.until and outs[-1]:
+                break
+        # (a step may return a view of an input: the finals never alias one)
+        results = [np.array(v, dtype=var.dtype, copy=True) for v, var in zip(carries, node.outputs[:c])]
+        for h, k in zip(hist, kept):
+            results.append(_stack(h, shapes[k], carry_vars[k].dtype))
+        for j in range(n_ys):
+            results.append(_stack(ys[j], (0,) * y_vars[j].ndim, y_vars[j].dtype))
+        return results if len(results) > 1 else results[0]
+
+    return run
+
+
+def _named(op) -> str:
+    return f" (scan {op.name!r})" if op.name else ""
+
+
+def _stack(values: list, empty_shape: tuple, dtype: str) -> np.ndarray:
+    """The per-step values along a new first axis; no steps: shape (0, *empty_shape)."""
+    if not values:
+        return np.zeros((0,) + tuple(empty_shape), dtype=dtype)
+    shape = np.shape(values[0])
+    for t, v in enumerate(values):
+        if np.shape(v) != shape:
+            raise ValueError(f"scan: an output has shape {shape} at step 0 but {np.shape(v)} at step {t}: "
+                             "per-step outputs must keep one shape")
+    return np.stack(values).astype(dtype, copy=False)
+
+
+@impl(Assert)
+def _assert(node):
+    message = node.op.message
+
+    def run(x, cond):
+        if not cond:
+            raise ValueError(message)
         return x
 
     return run

@@ -1,5 +1,5 @@
 """Structural shape ops: Shape, DimShuffle (transpose / add or drop broadcastable dims),
-Reshape, MakeVector, ARange, Join, SpecifyShape (a run-time shape check).
+Reshape, MakeVector, ARange, Join, SpecifyShape (a run-time shape check), Assert (a run-time check).
 
 >>> import symgrad.tensor as T
 >>> X = T.dmatrix("X")
@@ -323,3 +323,32 @@ def specify_shape(x, shape) -> Variable:
     if not any(checked):
         return x
     return SpecifyShape(checked)(x, *[e for e in entries if e is not None])
+
+
+@dataclass(frozen=True)
+class Assert(Op):
+    """``x`` unchanged, after checking at run time that the scalar ``cond`` is true (else a
+    ``ValueError`` with ``message``). Theano's ``Assert``; the gradient passes through ``x``."""
+
+    message: str
+
+    def make_node(self, x, cond) -> Apply:
+        x, cond = as_tensor_variable(x), as_tensor_variable(cond)
+        if cond.ndim != 0:
+            raise TypeError(f"Assert: the condition must be a scalar, got {cond.label()} ({cond.type.describe()})")
+        return Apply(self, [x, cond], [x.type])
+
+    def __str__(self):
+        return "Assert"
+
+
+def assert_op(x, cond, message: str = "assertion failed") -> Variable:
+    """``x``, checked when the function runs: a ``ValueError(message)`` if ``cond`` is false.
+
+    >>> import symgrad as sg, symgrad.tensor as T
+    >>> x = T.dvector("x")
+    >>> f = sg.function([x], assert_op(x, x.shape[0] > 1, "x is too short").sum(), mode="numpy")
+    >>> float(f([1.0, 2.0]))
+    3.0
+    """
+    return Assert(message)(x, cond)

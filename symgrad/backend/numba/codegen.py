@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from ...graph import Variable, toposort
-from . import indexing, rowpass  # noqa: F401  (importing them registers their ops' emitters)
+from . import indexing, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
@@ -87,7 +87,8 @@ MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with fun
 
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
-             inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "") -> KernelModule:
+             inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "",
+             global_prefix: str = "C") -> KernelModule:
     """A module whose function ``name(a0, a1, ...)`` returns a tuple of the outputs.
 
     ``inplace``: {output index: input slot} of updates written into their input's buffer (from
@@ -96,11 +97,13 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     function of the module (``name`` included) and every call between them: a copy of a kernel.
     A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
     function; ``name`` then calls the parts in order, passing the values each one needs.
+    ``global_prefix`` starts the names of module constants (a scan's step module shares the module).
     """
     inplace = inplace or {}
     em = Emitter()
     em.row_block = row_block
     em.suffix = suffix
+    em.global_prefix = global_prefix
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}

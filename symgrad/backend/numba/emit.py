@@ -58,6 +58,7 @@ class Emitter:
         self.extra: list[tuple[JitFunction, ...]] = []  # functions beside the kernel, per row pass
         self.row_block = ROW_BLOCK  # rows per register block of a row pass
         self.suffix = ""  # ends the name of every generated function (a copy of a kernel: _W, _L)
+        self.global_prefix = "C"  # module constants' names (a scan's step graph gets its own)
 
     def fresh(self, prefix: str = "t") -> str:
         self.counter += 1
@@ -93,7 +94,7 @@ class Emitter:
         data = c.data
         if data.ndim == 0:
             return _literal(data.item(), c.dtype)
-        gname = f"C{len(self.globals)}"
+        gname = f"{self.global_prefix}{len(self.globals)}"
         text = repr(data.tolist())
         if data.dtype.kind == "f" and not np.isfinite(data).all():  # repr writes nan/inf as bare names
             text = re.sub(r"\b(nan|inf)\b", r"np.\1", text)

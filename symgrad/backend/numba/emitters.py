@@ -16,7 +16,7 @@ from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
-from ...tensor.shape import ARange, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from ...tensor.shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
 from .emit import EMITTERS, Emitter, _label, _literal, _msg, _np, _op_text, emitter
 from .scalarcode import scalar_code
 
@@ -461,4 +461,14 @@ def _specify_shape(em: Emitter, node: Apply) -> None:
     if checks:
         em.emit(f"if {' or '.join(checks)}:")
         em.emit(f"    raise ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+    em.emit(f"{o} = {xn}")
+
+
+@emitter(Assert)
+def _assert(em: Emitter, node: Apply) -> None:
+    x, cond = node.inputs
+    xn, cn = em.name(x), em.name(cond)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"if not {cn}:")
+    em.emit(f"    raise ValueError({_msg(node.op.message)})")
     em.emit(f"{o} = {xn}")

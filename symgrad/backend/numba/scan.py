@@ -1,0 +1,115 @@
+"""The ``Scan`` emitter: the step graph printed as its own jitted function in the same module
+(through the same code generator, so its nodes get the same loops, checks and fusion), called from
+a ``for`` loop in the kernel that writes each step's values into preallocated arrays. No Python runs
+per step.
+
+Names: the step module is generated with the suffix ``_s<K>`` (K unique in the enclosing function,
+so nested scans nest suffixes) and its constants start with ``<prefix>S<K>_``: everything it adds to
+the module is distinct from the enclosing kernel's names, and a copy of the kernel (``_W``, ``_L``)
+gets its own copy of the step.
+"""
+from __future__ import annotations
+
+from ...graph import Apply
+from ...tensor.scan import Scan
+from .emit import Emitter, _label, _msg, _np, emitter
+
+
+def _scalar(dtype: str, value: str) -> str:
+    return f"bool({value})" if dtype == "bool" else f"{_np(dtype)}({value})"
+
+
+@emitter(Scan)
+def _scan(em: Emitter, node: Apply) -> None:
+    from .codegen import generate  # (codegen imports this module to register the emitter)
+
+    op = node.op
+    inner = op.inner
+    c, s, n_ys = op.n_carry, op.n_seq, op.n_ys
+    k = em.fresh("")
+    suffix = f"{em.suffix}_s{k}"
+    module = generate(list(inner.inputs), list(inner.outputs), name="step", row_block=em.row_block,
+                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_")
+    em.globals.extend(line for line in module.prelude.splitlines())
+    em.extra.append(module.functions)
+    step = f"step{suffix}"
+    what = f"scan {op.name!r}" if op.name else "scan"
+
+    n = em.fresh("n")
+    em.emit(f"{n} = {em.name(node.inputs[0])}")
+    em.emit(f"if {n} < 0:")
+    em.emit(f"    raise ValueError({_msg(f'{what}: n_steps is negative')})")
+    inits = [em.name(v) for v in node.inputs[1:1 + c]]
+    seqs = [em.name(v) for v in node.inputs[1 + c:1 + c + s]]
+    invariants = [em.name(v) for v in node.inputs[1 + c + s:]]
+    for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
+        em.emit(f"if {q}.shape[0] < {n}:")
+        em.emit(f"    raise ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
+    carries = []
+    for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
+        cv = em.fresh("c")
+        # arrays: our own C-ordered copy (the loop variable then has one type; finals never alias inputs)
+        em.emit(f"{cv} = np.ascontiguousarray({init}).copy()" if var.ndim else f"{cv} = {_scalar(var.dtype, init)}")
+        carries.append(cv)
+    hists = {}
+    for kk in range(c):
+        if op.history[kk]:
+            h = em.fresh("h")
+            var = inner.inputs[kk]
+            shape = f"({n},) + {carries[kk]}.shape" if var.ndim else f"{n}"
+            em.emit(f"{h} = np.empty({shape}, dtype={_np(var.dtype)})")
+            hists[kk] = h
+    ys = []
+    for j in range(n_ys):
+        y = inner.outputs[c + j]
+        yv = em.fresh("y")
+        em.emit(f"{yv} = np.empty({(0,) * (y.ndim + 1)!r}, dtype={_np(y.dtype)})")  # sized at step 0
+        ys.append(yv)
+    run = em.fresh("steps")
+    em.emit(f"{run} = {n}")
+    t = em.fresh("t")
+    em.open(f"for {t} in range({n}):")
+    r = em.fresh("r")
+    em.emit(f"{r} = {step}({', '.join(carries + [f'{q}[{t}]' for q in seqs] + invariants)})")
+    for kk, cv in enumerate(carries):
+        var = inner.inputs[kk]
+        if var.ndim:
+            em.emit(f"if {r}[{kk}].shape != {cv}.shape:")
+            message = f"{what}: recurrent state {kk} ({_label(node.inputs[1 + kk])}) changes shape between steps"
+            em.emit(f"    raise ValueError({_msg(message)})")
+            em.emit(f"{cv} = {r}[{kk}]")
+        else:
+            em.emit(f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")
+        if kk in hists:
+            em.emit(f"{hists[kk]}[{t}] = {cv}")
+    for j, yv in enumerate(ys):
+        y = inner.outputs[c + j]
+        val = f"{r}[{c + j}]"
+        if y.ndim:
+            em.open(f"if {t} == 0:")
+            em.emit(f"{yv} = np.empty(({n},) + {val}.shape, dtype={_np(y.dtype)})")
+            em.close()
+            em.emit(f"if {val}.shape != {yv}.shape[1:]:")
+            em.emit(f"    raise ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
+        else:
+            em.open(f"if {t} == 0:")
+            em.emit(f"{yv} = np.empty({n}, dtype={_np(y.dtype)})")
+            em.close()
+        em.emit(f"{yv}[{t}] = {val}")
+    if op.until:
+        em.open(f"if {r}[{c + n_ys}]:")
+        em.emit(f"{run} = {t} + 1")
+        em.emit("break")
+        em.close()
+    em.close()
+    outs = iter(node.outputs)
+    for kk, cv in enumerate(carries):  # (a step may return a view of an input: finals never alias one)
+        o = em.bind(next(outs), f"v{len(em.names)}")
+        em.emit(f"{o} = {cv}.copy()" if inner.inputs[kk].ndim else f"{o} = {cv}")
+    for kk in range(c):
+        if op.history[kk]:
+            o = em.bind(next(outs), f"v{len(em.names)}")
+            em.emit(f"{o} = {hists[kk]}[:{run}]" if op.until else f"{o} = {hists[kk]}")
+    for yv in ys:
+        o = em.bind(next(outs), f"v{len(em.names)}")
+        em.emit(f"{o} = {yv}[:{run}]" if op.until else f"{o} = {yv}")

@@ -1,6 +1,7 @@
 """Graph rewrites run before any backend lowers the graph: merge, indexing lifted before
 one-input elementwise work, constant folding, elementwise fusion, stabilization of fused
-formulas, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend).
+formulas, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend);
+scans' step graphs go through the same passes (``rewrite/scan.py``, which also hoists loop invariants).
 Each pass returns new outputs; graphs are never edited in place.
 
 A backend states its whole pipeline as data (its ``pipeline``): ``OPTIMIZE``, then its own passes
@@ -24,12 +25,17 @@ from .merge import merge
 from .pipeline import Pass, Pipeline
 from .reuse import reuse_computed
 from .rowstream import fuse_row_streams
+from .scan import optimize_scans
 from .shape_of import shape_of_elemwise
 from .stabilize import stabilize_graph
 
 MERGE = Pass("merge", merge)
+# scans first: what they hoist out of their loops is then optimized with the outer graph. Each step
+# graph goes through OPTIMIZE itself (looked up when the pass runs: it is defined below).
+SCANS = Pass("optimize_scans", lambda outputs: optimize_scans(outputs, OPTIMIZE))
 OPTIMIZE = Pipeline((
     MERGE,
+    SCANS,
     Pass("lift_subtensors", lift_subtensors),
     Pass("shape_of_elemwise", shape_of_elemwise),
     Pass("fold_constants", fold_constants),

@@ -120,10 +120,114 @@ def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) ->
                     f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax", n * feats)
 
 
+def _lstm(steps: int = 100, batch: int = 16, dim: int = 128, words: int = 10000, classes: int = 2) -> Workload:
+    """deeplearning.net ``lstm.py``'s training step: embedding, an LSTM layer over a masked batch of
+    sequences (a scan), mean pooling, softmax, cross-entropy; backpropagation through time and SGD."""
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, words, (steps, batch))
+    lengths = rng.integers(steps // 2, steps + 1, batch)
+    M = (np.arange(steps)[:, None] < lengths[None, :]).astype("float64")
+    Y = rng.integers(0, classes, batch)
+    init = [rng.standard_normal((words, dim)) * 0.01, rng.standard_normal((dim, 4 * dim)) * 0.1,
+            rng.standard_normal((dim, 4 * dim)) * 0.1, np.zeros(4 * dim),
+            rng.standard_normal((dim, classes)) * 0.1, np.zeros(classes)]
+    lr = 0.1
+
+    def build(mode):
+        x, mask, y = T.lmatrix("x"), T.matrix("mask"), T.lvector("y")
+        params = [sg.shared(v.copy(), name=nm) for v, nm in zip(init, ["Wemb", "W", "U", "b", "U_out", "b_out"])]
+        Wemb, W, U, b, U_out, b_out = params
+        n_steps, n = x.shape[0], x.shape[1]
+        emb = Wemb[x.flatten()].reshape([n_steps, n, dim])
+        below = T.dot(emb, W) + b
+
+        def step(m_, x_, h_, c_):
+            pre = T.dot(h_, U) + x_
+            i = T.nnet.sigmoid(pre[:, :dim])
+            f = T.nnet.sigmoid(pre[:, dim:2 * dim])
+            o = T.nnet.sigmoid(pre[:, 2 * dim:3 * dim])
+            c = T.tanh(pre[:, 3 * dim:])
+            c = f * c_ + i * c
+            c = m_[:, None] * c + (1.0 - m_)[:, None] * c_
+            h = o * T.tanh(c)
+            h = m_[:, None] * h + (1.0 - m_)[:, None] * h_
+            return h, c
+
+        zeros = T.zeros_like(below[0, :, :dim])
+        (hs, _), _ = sg.scan(step, sequences=[mask, below], outputs_info=[zeros, zeros], name="lstm")
+        proj = (hs * mask[:, :, None]).sum(axis=0) / mask.sum(axis=0)[:, None]
+        pred = T.nnet.softmax(T.dot(proj, U_out) + b_out)
+        cost = -T.log(pred[T.arange(n), y] + 1e-8).mean()
+        grads = T.grad(cost, params)
+        train = sg.function([x, mask, y], cost, updates=[(v, v - lr * g) for v, g in zip(params, grads)], mode=mode)
+        return train, (X, M, Y), params
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    def numpy_step(state):
+        Wemb, W, U, b, U_out, b_out = state[:6]
+        n_steps, n = X.shape
+        emb = Wemb[X.ravel()].reshape(n_steps, n, dim)
+        below = emb @ W + b
+        h, c = np.zeros((n, dim)), np.zeros((n, dim))
+        hs, cs, gates = np.empty((n_steps, n, dim)), np.empty((n_steps, n, dim)), []
+        for t in range(n_steps):
+            m = M[t][:, None]
+            pre = h @ U + below[t]
+            i, f, o = sigmoid(pre[:, :dim]), sigmoid(pre[:, dim:2 * dim]), sigmoid(pre[:, 2 * dim:3 * dim])
+            g = np.tanh(pre[:, 3 * dim:])
+            c_new = m * (f * c + i * g) + (1 - m) * c
+            tc = np.tanh(c_new)
+            h_new = m * (o * tc) + (1 - m) * h
+            gates.append((i, f, o, g, tc, h, c))
+            h, c = h_new, c_new
+            hs[t], cs[t] = h, c
+        msum = M.sum(axis=0)[:, None]
+        proj = (hs * M[:, :, None]).sum(axis=0) / msum
+        z = proj @ U_out + b_out
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        pred = e / e.sum(axis=1, keepdims=True)
+        picked = pred[np.arange(n), Y]
+        cost = -np.log(picked + 1e-8).mean()
+        dz = np.zeros_like(pred)
+        dz[np.arange(n), Y] = -1 / (n * (picked + 1e-8))
+        dz = pred * (dz - (dz * pred).sum(axis=1, keepdims=True))
+        gU_out, gb_out = proj.T @ dz, dz.sum(axis=0)
+        dproj = dz @ U_out.T / msum
+        dh, dc = np.zeros((n, dim)), np.zeros((n, dim))
+        gU, dbelow = np.zeros_like(U), np.empty_like(below)
+        for t in range(n_steps - 1, -1, -1):
+            i, f, o, g, tc, h_prev, c_prev = gates[t]
+            m = M[t][:, None]
+            dh = dh + dproj * m
+            dh_new = m * dh
+            do = dh_new * tc
+            dc_new = dc + dh_new * o * (1 - tc * tc)
+            dcm = m * dc_new
+            di, df, dg = dcm * g, dcm * c_prev, dcm * i
+            dpre = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g * g)], axis=1)
+            dbelow[t] = dpre
+            gU += h_prev.T @ dpre
+            dh = (1 - m) * dh + dpre @ U.T
+            dc = (1 - m) * dc_new + dcm * f
+        flat = dbelow.reshape(n_steps * n, 4 * dim)
+        gW, gb = emb.reshape(n_steps * n, dim).T @ flat, flat.sum(axis=0)
+        gWemb = np.zeros_like(Wemb)
+        np.add.at(gWemb, X.ravel(), flat @ W.T)
+        new = [Wemb - lr * gWemb, W - lr * gW, U - lr * gU, b - lr * gb, U_out - lr * gU_out, b_out - lr * gb_out]
+        return new + [cost]
+
+    return Workload("lstm", build, numpy_step, lambda: [v.copy() for v in init],
+                    f"LSTM (lstm.py): {steps} steps x batch {batch}, dim {dim}, mean pooling, softmax; BPTT + SGD",
+                    steps * batch * dim * 40)
+
+
 WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n))
              for n, size in [(400, ""), (4000, "-4k"), (40000, "-40k")]
              for short, dtype in [("f64", "float64"), ("f32", "float32")]}
 WORKLOADS["mlp"] = _mlp
+WORKLOADS["lstm"] = _lstm
 FULL_WORKLOADS = list(WORKLOADS)
 DEFAULT_WORKLOADS = ["logreg-f64", "logreg-f32", "mlp"]  # the quick set: the seed and the MLP
 FULL_STEPS = 10000  # --full: steps per repetition at 400x784 (larger data runs proportionally fewer)

@@ -193,12 +193,10 @@ def _parse_index(x: Variable, index) -> tuple[tuple, list, bool]:
     """Turn a Python index into (spec, index input variables, is_advanced)."""
     if not isinstance(index, tuple):
         index = (index,)
-    if any(e is Ellipsis for e in index):
-        pos = index.index(Ellipsis)
-        fill = x.ndim - (len(index) - 1)
-        index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
+    index = _expand_ellipsis(x, index)
     if any(e is None for e in index):
-        raise NotImplementedError("indexing with None/newaxis: use x.dimshuffle(..., 'x', ...) instead")
+        raise NotImplementedError("indexing with None/newaxis together with integer arrays is not supported: "
+                                  "use x.dimshuffle(..., 'x', ...) instead")
     if len(index) > x.ndim:
         raise IndexError(f"too many indices for {x.label()} ({x.type.describe()}): {len(index)} given")
     spec, inputs, advanced = [], [], False
@@ -231,9 +229,47 @@ def _parse_index(x: Variable, index) -> tuple[tuple, list, bool]:
     return tuple(spec), inputs, advanced
 
 
+def _expand_ellipsis(x: Variable, index: tuple) -> tuple:
+    if any(e is Ellipsis for e in index):
+        pos = index.index(Ellipsis)
+        fill = x.ndim - (len(index) - 1 - sum(e is None for e in index))
+        index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
+    return index
+
+
+def _with_new_axes(x: Variable, index: tuple) -> Variable:
+    """``x[index]`` where ``index`` has ``None`` entries (numpy's newaxis): the index without them,
+    then a broadcastable axis inserted where each was."""
+    from .shape import dimshuffle  # (shape.py builds on this module)
+
+    plain = tuple(e for e in index if e is not None)
+    y = getitem(x, plain) if plain else x
+    pattern: list = []
+    kept = 0
+    for e in index:
+        if e is None:
+            pattern.append("x")
+        elif isinstance(e, slice):
+            pattern.append(kept)
+            kept += 1
+    pattern.extend(range(kept, y.ndim))
+    return dimshuffle(y, tuple(pattern))
+
+
 def getitem(x, index) -> Variable:
-    """``x[index]``: ints, slices (bounds may be symbolic), integer arrays (numpy semantics)."""
+    """``x[index]``: ints, slices (bounds may be symbolic), integer arrays, ``None`` (numpy semantics).
+
+    >>> import symgrad.tensor as T
+    >>> T.dvector("m")[:, None].broadcastable
+    (False, True)
+    """
     x = as_tensor_variable(x)
+    items = index if isinstance(index, tuple) else (index,)
+    if any(e is None for e in items):
+        items = _expand_ellipsis(x, items)
+        if all(e is None or isinstance(e, slice) or (not isinstance(e, (list, np.ndarray)) and
+                                                     as_tensor_variable(e).ndim == 0) for e in items):
+            return _with_new_axes(x, items)
     spec, inputs, advanced = _parse_index(x, index)
     if not spec:
         return x

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Apply, Op, TensorType, Variable
+from .shape import reshape, shape_i
 from .variable import as_tensor_variable
 
 
@@ -32,10 +33,24 @@ class Dot(Op):
 
 
 def dot(a, b) -> Variable:
-    """Matrix/vector product (numpy.dot); a 0-d operand multiplies elementwise."""
+    """Matrix/vector product (numpy.dot); a 0-d operand multiplies elementwise. An ``a`` of more than
+    two dimensions times a matrix or vector sums over ``a``'s last axis, as numpy.dot does (one
+    matrix product of ``a`` seen as a matrix, so BLAS does it in one call).
+
+    >>> import symgrad.tensor as T
+    >>> dot(T.tensor3("x"), T.dmatrix("W")).type
+    TensorType(float64, 3-d tensor with broadcastable=(False, False, False))
+    """
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
+    if a.ndim > 2 and b.ndim in (1, 2):
+        lead = [shape_i(a, i) for i in range(a.ndim - 1)]
+        flat = Dot()(reshape(a, [-1, shape_i(a, a.ndim - 1)]), b)
+        return reshape(flat, lead + ([shape_i(b, 1)] if b.ndim == 2 else []))
+    if b.ndim > 2:
+        raise TypeError(f"dot: an operand of more than 2 dimensions is supported on the left only, got "
+                        f"{b.label()} ({b.type.describe()}) on the right")
     return Dot()(a, b)
 
 

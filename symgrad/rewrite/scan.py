@@ -6,9 +6,13 @@ see what they move out):
 2. ``history[-1]`` is the final carry (checked: a scan of zero steps has no last step), so a
    history read only that way is not stored;
 3. histories and per-step outputs nobody reads are dropped;
-4. loop invariants are hoisted: step nodes that read only invariants and constants are computed
+4. a carry that only accumulates a matrix product (``acc + dot(a, b)``: the gradient of a weight
+   matrix in backpropagation through time) becomes per-step outputs ``a``, ``b`` and ONE product of
+   the stacked factors after the loop: one large BLAS call instead of a small one per step;
+   carries nothing reads any more are dropped;
+5. loop invariants are hoisted: step nodes that read only invariants and constants are computed
    once, before the loop, and passed in as new invariants;
-5. the step graph goes through the same pipeline as any graph (fusion, stabilization, ...).
+6. the step graph goes through the same pipeline as any graph (fusion, stabilization, ...).
 
 >>> import symgrad.tensor as T
 >>> from symgrad.scan_module import scan
@@ -25,11 +29,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from .. import scalar as S
 from ..graph import Apply, Constant, Variable, clients, clone_replace, rebuild_graph, toposort
 from ..tensor import elemwise as E
 from ..tensor.indexing import Subtensor
 from ..tensor.scan import Scan, ScanInner
-from ..tensor.shape import Assert
+from ..tensor.linalg import Dot, dot
+from ..tensor.shape import Assert, DimShuffle, dimshuffle, reshape, shape_i
 
 Optimizer = Callable[[list[Variable]], list[Variable]]
 
@@ -110,26 +116,54 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
     op: Scan = node.op
     inner = op.inner
     c, s, m = op.n_carry, op.n_seq, op.n_ys
-    history = list(op.history)
-    for k in range(c):
-        h = op.history_output(node, k)
-        if h is not None and not used[node.outputs.index(h)]:
-            history[k] = False
-    keep_y = [used[node.outputs.index(op.y_output(node, j))] for j in range(m)]
-    inner_outs = list(inner.outputs[:c]) + [y for y, keep in zip(inner.outputs[c:c + m], keep_y) if keep]
-    if op.until:
-        inner_outs.append(inner.outputs[-1])
-    n_ys = sum(keep_y)
-    new_inner, new_outer = _hoist(inner, inner_outs, c, s, list(inputs[1 + c + s:]))
+    n_steps = inputs[0]
+    is_used = {id(o): u for o, u in zip(node.outputs, used)}
+    history = [op.history[k] and is_used[id(op.history_output(node, k))] for k in range(c)]
+    keep_y = [is_used[id(op.y_output(node, j))] for j in range(m)]
+    step_reads = _reads(inner, c)
+    # accumulated products become one product after the loop; dead carries go
+    products = {k: _accumulated_product(inner, k, c, step_reads) for k in range(c)
+                if not history[k] and is_used[id(node.outputs[k])]}
+    products = {k: p for k, p in products.items() if p is not None}
+    keep_carry = [k not in products and (history[k] or is_used[id(node.outputs[k])]) for k in range(c)]
+    extra_ys: list[Variable] = [f for k in products for f in products[k][:2]]
+    extra_reads = set().union(*[_reads_of(inner, v, c) for v in extra_ys]) if extra_ys else set()
+    # a carry that a kept value reads must stay (and what its new value reads): until nothing changes
+    changed = True
+    while changed:
+        changed = False
+        live = ([j for j in range(c) if keep_carry[j]] + [c + j for j in range(m) if keep_y[j]]
+                + ([c + m] if op.until else []))
+        needed = extra_reads.union(*[step_reads[j] for j in live]) if live else set(extra_reads)
+        for k in range(c):
+            if not keep_carry[k] and k not in products and k in needed:
+                keep_carry[k] = changed = True
+    kc = [k for k in range(c) if keep_carry[k]]
+    inner_outs = ([inner.outputs[k] for k in kc] + [y for y, keep in zip(inner.outputs[c:c + m], keep_y) if keep]
+                  + extra_ys + ([inner.outputs[-1]] if op.until else []))
+    trimmed = ScanInner([inner.inputs[k] for k in kc] + list(inner.inputs[c:]), inner_outs)
+    new_c = len(kc)
+    new_inner, new_outer = _hoist(trimmed, list(trimmed.outputs), new_c, s, list(inputs[1 + c + s:]))
     step_outs = optimize_step(list(new_inner.outputs))
     new_inner = ScanInner(new_inner.inputs, step_outs)
-    new_op = replace(op, inner=new_inner, n_ys=n_ys, history=tuple(history))
-    new_node = new_op.make_node(inputs[0], *inputs[1:1 + c + s], *new_outer)
-    result: list[Variable] = list(new_node.outputs[:c])
+    n_ys = sum(keep_y) + len(extra_ys)
+    new_op = replace(op, inner=new_inner, n_carry=new_c, n_ys=n_ys, history=tuple(history[k] for k in kc))
+    new_node = new_op.make_node(n_steps, *[inputs[1 + k] for k in kc], *inputs[1 + c:1 + c + s], *new_outer)
+    slot = {k: i for i, k in enumerate(kc)}
+    result: list[Variable] = []
+    for k in range(c):
+        if k in slot:
+            result.append(new_node.outputs[slot[k]])
+        elif k in products:
+            y0 = sum(keep_y) + 2 * list(products).index(k)
+            ya, yb = new_op.y_output(new_node, y0), new_op.y_output(new_node, y0 + 1)
+            result.append(_sum_of_products(inputs[1 + k], ya, yb, products[k][2]))
+        else:
+            result.append(node.outputs[k])  # unread
     for k in range(c):
         h = op.history_output(node, k)
         if h is not None:
-            result.append(new_op.history_output(new_node, k) if history[k] else h)
+            result.append(new_op.history_output(new_node, slot[k]) if history[k] else h)
     j_new = 0
     for j in range(m):
         if keep_y[j]:
@@ -138,6 +172,55 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
         else:
             result.append(op.y_output(node, j))
     return result
+
+
+def _reads_of(inner: ScanInner, v: Variable, c: int) -> set[int]:
+    """The carries (by index) that the step value ``v`` depends on."""
+    carries = {id(inner.inputs[k]): k for k in range(c)}
+    found = {carries[id(v)]} if id(v) in carries else set()
+    for nd in toposort([v]):
+        found.update(carries[id(x)] for x in nd.inputs if id(x) in carries)
+    return found
+
+
+def _reads(inner: ScanInner, c: int) -> list[set[int]]:
+    """For each step output, the carries it depends on."""
+    return [_reads_of(inner, v, c) for v in inner.outputs]
+
+
+def _accumulated_product(inner: ScanInner, k: int, c: int, step_reads: list[set[int]]):
+    """``(a, b, transposed)`` when carry ``k`` only accumulates a matrix product (``acc + dot(a, b)``
+    with ``acc`` read nowhere else): the sum over the steps is then one product of the stacked
+    factors after the loop (one large BLAS call instead of one small one per step). ``transposed``:
+    ``a`` is ``A.T`` and ``A`` itself is returned (stacking it is a plain reshape)."""
+    new = inner.outputs[k]
+    acc = inner.inputs[k]
+    nd = new.owner
+    if nd is None or not isinstance(nd.op, E.Elemwise) or nd.op.nin != 2 or acc.ndim != 2:
+        return None
+    if nd.op.expr != S.arg(0) + S.arg(1) or acc not in nd.inputs:
+        return None
+    other = nd.inputs[1] if nd.inputs[0] is acc else nd.inputs[0]
+    if other.owner is None or not isinstance(other.owner.op, Dot) or other.type is not acc.type:
+        return None
+    if any(k in step_reads[j] for j in range(len(inner.outputs)) if j != k) or k in _reads_of(inner, other, c):
+        return None
+    a, b = other.owner.inputs
+    if a.ndim != 2 or b.ndim != 2:
+        return None
+    if a.owner is not None and isinstance(a.owner.op, DimShuffle) and a.owner.op.new_order == (1, 0):
+        return a.owner.inputs[0], b, True
+    return a, b, False
+
+
+def _sum_of_products(init: Variable, ya: Variable, yb: Variable, transposed: bool) -> Variable:
+    """``init + sum_t dot(a_t, b_t)`` from the stacked factors, as one matrix product."""
+    if transposed:  # a_t = A_t.T: the stacked A_t are rows of one tall matrix
+        left = dimshuffle(reshape(ya, [-1, shape_i(ya, 2)]), (1, 0))
+    else:
+        left = reshape(dimshuffle(ya, (1, 0, 2)), [shape_i(ya, 1), -1])
+    right = reshape(yb, [-1, shape_i(yb, 2)])
+    return init + dot(left, right)
 
 
 def _hoist(inner: ScanInner, inner_outs: list[Variable], c: int, s: int,

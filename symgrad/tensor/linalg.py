@@ -39,7 +39,7 @@ def dot(a, b) -> Variable:
 
     >>> import symgrad.tensor as T
     >>> dot(T.tensor3("x"), T.dmatrix("W")).type
-    TensorType(float64, 3-d tensor with broadcastable=(False, False, False))
+    TensorType(float64, tensor3)
     """
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:

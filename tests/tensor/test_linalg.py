@@ -71,9 +71,7 @@ def test_dot_row_gradient(mode):
 
 
 @pytest.mark.parametrize("build", [
-    pytest.param(lambda: T.dot(T.dtensor3(), T.dmatrix()), id="dot_tensor3_matrix"),
     pytest.param(lambda: T.dot(T.dvector(), T.dtensor3()), id="dot_vector_tensor3"),
-    pytest.param(lambda: T.dtensor3() @ T.dmatrix(), id="matmul_tensor3"),
     pytest.param(lambda: T.dmatrix() @ T.dtensor4(), id="matmul_tensor4"),
     pytest.param(lambda: T.outer(T.dmatrix(), T.dvector()), id="outer_matrix"),
     pytest.param(lambda: T.outer(T.dvector(), T.dscalar()), id="outer_scalar"),
@@ -81,6 +79,20 @@ def test_dot_row_gradient(mode):
 def test_bad_rank_raises_type_error(build):
     with pytest.raises(TypeError):
         build()
+
+
+@pytest.mark.parametrize("right", ["matrix", "vector"])
+def test_dot_tensor3_left_is_numpy_dot(mode, right):
+    # numpy.dot sums over a's last axis; for a 2-D or 1-D right operand that is also what ``@`` gives.
+    x = T.dtensor3("x")
+    w = T.dmatrix("w") if right == "matrix" else T.dvector("w")
+    xv = np.arange(24.0).reshape(2, 3, 4) / 7
+    wv = np.arange(8.0).reshape(4, 2) - 3 if right == "matrix" else np.arange(4.0) - 1.5
+    for expr in (T.dot(x, w), x @ w):
+        np.testing.assert_allclose(expr.eval({x: xv, w: wv}, mode=mode), np.dot(xv, wv), rtol=1e-14)
+    g = symgrad.grad(T.dot(x, w).sum(), x)
+    np.testing.assert_allclose(g.eval({x: xv, w: wv}, mode=mode),
+                               np.broadcast_to(wv.sum(axis=-1) if right == "matrix" else wv, xv.shape), rtol=1e-14)
 
 
 def test_inner_dimension_mismatch_at_run_time(mode):

@@ -144,6 +144,11 @@ def _looks_like_updates(x) -> bool:
         isinstance(p, (list, tuple)) and len(p) == 2 and hasattr(p[0], "get_value") for p in x) and len(x) > 0
 
 
+def _named(v: Variable, name: str | None) -> Variable:
+    v.name = name
+    return v
+
+
 def _placeholder(t: TensorType, name: str | None) -> Variable:
     return t(name)
 
@@ -189,7 +194,7 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
 
     # the number of steps
     if go_backwards:
-        seqs = [(v[::-1], taps) for v, taps in seqs]
+        seqs = [(_named(v[::-1], f"{v.name}[::-1]" if v.name else None), taps) for v, taps in seqs]
     lengths = []
     for v, taps in seqs:
         span = max(taps) - min(taps)
@@ -215,7 +220,9 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
         lo = min(taps)
         for tap in taps:
             start = tap - lo
-            seq_outer.append(v[start:start + n_var] if start else v[:n_var])
+            # named after the sequence, so a run-time error (too few entries) names it
+            seq_outer.append(_named(v[start:start + n_var] if start else v[:n_var],
+                                    (f"{v.name}[{start}:]" if start else v.name) if v.name else None))
             seq_types.append(TensorType(v.dtype, v.broadcastable[1:]))
             seq_names.append(f"{v.name}[t{tap:+d}]" if v.name and tap else v.name)
 

@@ -42,7 +42,8 @@ def test_good_values(checked):
 
 
 def test_carry_shape_changes(checked):
-    with pytest.raises(ValueError, match=r"recurrent state 0 \('h'\) has shape \(2,\) but step 0 returned shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"recurrent state 0 \('h'\) has shape \(2,\) but step 0 returned shape "
+                                         r"\(3,\)"):
         _call(checked, g=1)
 
 

@@ -4,6 +4,7 @@ both backends.
 Every case of the table is an output of ONE function per backend (a module-scoped fixture: one
 numba compile for the whole table); each test calls it and checks its own output. Shared-variable
 updates and ``Function.loop`` get a second function per backend."""
+import pickle
 from collections import OrderedDict
 
 import numpy as np
@@ -52,7 +53,14 @@ def _outputs():
     out["implicit_shared"], _ = scan_map(lambda v: v * w, x)
     out["strict"], _ = scan(lambda v, w: v * w, sequences=x, non_sequences=w, strict=True)
     out["rnn"], _ = scan(_rnn_step, sequences=X3, outputs_info=H0, non_sequences=[W, U, b])
+    out["nested"], _ = scan(_nested_step, sequences=x, outputs_info=T.constant(0.0), non_sequences=A)
     return out
+
+
+def _nested_step(v, acc, A):
+    """acc + sum_j v A[j] ** 2 (an inner scan over A, of which only the last step is read)."""
+    inner, _ = scan(lambda u, s, v: s + v * u ** 2, sequences=A, outputs_info=T.constant(0.0), non_sequences=v)
+    return acc + inner[-1]
 
 
 def _loop(step, n, init):
@@ -121,6 +129,7 @@ REFERENCE = {
     "implicit_shared": lambda p: p["x"] * w.get_value(),
     "strict": lambda p: p["x"] * w.get_value(),
     "rnn": _rnn,
+    "nested": lambda p: np.cumsum(p["x"] * np.sum(p["A"] ** 2)),
 }
 
 RNG = np.random.default_rng(11)
@@ -179,6 +188,22 @@ def test_zero_steps_history_shape(table):
     got = fn(*[p[v.name] for v in INPUTS])
     assert got[names.index("power")].shape == (0, 2)
     assert got[names.index("rnn")].shape == (0, 2, 4)
+
+
+@pytest.mark.xfail(strict=True, reason="a per-step output of a scan that runs 0 steps has shape (0, 0): its "
+                   "per-step shape is only known from a step (reference _stack, numba emitter sized at step 0)")
+def test_zero_steps_per_step_output_shape():
+    out, _ = scan_map(lambda v, A: A * v, x, non_sequences=A)
+    got = sg.function([x, A], out, mode="numpy")(np.zeros(0), np.ones(2))
+    assert got.shape == (0, 2)
+
+
+def test_pickle(table):
+    fn, names = table
+    p = POINTS["short"]
+    again = pickle.loads(pickle.dumps(fn))
+    for got, want in zip(again(*[p[v.name] for v in INPUTS]), fn(*[p[v.name] for v in INPUTS])):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_constant_zero_steps(mode):

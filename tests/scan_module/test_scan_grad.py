@@ -2,9 +2,10 @@
 finite differences (``verify_grad``) and against the same computation unrolled by hand in Python.
 
 Compile cost decides the split: the unrolled references run on the numpy backend; the cheap scan
-gradients (taps, go_backwards, a shared variable, truncate_gradient, symbolic n_steps) are outputs
-of ONE function per backend; an RNN's gradient costs ~10 s of numba compile, so on numba it is
-checked once, by ``verify_grad``, and against the unrolled graph on the numpy backend."""
+gradients (taps, go_backwards, a shared variable, truncate_gradient, symbolic n_steps, a nested
+scan) are outputs of ONE function per backend; an RNN's gradient costs ~10 s of numba compile, so
+on numba it is checked once, by ``verify_grad``, and against the unrolled graph on the numpy
+backend."""
 import numpy as np
 import pytest
 
@@ -99,6 +100,14 @@ def _cases():
         ys, unrolled, constants = _tanh_steps(a, truncate, backwards)
         cases[name] = (T.grad((ys * weights).sum(), [xs, a, w]),
                        T.grad((unrolled * weights).sum(), [xs, a, w], consider_constant=constants))
+    # a scan inside the step: acc[t] = acc[t-1] + (sum_j xs[t] h2[j]) ** 2
+    def outer(v, acc, h2):
+        inner, _ = scan(lambda u, s, v: s + u * v, sequences=h2, outputs_info=T.constant(0.0), non_sequences=v)
+        return acc + inner[-1] ** 2
+
+    ys, _ = scan(outer, sequences=xs[:N], outputs_info=T.constant(0.0), non_sequences=h2)
+    unrolled = sum((h2[0] * xs[t] + h2[1] * xs[t]) ** 2 for t in range(N))
+    cases["nested"] = (T.grad(ys[-1], [xs, h2]), T.grad(unrolled, [xs, h2]))
     return cases
 
 
@@ -144,7 +153,7 @@ def _compare(got, want, name):
         np.testing.assert_allclose(g, expected, rtol=1e-10, atol=1e-12, err_msg=f"{name}: gradient {i}")
 
 
-@pytest.mark.parametrize("name", ["output_taps", "sequence_taps", "backwards_shared", "truncated_tanh"])
+@pytest.mark.parametrize("name", ["output_taps", "sequence_taps", "backwards_shared", "truncated_tanh", "nested"])
 def test_equals_unrolled(through_scan, unrolled, cases, name):
     fn, names = through_scan
     _compare(_split(fn(*[VALUES[v.name] for v in INPUTS]), names, cases)[name], unrolled[name], name)

@@ -53,6 +53,11 @@ def _outputs():
     out["implicit_shared"], _ = scan_map(lambda v: v * w, x)
     out["strict"], _ = scan(lambda v, w: v * w, sequences=x, non_sequences=w, strict=True)
     out["rnn"], _ = scan(_rnn_step, sequences=X3, outputs_info=H0, non_sequences=[W, U, b])
+    out["int_carry"], _ = scan(lambda c: c * 2 + 1, outputs_info=T.constant(np.int64(1)), n_steps=k)
+    out["bool_carry"], _ = scan(lambda v, c: T.xor(c, T.gt(v, 0)), sequences=x, outputs_info=T.constant(False))
+    out["until_int"], _ = scan(lambda v, c: (c + v, until(T.eq(c + v, 3))), sequences=T.arange(k),
+                               outputs_info=T.constant(np.int64(0)))
+    out["until_last"] = out["until"][-1]
     out["nested"], _ = scan(_nested_step, sequences=x, outputs_info=T.constant(0.0), non_sequences=A)
     return out
 
@@ -72,12 +77,12 @@ def _loop(step, n, init):
     return np.array(values)
 
 
-def _until(values, stop):
+def _until(values, stop, dtype="float64"):
     """The values up to and including the first one where ``stop`` holds."""
     for t, v in enumerate(values):
         if stop(v):
-            return np.array(values[:t + 1])
-    return np.array(values)
+            return np.array(values[:t + 1], dtype=dtype)
+    return np.array(values, dtype=dtype)
 
 
 def _rnn(p):
@@ -89,7 +94,7 @@ def _rnn(p):
 
 
 def _polynomial(p):
-    return sum(c * p["xv"] ** i for i, c in enumerate(p["coeffs"]))
+    return sum((c * p["xv"] ** i for i, c in enumerate(p["coeffs"])), np.float64(0.0))
 
 
 def _fibonacci(p):
@@ -129,6 +134,10 @@ REFERENCE = {
     "implicit_shared": lambda p: p["x"] * w.get_value(),
     "strict": lambda p: p["x"] * w.get_value(),
     "rnn": _rnn,
+    "int_carry": lambda p: np.array([2 ** (t + 2) - 1 for t in range(p["k"])], dtype="int64"),
+    "bool_carry": lambda p: np.cumsum(p["x"] > 0) % 2 == 1,
+    "until_int": lambda p: _until(list(np.cumsum(np.arange(p["k"]))), lambda v: v == 3, "int64"),
+    "until_last": lambda p: _until([2.0 ** (t + 1) for t in range(100)], lambda v: v > p["limit"])[-1],
     "nested": lambda p: np.cumsum(p["x"] * np.sum(p["A"] ** 2)),
 }
 
@@ -163,7 +172,8 @@ def test_values(table, case, point):
     fn, names = table
     p = POINTS[point]
     got = fn(*[p[v.name] for v in INPUTS])[names.index(case)]
-    want = np.asarray(REFERENCE[case](p), dtype="float64")
+    want = np.asarray(REFERENCE[case](p))
+    assert got.dtype == want.dtype
     if point == "zero_steps" and want.size == 0:
         assert got.size == 0 and got.shape[0] == 0
         return

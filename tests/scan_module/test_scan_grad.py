@@ -11,7 +11,7 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
-from symgrad.scan_module import scan
+from symgrad.scan_module import foldr, map as scan_map, scan
 from symgrad.testing import verify_grad
 from tests.conftest import BACKENDS
 
@@ -201,6 +201,41 @@ def test_verify_grad_rnn(mode):
 # --- numpy backend only (the graphs are the backend's business elsewhere) ---------------------
 x, v = T.dvectors("x", "v")
 XV = np.array([0.1, 0.5, -0.3])
+SCANS = {  # name -> (f(inputs...), points) for verify_grad
+    "fewer_steps_than_sequence": (
+        lambda x: scan(lambda v, acc: acc * v + v, sequences=x, outputs_info=T.constant(1.0), n_steps=2)[0],
+        [np.array([1.0, 2.0, 3.0, 4.0])]),
+    "int_carry_beside": (
+        lambda x, a: scan(lambda v, c, i, a: (c * v + a * i, i + 1), sequences=x, non_sequences=a,
+                          outputs_info=[T.constant(1.0), T.constant(np.int64(0))])[0][0],
+        [np.array([1.0, 2.0, 3.0]), np.array(0.5)]),
+    "backwards_taps": (
+        lambda x, a: scan(lambda u, v, acc, a: T.tanh(acc * a + u * v), sequences=dict(input=x, taps=[-1, 1]),
+                          outputs_info=T.constant(0.1), non_sequences=a, go_backwards=True)[0],
+        [np.array([1.0, 2.0, 3.0, 0.5, -1.0]), np.array(0.5)]),
+    "matrix_taps": (
+        lambda H: scan(lambda back2, back1: T.tanh(back2 + T.dot(back1, back1)),
+                       outputs_info=dict(initial=H, taps=[-2, -1]), n_steps=3)[0],
+        [RNG.normal(size=(3, 2, 2)) * 0.5]),
+    "map": (lambda x, a: scan_map(lambda v, a: T.sin(v * a), x, non_sequences=a)[0],
+            [np.array([1.0, 2.0, 3.0]), np.array(0.5)]),
+    "foldr": (lambda x, a: foldr(lambda v, acc, a: T.tanh(acc * a) + v ** 2, x, T.constant(0.2), non_sequences=a)[0],
+              [np.array([1.0, -2.0, 0.3]), np.array(0.8)]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCANS))
+def test_verify_grad(name):
+    fn, points = SCANS[name]
+    verify_grad(fn, points, mode="numpy")
+
+
+def test_grad_through_step_update():
+    """o[t] = x[t] c[t] with c[t] = 2 c[t-1] updated inside the step (a shared variable)."""
+    c = sg.shared(0.5, name="c")
+    ys, updates = scan(lambda v: (v * c, {c: c * 2}), sequences=x)
+    fn = sg.function([x], T.grad(ys.sum(), c) + T.grad(updates[c] * ys.sum(), c), mode="numpy")
+    np.testing.assert_allclose(fn(np.ones(3)), 7.0 + 2 * 8 * 7 * 0.5)
 
 
 def _tanh_scan(x, a):

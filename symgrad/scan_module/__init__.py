@@ -211,7 +211,10 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
         n = as_tensor_variable(n_steps)
         if n.ndim != 0 or n.dtype[0] not in "iu":
             raise TypeError(f"{who}: n_steps must be an integer scalar, got {n.label()} ({n.type.describe()})")
+    given = n
     n = E.cast(n, "int64")
+    if n is not given:  # (the cast is named after n_steps, so a run-time error names it)
+        n.name = given.name
     n_var = n
 
     # sequences: one shifted slice per tap

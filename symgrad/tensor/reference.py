@@ -366,7 +366,8 @@ def _scan(node):
     def run(n_steps, *values):
         n = int(n_steps)
         if n < 0:
-            raise ValueError(f"scan: n_steps is negative ({n}){_named(op)}")
+            given = f" {node.inputs[0].label()}" if node.inputs[0].name else ""
+            raise ValueError(f"scan: n_steps{given} is negative ({n}){_named(op)}")
         carries = list(values[:c])
         seqs = values[c:c + s]
         rest = list(values[c + s:])

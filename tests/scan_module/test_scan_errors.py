@@ -58,8 +58,12 @@ def test_taps_before_initial_state(checked):
 
 
 def test_negative_n_steps(checked):
-    with pytest.raises(ValueError, match="n_steps is negative"):
+    with pytest.raises(ValueError, match=r"n_steps 'k' is negative \(-1\)"):
         _call(checked, k=-1)
+    iscalar = T.iscalar("m")  # (cast to int64 by scan)
+    out, _ = scan(lambda a: a * 2, outputs_info=T.constant(1.0), n_steps=iscalar)
+    with pytest.raises(ValueError, match=r"n_steps 'm' is negative \(-2\)"):
+        sg.function([iscalar], out, mode="numpy")(-2)
 
 
 def test_sequence_shorter_than_n_steps(checked):

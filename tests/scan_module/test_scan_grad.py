@@ -1,11 +1,11 @@
 """Gradients through ``scan`` (symgrad/gradient/scan.py: backpropagation through time): against
 finite differences (``verify_grad``) and against the same computation unrolled by hand in Python.
 
-Compile cost decides the split: the unrolled references run on the numpy backend; the cheap scan
-gradients (taps, go_backwards, a shared variable, truncate_gradient, symbolic n_steps, a nested
-scan) are outputs of ONE function per backend; an RNN's gradient costs ~10 s of numba compile, so
-on numba it is checked once, by ``verify_grad``, and against the unrolled graph on the numpy
-backend."""
+Compile cost decides the split: the unrolled references run on the numpy backend; gradients
+through several carries (output taps), truncate_gradient, symbolic n_steps and a nested scan are
+outputs of ONE function per backend; an RNN's gradient costs ~10 s of numba compile, so on numba
+it is checked once, by ``verify_grad``, and against the unrolled graph on the numpy backend, as
+are the front end's sequence taps and go_backwards."""
 import numpy as np
 import pytest
 
@@ -61,8 +61,10 @@ def _unrolled_taps(x0, a, c):
     return T.stack(hs)
 
 
-def _rnn_cases():
-    """name -> (gradients through the RNN scan, the same gradients of the unrolled graph)."""
+def _numpy_cases():
+    """name -> (gradients through scan, the same gradients of the unrolled graph), on the numpy
+    backend only: the RNN (on numba: verify_grad's case; each RNN gradient costs ~10 s of numba
+    compile), and front-end features whose scans are no new case for the numba emitter."""
     wrt = [X3, W, U, b, H0]
     cases = {}
     for name, truncate, stop in [("rnn", -1, 0), ("truncated", K, N - K), ("truncated_past_start", N + 3, 0)]:
@@ -70,6 +72,14 @@ def _rnn_cases():
         unrolled, constants = _unrolled_rnn(stop)
         cases[name] = (T.grad(_rnn_cost(hs), wrt),
                        T.grad(_rnn_cost(unrolled), wrt, consider_constant=constants, disconnected_inputs="ignore"))
+    ys, _ = scan(lambda back, now, ahead, a: T.sin(back * a) * now + ahead ** 2,
+                 sequences=dict(input=xs, taps=[-2, 0, 1]), non_sequences=a)
+    unrolled = T.stack([T.sin(xs[t - 2] * a) * xs[t] + xs[t + 1] ** 2 for t in range(2, N + 2)])
+    cases["sequence_taps"] = (T.grad((ys ** 2).sum(), [xs, a]), T.grad((unrolled ** 2).sum(), [xs, a]))
+    ys, unrolled, _ = _tanh_steps(a, go_backwards=True)
+    weights = T.arange(N) + 1.0
+    cases["backwards_shared"] = (T.grad((ys * weights).sum(), [xs, a, w]),
+                                 T.grad((unrolled * weights).sum(), [xs, a, w]))
     return cases
 
 
@@ -86,20 +96,15 @@ def _tanh_steps(a, truncate=-1, go_backwards=False):
 
 
 def _cases():
-    """name -> (gradients through scan, the same gradients of the unrolled graph): the cheap ones
-    to compile, run on both backends."""
+    """name -> (gradients through scan, the same gradients of the unrolled graph), on both backends:
+    several carries (output taps), truncation, a nested scan."""
     cases = {}
     cases["output_taps"] = (T.grad((_scan_taps(h2, a, c) ** 2).sum(), [h2, a, c]),
                             T.grad((_unrolled_taps(h2, a, c) ** 2).sum(), [h2, a, c]))
-    ys, _ = scan(lambda back, now, ahead, a: T.sin(back * a) * now + ahead ** 2,
-                 sequences=dict(input=xs, taps=[-2, 0, 1]), non_sequences=a)
-    unrolled = T.stack([T.sin(xs[t - 2] * a) * xs[t] + xs[t + 1] ** 2 for t in range(2, N + 2)])
-    cases["sequence_taps"] = (T.grad((ys ** 2).sum(), [xs, a]), T.grad((unrolled ** 2).sum(), [xs, a]))
+    ys, unrolled, constants = _tanh_steps(a, truncate=K)
     weights = T.arange(N) + 1.0
-    for name, truncate, backwards in [("backwards_shared", -1, True), ("truncated_tanh", K, False)]:
-        ys, unrolled, constants = _tanh_steps(a, truncate, backwards)
-        cases[name] = (T.grad((ys * weights).sum(), [xs, a, w]),
-                       T.grad((unrolled * weights).sum(), [xs, a, w], consider_constant=constants))
+    cases["truncated_tanh"] = (T.grad((ys * weights).sum(), [xs, a, w]),
+                               T.grad((unrolled * weights).sum(), [xs, a, w], consider_constant=constants))
     # a scan inside the step: acc[t] = acc[t-1] + (sum_j xs[t] h2[j]) ** 2
     def outer(v, acc, h2):
         inner, _ = scan(lambda u, s, v: s + u * v, sequences=h2, outputs_info=T.constant(0.0), non_sequences=v)
@@ -153,28 +158,27 @@ def _compare(got, want, name):
         np.testing.assert_allclose(g, expected, rtol=1e-10, atol=1e-12, err_msg=f"{name}: gradient {i}")
 
 
-@pytest.mark.parametrize("name", ["output_taps", "sequence_taps", "backwards_shared", "truncated_tanh", "nested"])
+@pytest.mark.parametrize("name", ["output_taps", "truncated_tanh", "nested"])
 def test_equals_unrolled(through_scan, unrolled, cases, name):
     fn, names = through_scan
     _compare(_split(fn(*[VALUES[v.name] for v in INPUTS]), names, cases)[name], unrolled[name], name)
 
 
 @pytest.fixture(scope="module")
-def rnn_grads():
-    """(through scan, unrolled) on the numpy backend: the RNN's gradient is verify_grad's case on numba
-    (each RNN gradient costs ~10 s of numba compile)."""
-    cases = _rnn_cases()
+def numpy_grads():
+    """(through scan, unrolled) for :func:`_numpy_cases`."""
+    cases = _numpy_cases()
     return _evaluate(cases, 0, "numpy"), _evaluate(cases, 1, "numpy")
 
 
-@pytest.mark.parametrize("name", ["rnn", "truncated", "truncated_past_start"])
-def test_rnn_equals_unrolled(rnn_grads, name):
-    got, want = rnn_grads
+@pytest.mark.parametrize("name", ["rnn", "truncated", "truncated_past_start", "sequence_taps", "backwards_shared"])
+def test_equals_unrolled_numpy(numpy_grads, name):
+    got, want = numpy_grads
     _compare(got[name], want[name], name)
 
 
-def test_truncated_stops(rnn_grads, through_scan, cases):
-    got = rnn_grads[0]["truncated"]
+def test_truncated_stops(numpy_grads, through_scan, cases):
+    got = numpy_grads[0]["truncated"]
     gx, h0 = got[0], got[4]
     assert np.all(gx[:N - K] == 0) and np.all(gx[N - K:] != 0)
     assert np.all(h0 == 0)  # truncated before the first step

@@ -21,7 +21,8 @@ GOOD = dict(x=np.arange(4.0), h=np.ones(2), g=0, k=3, fib0=np.array([0.0, 1.0]),
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def checked(request):
-    grow, _ = scan(lambda a, g: T.concatenate([a, a[:g]]), outputs_info=h, non_sequences=g, n_steps=k)
+    grow, _ = scan(lambda a, g: T.concatenate([a, a[:g]]), outputs_info=h, non_sequences=g, n_steps=k,
+                   name="grow")
     fib, _ = scan(lambda a, b: a + b, outputs_info=dict(initial=fib0, taps=[-2, -1]), n_steps=k)
     doubled, _ = scan(lambda v: v * 2, sequences=x, n_steps=k)
     square, _ = scan(lambda m: T.dot(m, m.T), outputs_info=M, n_steps=k)
@@ -43,7 +44,7 @@ def test_good_values(checked):
 
 def test_carry_shape_changes(checked):
     with pytest.raises(ValueError, match=r"recurrent state 0 \('h'\) has shape \(2,\) but step 0 returned shape "
-                                         r"\(3,\)"):
+                                         r"\(3,\).*\(scan 'grow'\)"):
         _call(checked, g=1)
 
 

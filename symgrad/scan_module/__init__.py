@@ -196,8 +196,13 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
     if go_backwards:
         seqs = [(_named(v[::-1], f"{v.name}[::-1]" if v.name else None), taps) for v, taps in seqs]
     lengths = []
-    for v, taps in seqs:
+    for i, (v, taps) in enumerate(seqs):
         span = max(taps) - min(taps)
+        if span and n_steps is None:  # (else the step count would come out negative)
+            v = _named(assert_op(v, E.ge(shape_i(v, 0), span),
+                                 f"{who}: sequences[{i}] {v.label()} is too short for its taps {taps}: it needs at "
+                                 f"least {span} entries"), v.name)
+            seqs[i] = (v, taps)
         lengths.append(shape_i(v, 0) - span if span else shape_i(v, 0))
     if n_steps is None:
         if not seqs:

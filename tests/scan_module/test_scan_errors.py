@@ -12,11 +12,12 @@ import symgrad.tensor as T
 from symgrad.scan_module import map as scan_map, scan, until
 from tests.conftest import BACKENDS
 
-x, h, fib0 = T.dvectors("x", "h", "fib0")
+x, h, fib0, q = T.dvectors("x", "h", "fib0", "q")
 k, g = T.lscalar("k"), T.lscalar("g")
 M, iv = T.dmatrix("M"), T.lvector("iv")
-INPUTS = [x, h, g, k, fib0, M, iv]
-GOOD = dict(x=np.arange(4.0), h=np.ones(2), g=0, k=3, fib0=np.array([0.0, 1.0]), M=np.eye(2), iv=np.array([2, 2]))
+INPUTS = [x, h, g, k, fib0, M, iv, q]
+GOOD = dict(x=np.arange(4.0), h=np.ones(2), g=0, k=3, fib0=np.array([0.0, 1.0]), M=np.eye(2), iv=np.array([2, 2]),
+            q=np.arange(3.0))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -27,7 +28,8 @@ def checked(request):
     doubled, _ = scan(lambda v: v * 2, sequences=x, n_steps=k)
     square, _ = scan(lambda m: T.dot(m, m.T), outputs_info=M, n_steps=k)
     ranges, _ = scan_map(lambda n: T.arange(n), iv)
-    return sg.function(INPUTS, [grow, fib, doubled, square, ranges], mode=request.param)
+    around, _ = scan_map(lambda back, ahead: back * ahead, dict(input=q, taps=[-1, 1]))
+    return sg.function(INPUTS, [grow, fib, doubled, square, ranges, around], mode=request.param)
 
 
 def _call(fn, **bad):
@@ -36,10 +38,12 @@ def _call(fn, **bad):
 
 
 def test_good_values(checked):
-    grow, fib, doubled, square, ranges = _call(checked)
+    grow, fib, doubled, square, ranges, around = _call(checked)
     np.testing.assert_allclose(fib, [1.0, 2.0, 3.0])
     np.testing.assert_allclose(doubled, [0.0, 2.0, 4.0])
     assert grow.shape == (3, 2) and square.shape == (3, 2, 2) and ranges.shape == (2, 2)
+    np.testing.assert_allclose(around, [0.0])
+    assert _call(checked, q=np.zeros(2))[-1].shape == (0,)  # as long as the taps' span: no steps
 
 
 def test_carry_shape_changes(checked):
@@ -70,6 +74,12 @@ def test_negative_n_steps(checked):
 def test_sequence_shorter_than_n_steps(checked):
     with pytest.raises(ValueError, match=r"sequence 'x'.* fewer than n_steps = 5"):
         _call(checked, k=5)
+
+
+def test_sequence_shorter_than_its_taps(checked):
+    with pytest.raises(ValueError, match=r"sequences\[0\] 'q' is too short for its taps \[-1, 1\]: it needs at "
+                                         "least 2"):
+        _call(checked, q=np.zeros(1))
 
 
 def test_per_step_output_shape_changes(checked):

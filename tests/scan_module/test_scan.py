@@ -58,8 +58,27 @@ def _outputs():
     out["until_int"], _ = scan(lambda v, c: (c + v, until(T.eq(c + v, 3))), sequences=T.arange(k),
                                outputs_info=T.constant(np.int64(0)))
     out["until_last"] = out["until"][-1]
+    (out["mixed_h"], out["mixed_y"], out["mixed_c"]), _ = scan(
+        _mixed_step, sequences=[dict(input=s, taps=[1, -1]), x], non_sequences=xv,
+        outputs_info=[dict(initial=fib0, taps=[-1, -2]), None, T.constant(0.0)])
     out["nested"], _ = scan(_nested_step, sequences=x, outputs_info=T.constant(0.0), non_sequences=A)
     return out
+
+
+def _mixed_step(ahead, back, v, h_1, h_2, c, z):
+    """Theano's argument order: sequences' taps as given, recurrent outputs' taps as given (None
+    outputs take none), then non_sequences."""
+    return h_1 - 0.5 * h_2 + ahead * z, back * 100 + v, c + h_1
+
+
+def _mixed(p):
+    h, ys, cs, c = list(p["fib0"]), [], [], 0.0
+    for t in range(min(len(p["s"]) - 2, len(p["x"]))):
+        ys.append(p["s"][t] * 100 + p["x"][t])
+        c += h[-1]
+        cs.append(c)
+        h.append(h[-1] - 0.5 * h[-2] + p["s"][t + 2] * p["xv"])
+    return np.array(h[2:]), np.array(ys), np.array(cs)
 
 
 def _nested_step(v, acc, A):
@@ -138,6 +157,9 @@ REFERENCE = {
     "bool_carry": lambda p: np.cumsum(p["x"] > 0) % 2 == 1,
     "until_int": lambda p: _until(list(np.cumsum(np.arange(p["k"]))), lambda v: v == 3, "int64"),
     "until_last": lambda p: _until([2.0 ** (t + 1) for t in range(100)], lambda v: v > p["limit"])[-1],
+    "mixed_h": lambda p: _mixed(p)[0],
+    "mixed_y": lambda p: _mixed(p)[1],
+    "mixed_c": lambda p: _mixed(p)[2],
     "nested": lambda p: np.cumsum(p["x"] * np.sum(p["A"] ** 2)),
 }
 

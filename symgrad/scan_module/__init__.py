@@ -321,11 +321,23 @@ def _trace(fn, who, seqs, seq_types, seq_names, outs_info, state_types, non_seqs
         carry_ph.extend(lags)
         args.extend(lags[-tap - 1] for tap in taps)
     nonseq_ph = [_placeholder(v.type, v.name) if not isinstance(v, Constant) else v for v in non_seqs]
-    args.extend(nonseq_ph)
+    # as in Theano, the step gets the non-sequences themselves, so it may differentiate through them
+    # (the tutorial's jacobian: ``grad(y[i], x)`` with y and x non-sequences); they are swapped for
+    # the step's inputs once it has returned
+    args.extend(non_seqs)
 
     result = fn(*args)
     outputs, update_pairs, stop = _parse_step_result(result)
     outputs = [as_tensor_variable(o) for o in outputs]
+    update_pairs = [(var, as_tensor_variable(expr)) for var, expr in update_pairs]
+    updated = {id(var) for var, _ in update_pairs}  # (a shared variable the step updates is a carry)
+    swap = {v: p for v, p in zip(non_seqs, nonseq_ph) if not isinstance(v, Constant) and id(v) not in updated}
+    if swap:
+        read = clone_replace(outputs + [expr for _, expr in update_pairs] + ([stop] if stop is not None else []),
+                             swap)
+        outputs, rest = read[:len(outputs)], read[len(outputs):]
+        update_pairs = [(var, expr) for (var, _), expr in zip(update_pairs, rest)]
+        stop = rest[-1] if stop is not None else None
     if outs_info and len(outputs) != len(outs_info):
         raise ValueError(f"{who}: the step function returned {len(outputs)} output(s) but outputs_info has "
                          f"{len(outs_info)} entries (use None in outputs_info for outputs not fed back)")

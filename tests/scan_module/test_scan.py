@@ -258,6 +258,7 @@ def test_output_types():
 # --- shared-variable updates made inside the step; Function.loop ------------------------------
 count = sg.shared(0.0, name="count")
 total = sg.shared(np.zeros(2), name="total")
+scale = sg.shared(1.0, name="scale")
 V, R = T.dvector("V"), T.dmatrix("R")
 
 
@@ -268,30 +269,42 @@ def stateful(request):
     assert list(updates) == [count]
     rows, _ = scan(lambda r, acc: acc + r, sequences=R, outputs_info=total)  # carry starts at a shared value
     updates[total] = rows[-1]
-    return sg.function([V, R], [weighted, rows[-1]], updates=updates, mode=request.param)
+    # a shared non-sequence updated by the step (Theano keys the update by the variable it was given)
+    scaled, scale_updates = scan(lambda v, s: (v * s, {s: s * 2}), sequences=V, non_sequences=scale)
+    assert list(scale_updates) == [scale]
+    updates.update(scale_updates)
+    return sg.function([V, R], [weighted, rows[-1], scaled], updates=updates, mode=request.param)
+
+
+def _reset():
+    count.set_value(0.0)
+    total.set_value(np.zeros(2))
+    scale.set_value(1.0)
 
 
 def test_updates_inside_step(stateful):
-    count.set_value(0.0)
-    total.set_value(np.zeros(2))
+    _reset()
     R1 = np.array([[1.0, 2.0], [3.0, 4.0]])
-    weighted, last = stateful(np.ones(3), R1)
+    weighted, last, scaled = stateful(np.ones(3), R1)
     np.testing.assert_allclose(weighted, [0.0, 1.0, 3.0])
     assert count.get_value() == 3.0
     np.testing.assert_allclose(last, [4.0, 6.0])
     np.testing.assert_allclose(total.get_value(), [4.0, 6.0])
-    weighted, last = stateful(np.ones(3), R1)
+    np.testing.assert_allclose(scaled, [1.0, 2.0, 4.0])
+    assert scale.get_value() == 8.0
+    weighted, last, scaled = stateful(np.ones(3), R1)
     np.testing.assert_allclose(weighted, [3.0, 7.0, 12.0])
     assert count.get_value() == 6.0
     np.testing.assert_allclose(total.get_value(), [8.0, 12.0])
+    np.testing.assert_allclose(scaled, [8.0, 16.0, 32.0])
 
 
 def test_loop(stateful):
-    count.set_value(0.0)
-    total.set_value(np.zeros(2))
+    _reset()
     R1 = np.array([[1.0, 2.0], [3.0, 4.0]])
-    weighted, last = stateful.loop(3, np.ones(2), R1)  # the third call: count starts at 4
+    weighted, last, scaled = stateful.loop(3, np.ones(2), R1)  # the third call: count starts at 4
     np.testing.assert_allclose(weighted, [4.0, 9.0])
     np.testing.assert_allclose(last, [12.0, 18.0])
-    assert count.get_value() == 6.0
+    np.testing.assert_allclose(scaled, [16.0, 32.0])
+    assert count.get_value() == 6.0 and scale.get_value() == 64.0
     np.testing.assert_allclose(total.get_value(), [12.0, 18.0])

@@ -270,6 +270,24 @@ def test_second_derivative():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_tutorial_jacobian_and_hessian():
+    """Theano's tutorial ("Computing the Jacobian", "Computing the Hessian"): grad inside the step, of
+    non_sequences that depend on each other outside the loop."""
+    A = T.dmatrix("A")
+    y = T.tanh(T.dot(x, A))
+    J, updates = scan(lambda i, y, x: T.grad(y[i], x), sequences=T.arange(y.shape[0]), non_sequences=[y, x])
+    cost = (y ** 2).sum()
+    gy = T.grad(cost, x)
+    H, _ = scan(lambda i, gy, x: T.grad(gy[i], x), sequences=T.arange(gy.shape[0]), non_sequences=[gy, x])
+    fn = sg.function([x, A], [J, H], updates=updates, mode="numpy")
+    Av = RNG.normal(size=(3, 3))
+    J_value, H_value = fn(XV, Av)
+    yv = np.tanh(XV @ Av)
+    np.testing.assert_allclose(J_value, Av.T * (1 - yv ** 2)[:, None], rtol=1e-12)
+    # cost = sum tanh(z) ** 2, z = x A: H = A diag(2 (1 - y^2)(1 - 3 y^2)) A.T
+    np.testing.assert_allclose(H_value, Av @ np.diag(2 * (1 - yv ** 2) * (1 - 3 * yv ** 2)) @ Av.T, rtol=1e-10)
+
+
 @pytest.mark.xfail(strict=True, raises=NotImplementedError,
                    reason="jacobian/hessian batch the reverse sweep (gradient/batching.py) and BATCH_RULES has no "
                           "rule for Scan: 'no batching rule for Scan{grad}'")

@@ -255,6 +255,49 @@ def test_output_types():
     assert updates == OrderedDict()
 
 
+# --- the Theano tutorial's "multiple outputs, several taps values" RNN --------------------------
+def _tutorial_step(u_tm4, u_t, x_tm3, x_tm1, y_tm1, W, W_in_1, W_in_2, W_feedback, W_out):
+    x_t = T.tanh(T.dot(x_tm1, W) + T.dot(u_t, W_in_1) + T.dot(u_tm4, W_in_2) + T.dot(y_tm1, W_feedback))
+    y_t = T.dot(x_tm3, W_out)
+    return [x_t, y_t]
+
+
+TUTORIAL_INPUTS = [T.dmatrix("u"), T.dmatrix("x0"), T.dvector("y0"), T.dmatrix("W"), T.dmatrix("W_in_1"),
+                   T.dmatrix("W_in_2"), T.dmatrix("W_feedback"), T.dmatrix("W_out")]
+
+
+def tutorial_rnn(u, x0, y0, W, W_in_1, W_in_2, W_feedback, W_out):
+    (x_vals, y_vals), _ = scan(_tutorial_step, sequences=dict(input=u, taps=[-4, -0]),
+                               outputs_info=[dict(initial=x0, taps=[-3, -1]), y0],
+                               non_sequences=[W, W_in_1, W_in_2, W_feedback, W_out], strict=True)
+    return x_vals, y_vals
+
+
+def tutorial_values(rng, steps=3, n_u=2, n_x=3, n_y=2):
+    return [rng.normal(size=(steps + 4, n_u)), rng.normal(size=(3, n_x)), rng.normal(size=n_y),
+            rng.normal(size=(n_x, n_x)) * 0.5, rng.normal(size=(n_u, n_x)), rng.normal(size=(n_u, n_x)),
+            rng.normal(size=(n_y, n_x)), rng.normal(size=(n_x, n_y))]
+
+
+def _tutorial_reference(u, x0, y0, W, W_in_1, W_in_2, W_feedback, W_out):
+    xs, y, x_vals, y_vals = list(x0), y0, [], []
+    for t in range(len(u) - 4):
+        x_t = np.tanh(xs[-1] @ W + u[t + 4] @ W_in_1 + u[t] @ W_in_2 + y @ W_feedback)
+        y = xs[-3] @ W_out
+        xs.append(x_t)
+        x_vals.append(x_t)
+        y_vals.append(y)
+    return np.array(x_vals), np.array(y_vals)
+
+
+def test_tutorial_taps_rnn(mode):
+    fn = sg.function(TUTORIAL_INPUTS, list(tutorial_rnn(*TUTORIAL_INPUTS)), mode=mode)
+    for steps in (1, 4):
+        values = tutorial_values(np.random.default_rng(steps), steps)
+        for got, want in zip(fn(*values), _tutorial_reference(*values)):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 # --- shared-variable updates made inside the step; Function.loop ------------------------------
 count = sg.shared(0.0, name="count")
 total = sg.shared(np.zeros(2), name="total")

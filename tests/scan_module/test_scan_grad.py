@@ -14,6 +14,7 @@ import symgrad.tensor as T
 from symgrad.scan_module import foldr, map as scan_map, scan
 from symgrad.testing import verify_grad
 from tests.conftest import BACKENDS
+from tests.scan_module.test_scan import tutorial_rnn, tutorial_values
 
 N, K = 4, 2  # steps; truncate_gradient
 RNG = np.random.default_rng(5)
@@ -268,6 +269,19 @@ def test_second_derivative():
                               T.grad(T.grad(_tanh_unrolled(x, a).sum(), a), a)], mode="numpy")
     got, want = fn(XV, 0.7)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_tutorial_taps_rnn():
+    """The tutorial's RNN with taps (tests/scan_module/test_scan.py) against finite differences, wrt
+    the sequence, the initial states and two of the weights."""
+    u, x0, y0, W, W_in_1, W_in_2, W_feedback, W_out = tutorial_values(np.random.default_rng(2))
+
+    def cost(u, x0, y0, W, W_out):
+        x_vals, y_vals = tutorial_rnn(u, x0, y0, W, T.constant(W_in_1), T.constant(W_in_2), T.constant(W_feedback),
+                                      W_out)
+        return T.concatenate([x_vals.flatten(), y_vals.flatten()])
+
+    verify_grad(cost, [u, x0, y0, W, W_out], mode="numpy")
 
 
 def test_tutorial_jacobian_and_hessian():

@@ -3,7 +3,8 @@ both backends.
 
 Every case of the table is an output of ONE function per backend (a module-scoped fixture: one
 numba compile for the whole table); each test calls it and checks its own output. Shared-variable
-updates and ``Function.loop`` get a second function per backend."""
+updates and ``Function.loop`` get a second function per backend, the tutorial's RNN with taps a
+third."""
 import pickle
 from collections import OrderedDict
 

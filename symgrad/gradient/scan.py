@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..graph import Constant, Variable, clone_replace, toposort
+from ..graph import Constant, TensorType, Variable, clone_replace, toposort
 from ..rewrite.alias import alias_root
 from ..tensor import elemwise as E
 from ..tensor.indexing import set_subtensor
 from ..tensor.scan import Scan, ScanInner
 from ..tensor.shape import concatenate, dimshuffle
 from .backprop import _backprop
+from .batching import BATCH_RULES, _Batcher
 from .vjp_rules import VJP_RULES, match_type
 
 
@@ -165,3 +166,74 @@ def _frontier(outputs: list[Variable], step_ids: set, invariant_ids: set) -> lis
 
 
 VJP_RULES[Scan] = _scan_vjp
+
+
+def _batch_scan(bt, node, ins):
+    """A scan evaluated for a batch of values of some inputs (``jacobian`` through a loop): the same
+    loop over a step batched along a leading axis. A carry is batched when its initial value is or
+    its new value depends on a batched input (until nothing changes); sequences keep time first, so
+    a batched sequence (batch, time, ...) enters as (time, batch, ...) and a stacked result leaves
+    as (batch, time, ...)."""
+    op: Scan = node.op
+    inner = op.inner
+    c, s, m = op.n_carry, op.n_seq, op.n_ys
+    if ins[0] is not None:
+        raise NotImplementedError("jacobian/hessian: cannot batch a scan whose number of steps depends on the seed")
+    batched = {k for k in range(len(inner.inputs)) if ins[1 + k] is not None}
+    while True:  # carries whose new value reads a batched input are batched too
+        deps = _dependents(inner, {id(inner.inputs[k]) for k in batched})
+        more = {k for k in range(c) if k not in batched and id(inner.outputs[k]) in deps}
+        if not more:
+            break
+        batched |= more
+    deps = _dependents(inner, {id(inner.inputs[k]) for k in batched})
+    if op.until and id(inner.outputs[-1]) in deps:
+        raise NotImplementedError("jacobian/hessian: cannot batch a scan whose until condition depends on the seed")
+    new_inputs = [TensorType(v.dtype, (False,) + v.broadcastable)(v.name) if k in batched else v
+                  for k, v in enumerate(inner.inputs)]
+    first = min(batched)
+    inner_bt = _Batcher(inner.inputs[first], new_inputs[first])
+    for k in batched:
+        inner_bt.batched[id(inner.inputs[k])] = new_inputs[k]
+    batched_ys = [j for j in range(m) if id(inner.outputs[c + j]) in deps]
+    outs = [inner_bt.lift(o) if k in batched else o for k, o in enumerate(inner.outputs[:c])]
+    outs += [inner_bt.lift(inner.outputs[c + j]) if j in batched_ys else inner.outputs[c + j] for j in range(m)]
+    outs += list(inner.outputs[c + m:])
+    new_inner = ScanInner(new_inputs, outs)
+    new_op = replace(op, inner=new_inner)
+    outer = []
+    for k in range(len(inner.inputs)):
+        v = bt.unbatched(node.inputs[1 + k])
+        if k not in batched:
+            outer.append(v)
+        elif c <= k < c + s:  # (batch, time, ...) -> (time, batch, ...)
+            xb = bt.full(node, ins, 1 + k)
+            outer.append(dimshuffle(xb, [1, 0] + list(range(2, xb.ndim))))
+        else:
+            outer.append(bt.full(node, ins, 1 + k))
+    new_node = new_op.make_node(bt.unbatched(node.inputs[0]), *outer)
+
+    def time_second(v):  # (time, batch, ...) -> (batch, time, ...)
+        return dimshuffle(v, [1, 0] + list(range(2, v.ndim)))
+
+    result = [(new_node.outputs[k], k in batched) for k in range(c)]
+    for k in range(c):
+        h = new_op.history_output(new_node, k)
+        if h is not None:
+            result.append((time_second(h), True) if k in batched else (h, False))
+    for j in range(m):
+        y = new_op.y_output(new_node, j)
+        result.append((time_second(y), True) if j in batched_ys else (y, False))
+    return result
+
+
+def _dependents(inner: ScanInner, seeds: set) -> set:
+    """Ids of the step graph's variables that depend on the ids in ``seeds``."""
+    found = set(seeds)
+    for node in toposort(list(inner.outputs)):
+        if any(id(v) in found for v in node.inputs):
+            found.update(id(o) for o in node.outputs)
+    return found
+
+
+BATCH_RULES[Scan] = _batch_scan

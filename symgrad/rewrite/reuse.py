@@ -25,20 +25,11 @@ from .. import scalar as S
 from ..graph import Variable, rebuild_graph, toposort
 from ..tensor.elemwise import Elemwise, broadcast_pattern
 
-def _expensive(expr: sympy.Expr) -> bool:
-    """Calls a function that costs more than a few arithmetic operations (not a cast)."""
-    for e in sympy.preorder_traversal(expr):
-        if isinstance(e, sympy.Function) and not type(e).__name__.startswith("cast_"):
-            return True
-        if isinstance(e, sympy.Pow) and not e.exp.is_Integer:
-            return True
-    return False
-
 
 def reuse_computed(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with recomputed transcendental subexpressions read from their nodes."""
     order = toposort(outputs)
-    costly = [n for n in order if isinstance(n.op, Elemwise) and _expensive(n.op.expr)]
+    costly = [n for n in order if isinstance(n.op, Elemwise) and S.expensive(n.op.expr)]
     providers = [n for n in costly if n.outputs[0].ndim]
     costly = {id(n) for n in costly}
     if not providers:

@@ -37,7 +37,9 @@ class KernelInfo:
     - ``inplace_slots``: input slots whose buffer the kernel overwrites with their update;
     - ``row_slots``: input slots a row pass reads whole, as its matrix, in graph order;
     - ``wide_slot``: the input whose size picks the wide copy of a float32 row pass, or None;
-    - ``threaded``: whether some part of the kernel runs on several threads.
+    - ``threaded``: whether some part of the kernel runs on several threads;
+    - ``loops``: whether it runs a loop of steps (a scan), whose small matrix products run best on one
+      BLAS thread (``backend/numba/blas.py``).
 
     >>> KernelInfo(may_alias=(False,), row_slots=(0,)).threaded
     False
@@ -48,6 +50,7 @@ class KernelInfo:
     row_slots: tuple[int, ...] = ()
     wide_slot: int | None = None
     threaded: bool = False
+    loops: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ...rewrite.alias import overlap
 from ...tensor.reference import interpret
 from ..kernel import DirectCall, Kernel
 from .aligned import aligned_copy, is_aligned
+from .blas import one_blas_thread
 from .cache import load_module
 from .plan import KernelPlan
 from .threads import ThreadChooser, parallel_kernel, parallel_loop
@@ -155,6 +156,10 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
         if run_loop is not None:
             def run_loop(n, *args):
                 return (wide_loop if args[wide_at].nbytes >= WIDE_MIN_BYTES else narrow_loop)(n, *args)
+
+    if info.loops:  # small matrix products every step: BLAS on one thread (see blas.py)
+        jitted = one_blas_thread(jitted)
+        run_loop = run_loop and one_blas_thread(run_loop)
 
     reference: list = []
 

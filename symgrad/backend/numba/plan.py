@@ -17,7 +17,7 @@ Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codeg
 >>> x = T.dvector("x")
 >>> plan = plan_kernel([x], [T.exp(x)], {})
 >>> [f.name for f in plan.module.functions], plan.info
-(['kernel'], KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False))
+(['kernel'], KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False))
 >>> KernelPlan.from_json(plan.to_json()) == plan
 True
 """
@@ -31,6 +31,7 @@ from typing import Sequence
 from ...graph import Variable, toposort
 from ...rewrite.alias import alias_flags
 from ...tensor.rowstream import RowStream
+from ...tensor.scan import Scan
 from ..kernel import KernelInfo
 from .codegen import KernelModule, generate
 from .emit import JitFunction
@@ -38,7 +39,7 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class KernelPlan:
                             inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
                             wide_slot=None if wide is None else _slot(wide),
-                            threaded=_flag(info["threaded"])),
+                            threaded=_flag(info["threaded"]), loops=_flag(info["loops"])),
             uncached=tuple(_text(n) for n in data["uncached"]))
         if plan.info.threaded != plan.module.threaded:
             raise ValueError("plan: threaded flag disagrees with its functions")
@@ -128,8 +129,9 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
         loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}")
                       for s in suffixes)
         module = module.extended(KernelModule("", loops))
+    loops = any(isinstance(n.op, Scan) for n in toposort(list(outputs)))
     info = KernelInfo(may_alias=tuple(alias_flags(list(outputs))), inplace_slots=tuple(inplace.values()),
-                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded)
+                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded, loops=loops)
     return KernelPlan(module, info, uncached)
 
 

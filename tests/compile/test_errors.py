@@ -277,7 +277,7 @@ def test_grad_bad_disconnected_inputs_value():
 
 
 # --- symbolic misuse -------------------------------------------------------------------------
-def test_symbolic_variable_has_no_truth_value():
+def test_comparison_has_no_truth_value():  # other variables are true (Theano's rule: tests/tensor/test_variable.py)
     x = T.dscalar("x")
     with pytest.raises(TypeError, match="truth value"):
         bool(x > 0)

@@ -18,7 +18,8 @@ from .indexing import getitem, inc_subtensor, set_subtensor  # noqa: F401
 from .linalg import dot, outer  # noqa: F401
 from .reduction import argmax, argmin, max, mean, min, prod, std, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
-    arange, concatenate, dimshuffle, flatten, join, reshape, shape, specify_shape, stack, transpose)
+    alloc, arange, concatenate, dimshuffle, flatten, join, ones, reshape, shape, specify_shape, stack, transpose,
+    zeros)
 from .variable import (  # noqa: F401
     TensorConstant, TensorVariable, as_tensor_variable, constant)
 

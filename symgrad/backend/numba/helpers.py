@@ -207,6 +207,15 @@ def vtanh(x):
     return t if x == x else x
 
 
+@numba.njit(**JIT)
+def round_half_away(x):
+    """Round halves away from zero, exactly (see scalar/evaluate.py's ``_round_half_away``)."""
+    t = np.trunc(x)
+    if abs(x - t) >= 0.5:
+        return t + np.sign(x)
+    return t
+
+
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh):
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, round_half_away):
     _attach_cache(_helper, _TolerantCache)

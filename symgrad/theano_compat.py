@@ -42,7 +42,7 @@ __all__ = ["ALIASES", "install", "uninstall", "installed", "run_script", "main"]
 ALIASES: dict[str, str] = {
     # Theano's paths whose symgrad module has another name; every other theano.<path> is symgrad.<path>.
     # (Importing one also sets it as an attribute of its parent, as any import does: symgrad.compile
-    # then has a `sharedvalue` attribute, the module symgrad.compile.shared.)
+    # then has a `sharedvalue` attribute, the module symgrad.compile.shared, until uninstall().)
     "theano.compile.sharedvalue": "symgrad.compile.shared",
     "theano.compile.function_module": "symgrad.compile.function",
 }
@@ -150,9 +150,17 @@ def uninstall() -> None:
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None
-    for name in [name for name in sys.modules if name == "theano" or name.startswith("theano.")]:
-        if _is_alias(sys.modules[name]):
-            del sys.modules[name]
+    aliases = {name: module for name, module in sys.modules.items()
+               if (name == "theano" or name.startswith("theano.")) and _is_alias(module)}
+    for name, module in aliases.items():
+        del sys.modules[name]
+        # importing theano.compile.sharedvalue set symgrad.compile.sharedvalue (the import system
+        # binds a submodule on its parent); take back what is not symgrad's own name
+        parent_name, _, child = name.rpartition(".")
+        parent = aliases.get(parent_name)
+        if parent is not None and module.__name__ != f"{parent.__name__}.{child}" \
+                and getattr(parent, child, None) is module:
+            delattr(parent, child)
 
 
 def _is_alias(module: object) -> bool:
@@ -192,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("usage: python -m symgrad.theano_compat script.py [args...]\n"
               "runs a Theano script with every 'import theano...' resolved to symgrad", file=sys.stderr)
         raise SystemExit(0 if argv else 2)
+    if not os.path.isfile(argv[0]):  # as python itself answers
+        print(f"python -m symgrad.theano_compat: can't open file {argv[0]!r}: no such file", file=sys.stderr)
+        raise SystemExit(2)
     run_script(argv[0], argv[1:])
 
 

@@ -40,13 +40,30 @@ from collections.abc import Sequence
 __all__ = ["ALIASES", "install", "uninstall", "installed", "run_script", "main"]
 
 ALIASES: dict[str, str] = {
-    # Theano's paths whose symgrad module has another name; every other theano.<path> is symgrad.<path>.
-    # (Importing one also sets it as an attribute of its parent, as any import does: symgrad.compile
-    # then has a `sharedvalue` attribute, the module symgrad.compile.shared, until uninstall().)
+    # The paths Theano programs import (the deeplearning.net tutorials, Theano's documentation),
+    # each with the symgrad module that stands for it; any other theano.<path> is tried as
+    # symgrad.<path>. (Importing a renamed one also binds it on its parent, as any import does:
+    # symgrad.compile then has a `sharedvalue` attribute, symgrad.compile.shared, until uninstall().)
+    "theano": "symgrad",
+    "theano.tensor": "symgrad.tensor",
+    "theano.tensor.nnet": "symgrad.tensor.nnet",
+    "theano.tensor.shared_randomstreams": "symgrad.tensor.shared_randomstreams",
+    "theano.tensor.signal": "symgrad.tensor.signal",
+    "theano.tensor.signal.pool": "symgrad.tensor.signal.pool",
+    "theano.sandbox": "symgrad.sandbox",
+    "theano.sandbox.rng_mrg": "symgrad.sandbox.rng_mrg",
+    "theano.scan_module": "symgrad.scan_module",
+    "theano.printing": "symgrad.printing",
+    "theano.gradient": "symgrad.gradient",
+    "theano.ifelse": "symgrad.ifelse",
+    "theano.compile": "symgrad.compile",
+    "theano.compile.io": "symgrad.compile.io",
     "theano.compile.sharedvalue": "symgrad.compile.shared",
     "theano.compile.function_module": "symgrad.compile.function",
+    "theano.compile.function": "symgrad.compile.function",
 }
-"""Theano module path -> symgrad module path, where they differ."""
+"""Theano module path -> symgrad module path. ``theano.config``, ``theano.function``,
+``theano.shared``, ``theano.In``, ``theano.scan`` are attributes of ``symgrad`` itself."""
 
 # Where the modules that other issues build will live, so the error says what is missing and why,
 # instead of Python's bare "No module named ...". Checked only when the symgrad module is absent.
@@ -69,15 +86,22 @@ def symgrad_path(theano_path: str) -> str:
     if theano_path in ALIASES:
         return ALIASES[theano_path]
     parent, _, last = theano_path.rpartition(".")
-    if parent:  # below an alias: theano.compile.sharedvalue.x -> symgrad.compile.shared.x
-        return symgrad_path(parent) + "." + last
-    if theano_path != "theano":
+    if not parent:
         raise ValueError(f"not a Theano module path: {theano_path!r}")
-    return "symgrad"
+    return symgrad_path(parent) + "." + last  # theano.compile.sharedvalue.x -> symgrad.compile.shared.x
 
 
 def _import_target(theano_path: str) -> types.ModuleType:
     target = symgrad_path(theano_path)
+    parent, _, child = target.rpartition(".")
+    attribute = getattr(sys.modules.get(parent), child, None)
+    if attribute is not None and not isinstance(attribute, types.ModuleType):
+        # `import theano.config` would bind the module symgrad/config.py over the settings object
+        # symgrad.config (an import binds the module on its parent); Theano has no such module either
+        theano_parent, _, _ = theano_path.rpartition(".")
+        raise ModuleNotFoundError(
+            f"No module named {theano_path!r}: {target} is a {type(attribute).__name__}, not a module; "
+            f"write `from {theano_parent} import {child}`", name=theano_path)
     try:
         return importlib.import_module(target)
     except ModuleNotFoundError as error:

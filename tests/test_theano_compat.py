@@ -85,6 +85,18 @@ def test_unknown_theano_path_names_it(switch):
         importlib.import_module("theano.sandbox.cuda")
 
 
+def test_a_name_that_is_not_a_module_is_refused(switch):
+    import theano
+    with pytest.raises(ModuleNotFoundError, match=r"symgrad\.config is a _Config, not a module.*from theano import"):
+        import theano.config  # noqa: F401
+    with pytest.raises(ModuleNotFoundError, match=r"symgrad\.tensor\.shape is a function"):
+        import theano.tensor.shape  # noqa: F401
+    # nothing was bound over symgrad's own names
+    assert theano.config is symgrad.config and symgrad.config.floatX and callable(symgrad.tensor.shape)
+    from theano import config
+    assert config is symgrad.config
+
+
 @pytest.mark.skipif(_has("symgrad.tensor.signal"), reason="pooling has landed")
 def test_planned_path_says_where_it_comes_from(switch):
     with pytest.raises(ModuleNotFoundError, match=r"'symgrad\.tensor\.signal'.*pooling.*issue 15"):

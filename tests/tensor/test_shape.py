@@ -217,3 +217,14 @@ def test_alloc_runtime_errors(mode):
         f(np.zeros(4), 2)  # never stretched: v is not broadcastable
     with pytest.raises(ValueError, match=r"alloc of 'v'.*negative"):
         f(np.zeros(3), -1)
+
+
+def test_alloc_jacobian_and_hessian(mode):
+    """Through the batching rule: the value batched along a new leading dim, aligned to the right."""
+    v, n = T.dvector("v"), T.lscalar("n")
+    jac = T.jacobian((T.alloc(v, n, 3) * T.arange(3)).sum(axis=0), v)  # n * v * [0, 1, 2]
+    hess = T.hessian(T.alloc(v ** 2, 2, 3).sum(), v)  # 2 * sum(v ** 2)
+    f = symgrad.function([v, n], [jac, hess], mode=mode)
+    got_jac, got_hess = f(np.array([1.0, 2.0, 3.0]), 2)
+    np.testing.assert_allclose(got_jac, np.diag([0.0, 2.0, 4.0]))
+    np.testing.assert_allclose(got_hess, 4 * np.eye(3))

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..graph import Variable, toposort
 from ..tensor import elemwise as E
+from ..tensor.indexing import IncSubtensor
 from ..tensor.variable import as_tensor_variable, constant
 from .vjp_rules import VJP_RULES, match_type
 
@@ -55,6 +56,29 @@ def _wrt_list(wrt, who: str) -> tuple[bool, list]:
     return single, wrt_list
 
 
+def _scatter_into_zeros(v: Variable):
+    """The IncSubtensor node of ``v`` if ``v`` is ``inc_subtensor(zeros_like(x), g, idx)`` (how
+    indexing's gradient scatters ``g``), else None."""
+    node = v.owner
+    if node is None or not isinstance(node.op, IncSubtensor) or node.op.set_instead_of_inc:
+        return None
+    base = node.inputs[0].owner
+    if base is None or not isinstance(base.op, E.Elemwise) or base.op.expr != 0:
+        return None
+    return node
+
+
+def _accumulate(prev: Variable, g: Variable) -> Variable:
+    """``prev + g`` for two gradients of one variable. When one of them scatters into zeros (the
+    gradient of an indexed read), the other is added into directly: an LSTM's four gate slices of one
+    matrix give one zeros and four in-place increments instead of four zero matrices and their sum."""
+    for a, b in ((prev, g), (g, prev)):
+        node = _scatter_into_zeros(b)
+        if node is not None and a.type == b.type:
+            return node.op(a, *node.inputs[1:])
+    return E.add(prev, g)
+
+
 def _backprop(seeds: Sequence[tuple[Variable, Variable]], wrt_list: Sequence[Variable], consider_constant,
               disconnected_inputs: str, who: str, what: str) -> list[Variable]:
     """The reverse sweep behind ``grad`` and ``Lop``: ``seeds`` are (variable, its given gradient)
@@ -87,7 +111,7 @@ def _backprop(seeds: Sequence[tuple[Variable, Variable]], wrt_list: Sequence[Var
                 continue
             g = match_type(g, inp)
             prev = grads.get(id(inp))
-            grads[id(inp)] = g if prev is None else E.add(prev, g)
+            grads[id(inp)] = g if prev is None else _accumulate(prev, g)
 
     ancestors = {id(v) for v in roots} | {id(v) for n in order for v in n.inputs}
     results = []

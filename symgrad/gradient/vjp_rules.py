@@ -65,6 +65,13 @@ def _elemwise_vjp(node, g):
             out.append(None)
             continue
         # The gradient has the output's shape: g carries it, so inputs d does not mention can go.
+        if op.expr.is_Function and d.has(op.expr) and node.outputs[0].dtype == inp.dtype:
+            # sigmoid' = s(1 - s), tanh' = 1 - t**2, exp' = exp: read the result instead of
+            # computing it again. Fusion inlines it back where both live in one loop; where the
+            # result is stored anyway (a scan's saved forward values) no transcendental is recomputed.
+            d = d.xreplace({op.expr: S.arg(op.nin + 1)})
+            out.append(make_elemwise(g_sym * d, list(node.inputs) + [g, node.outputs[0]], inp.dtype))
+            continue
         out.append(make_elemwise(g_sym * d, list(node.inputs) + [g], inp.dtype))
     return out
 

@@ -1,8 +1,9 @@
 """Rewrites of ``Scan`` nodes (run first among the shared passes, so the outer graph's later passes
 see what they move out):
 
-1. scans that differ only in which histories they keep (a gradient asks the forward scan for every
-   carry's history) become one node keeping the union;
+1. scans that differ only in which histories and per-step outputs they keep (a gradient asks the
+   forward scan for every carry's history and for the forward values it saves) become one node
+   keeping the union;
 2. ``history[-1]`` is the final carry (checked: a scan of zero steps has no last step), so a
    history read only that way is not stored;
 3. histories and per-step outputs nobody reads are dropped;
@@ -61,27 +62,42 @@ def optimize_scans(outputs: list[Variable], optimize_step: Optimizer) -> list[Va
 
 
 def _merge_histories(outputs: list[Variable]) -> list[Variable]:
+    """Scans of the same inputs whose steps share their inputs and carry outputs (the same objects)
+    become one node: the union of the kept histories and of the per-step outputs. A gradient makes
+    such copies: the forward scan with every history and the forward values it saves."""
     groups: dict = {}
     for node in toposort(outputs):
         if isinstance(node.op, Scan):
-            key = (replace(node.op, history=(False,) * node.op.n_carry), tuple(id(v) for v in node.inputs))
+            op, inner = node.op, node.op.inner
+            stop = (id(inner.outputs[-1]),) if op.until else ()
+            key = (op.n_carry, op.n_seq, op.until, op.truncate, tuple(id(v) for v in inner.inputs),
+                   tuple(id(v) for v in inner.outputs[:op.n_carry]) + stop, tuple(id(v) for v in node.inputs))
             groups.setdefault(key, []).append(node)
     memo: dict[int, Variable] = {}
     for nodes in groups.values():
         if len(nodes) < 2:
             continue
         op = nodes[0].op
-        union = tuple(any(n.op.history[k] for n in nodes) for k in range(op.n_carry))
-        merged_op = replace(op, history=union)
+        c = op.n_carry
+        ys: dict[int, Variable] = {}  # the union of the per-step outputs, by identity, in order
+        for n in nodes:
+            for y in n.op.inner.outputs[c:c + n.op.n_ys]:
+                ys.setdefault(id(y), y)
+        same = all(len(ys) == n.op.n_ys for n in nodes)  # every node has them all: its step will do
+        inner = op.inner if same else ScanInner(op.inner.inputs, list(op.inner.outputs[:c]) + list(ys.values())
+                                                + ([op.inner.outputs[-1]] if op.until else []))
+        position = {key: j for j, key in enumerate(ys)}
+        union = tuple(any(n.op.history[k] for n in nodes) for k in range(c))
+        merged_op = replace(op, inner=inner, n_ys=len(ys), history=union)
         merged = merged_op.make_node(*nodes[0].inputs)
         for n in nodes:
-            for k in range(op.n_carry):
+            for k in range(c):
                 memo[id(n.outputs[k])] = merged.outputs[k]
                 h = n.op.history_output(n, k)
                 if h is not None:
                     memo[id(h)] = merged_op.history_output(merged, k)
-            for j in range(op.n_ys):
-                memo[id(n.op.y_output(n, j))] = merged_op.y_output(merged, j)
+            for j, y in enumerate(n.op.inner.outputs[c:c + n.op.n_ys]):
+                memo[id(n.op.y_output(n, j))] = merged_op.y_output(merged, position[id(y)])
     return rebuild_graph(outputs, memo=memo) if memo else outputs
 
 

@@ -144,6 +144,11 @@ def _looks_like_updates(x) -> bool:
         isinstance(p, (list, tuple)) and len(p) == 2 and hasattr(p[0], "get_value") for p in x) and len(x) > 0
 
 
+def _named(v: Variable, name: str | None) -> Variable:
+    v.name = name
+    return v
+
+
 def _placeholder(t: TensorType, name: str | None) -> Variable:
     return t(name)
 
@@ -189,10 +194,15 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
 
     # the number of steps
     if go_backwards:
-        seqs = [(v[::-1], taps) for v, taps in seqs]
+        seqs = [(_named(v[::-1], f"{v.name}[::-1]" if v.name else None), taps) for v, taps in seqs]
     lengths = []
-    for v, taps in seqs:
+    for i, (v, taps) in enumerate(seqs):
         span = max(taps) - min(taps)
+        if span and n_steps is None:  # (else the step count would come out negative)
+            v = _named(assert_op(v, E.ge(shape_i(v, 0), span),
+                                 f"{who}: sequences[{i}] {v.label()} is too short for its taps {taps}: it needs at "
+                                 f"least {span} entries"), v.name)
+            seqs[i] = (v, taps)
         lengths.append(shape_i(v, 0) - span if span else shape_i(v, 0))
     if n_steps is None:
         if not seqs:
@@ -206,7 +216,10 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
         n = as_tensor_variable(n_steps)
         if n.ndim != 0 or n.dtype[0] not in "iu":
             raise TypeError(f"{who}: n_steps must be an integer scalar, got {n.label()} ({n.type.describe()})")
+    given = n
     n = E.cast(n, "int64")
+    if n is not given:  # (the cast is named after n_steps, so a run-time error names it)
+        n.name = given.name
     n_var = n
 
     # sequences: one shifted slice per tap
@@ -215,7 +228,9 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
         lo = min(taps)
         for tap in taps:
             start = tap - lo
-            seq_outer.append(v[start:start + n_var] if start else v[:n_var])
+            # named after the sequence, so a run-time error (too few entries) names it
+            seq_outer.append(_named(v[start:start + n_var] if start else v[:n_var],
+                                    (f"{v.name}[{start}:]" if start else v.name) if v.name else None))
             seq_types.append(TensorType(v.dtype, v.broadcastable[1:]))
             seq_names.append(f"{v.name}[t{tap:+d}]" if v.name and tap else v.name)
 
@@ -306,11 +321,23 @@ def _trace(fn, who, seqs, seq_types, seq_names, outs_info, state_types, non_seqs
         carry_ph.extend(lags)
         args.extend(lags[-tap - 1] for tap in taps)
     nonseq_ph = [_placeholder(v.type, v.name) if not isinstance(v, Constant) else v for v in non_seqs]
-    args.extend(nonseq_ph)
+    # as in Theano, the step gets the non-sequences themselves, so it may differentiate through them
+    # (the tutorial's jacobian: ``grad(y[i], x)`` with y and x non-sequences); they are swapped for
+    # the step's inputs once it has returned
+    args.extend(non_seqs)
 
     result = fn(*args)
     outputs, update_pairs, stop = _parse_step_result(result)
     outputs = [as_tensor_variable(o) for o in outputs]
+    update_pairs = [(var, as_tensor_variable(expr)) for var, expr in update_pairs]
+    updated = {id(var) for var, _ in update_pairs}  # (a shared variable the step updates is a carry)
+    swap = {v: p for v, p in zip(non_seqs, nonseq_ph) if not isinstance(v, Constant) and id(v) not in updated}
+    if swap:
+        read = clone_replace(outputs + [expr for _, expr in update_pairs] + ([stop] if stop is not None else []),
+                             swap)
+        outputs, rest = read[:len(outputs)], read[len(outputs):]
+        update_pairs = [(var, expr) for (var, _), expr in zip(update_pairs, rest)]
+        stop = rest[-1] if stop is not None else None
     if outs_info and len(outputs) != len(outs_info):
         raise ValueError(f"{who}: the step function returned {len(outputs)} output(s) but outputs_info has "
                          f"{len(outs_info)} entries (use None in outputs_info for outputs not fed back)")

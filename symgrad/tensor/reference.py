@@ -389,7 +389,8 @@ def _scan(node):
     def run(n_steps, *values):
         n = int(n_steps)
         if n < 0:
-            raise ValueError(f"scan: n_steps is negative ({n}){_named(op)}")
+            given = f" {node.inputs[0].label()}" if node.inputs[0].name else ""
+            raise ValueError(f"scan: n_steps{given} is negative ({n}){_named(op)}")
         carries = list(values[:c])
         seqs = values[c:c + s]
         rest = list(values[c + s:])
@@ -418,7 +419,8 @@ def _scan(node):
         for h, k in zip(hist, kept):
             results.append(_stack(h, shapes[k], carry_vars[k].dtype))
         for j in range(n_ys):
-            results.append(_stack(ys[j], (0,) * y_vars[j].ndim, y_vars[j].dtype))
+            results.append(_stack(ys[j], (0,) * y_vars[j].ndim, y_vars[j].dtype,
+                                  f"per-step output {j} ({y_vars[j].label()}){_named(op)}"))
         return results if len(results) > 1 else results[0]
 
     return run
@@ -428,14 +430,14 @@ def _named(op) -> str:
     return f" (scan {op.name!r})" if op.name else ""
 
 
-def _stack(values: list, empty_shape: tuple, dtype: str) -> np.ndarray:
+def _stack(values: list, empty_shape: tuple, dtype: str, what: str = "an output") -> np.ndarray:
     """The per-step values along a new first axis; no steps: shape (0, *empty_shape)."""
     if not values:
         return np.zeros((0,) + tuple(empty_shape), dtype=dtype)
     shape = np.shape(values[0])
     for t, v in enumerate(values):
         if np.shape(v) != shape:
-            raise ValueError(f"scan: an output has shape {shape} at step 0 but {np.shape(v)} at step {t}: "
+            raise ValueError(f"scan: {what} has shape {shape} at step 0 but {np.shape(v)} at step {t}: "
                              "per-step outputs must keep one shape")
     return np.stack(values).astype(dtype, copy=False)
 

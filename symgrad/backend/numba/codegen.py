@@ -28,6 +28,9 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from ...graph import Variable, toposort
+from ...rewrite.alias import alias_root
+from ...tensor.elemwise import Elemwise
+from ...tensor.indexing import IncSubtensor
 from . import indexing, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
@@ -82,6 +85,21 @@ class KernelModule:
         return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions))
 
 
+def _consumable(order, outputs: Sequence[Variable]) -> set[int]:
+    """Ids of results that their one reader may overwrite: a fresh array this kernel allocated
+    (an elementwise result that is not its input, an IncSubtensor's copy), read by exactly one
+    node once and not returned. An IncSubtensor of such a value adds into it instead of copying it
+    (the gradient of k slices of one matrix: one zero matrix and k increments)."""
+    reads: dict[int, int] = {}
+    for node in order:
+        for v in node.inputs:
+            reads[id(v)] = reads.get(id(v), 0) + 1
+    for v in outputs:
+        reads[id(v)] = reads.get(id(v), 0) + 2
+    return {id(v) for node in order if isinstance(node.op, (Elemwise, IncSubtensor)) for v in node.outputs
+            if v.ndim > 0 and reads.get(id(v)) == 1 and alias_root(v) is v}
+
+
 # --- the whole function ---------------------------------------------------------------------
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
 
@@ -107,7 +125,9 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
-    for node in toposort(outputs):
+    order = toposort(outputs)
+    em.consumable = _consumable(order, outputs)
+    for node in order:
         if id(node) in last:
             continue
         fn = EMITTERS.get(type(node.op))

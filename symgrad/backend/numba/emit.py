@@ -59,6 +59,7 @@ class Emitter:
         self.row_block = ROW_BLOCK  # rows per register block of a row pass
         self.suffix = ""  # ends the name of every generated function (a copy of a kernel: _W, _L)
         self.global_prefix = "C"  # module constants' names (a scan's step graph gets its own)
+        self.consumable: set[int] = set()  # results their one reader may overwrite (codegen._consumable)
 
     def fresh(self, prefix: str = "t") -> str:
         self.counter += 1

@@ -173,7 +173,7 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
     x, y, *idx = node.inputs
     xn, yn = em.name(x), em.name(y)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    em.emit(f"{o} = {xn}.copy()")
+    em.emit(f"{o} = {xn}" if id(x) in em.consumable else f"{o} = {xn}.copy()")  # see codegen._consumable
     if not op.advanced:
         entries = decode_spec(op.spec)
         parts = _basic_index(em, x, o, entries, [em.name(v) for v in idx])

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..graph import Constant, TensorType, Variable, clone_replace, toposort
-from ..rewrite.alias import alias_root
+from .. import scalar as S
+from ..graph import Constant, TensorType, Variable, clone_replace, rebuild_graph, toposort
 from ..tensor import elemwise as E
 from ..tensor.indexing import set_subtensor
 from ..tensor.scan import Scan, ScanInner
 from ..tensor.shape import concatenate, dimshuffle
+from ..tensor.views import alias_root
 from .backprop import _backprop
 from .batching import BATCH_RULES, _Batcher
 from .vjp_rules import VJP_RULES, match_type
@@ -87,7 +88,11 @@ def _scan_vjp(node, *gs):
     new_carries += [acc + match_type(d, p_ph[i]) for acc, d, i in zip(acc_ph, d_p, fp)]
     ys = [match_type(d, x_ph[j]) for d, j in zip(d_x, fs)]
 
-    # forward values the backward step reads come from the forward scan instead of being recomputed
+    # forward values the backward step reads come from the forward scan instead of being recomputed;
+    # a constant filled to a forward value's shape (the zeros a slice's gradient scatters into) is
+    # made from an input of that shape instead: nothing to save
+    back_outs = _constants_from_inputs(new_carries + ys, cin_ph + x_ph + p_ph)
+    new_carries, ys = back_outs[:len(new_carries)], back_outs[len(new_carries):]
     saved = _frontier(new_carries + ys, {id(v) for v in cin_ph + x_ph}, {id(v) for v in p_ph})
     saved_ph = [v.type(f"saved_{i}") for i, v in enumerate(saved)]
     if saved:
@@ -142,6 +147,33 @@ def _scan_vjp(node, *gs):
     return result
 
 
+def _constants_from_inputs(outputs: list[Variable], available: list[Variable]) -> list[Variable]:
+    """``outputs`` with each elementwise constant (an expression without symbols: zeros_like,
+    ones_like) of computed values rebuilt on one of ``available`` with its shape pattern, found
+    among its elementwise ancestors of that pattern (an elementwise result has the shape of each
+    such input). Only its shape counted."""
+    ids = {id(v) for v in available}
+
+    def rebuild(node, inputs):
+        if not isinstance(node.op, E.Elemwise) or node.op.expr.free_symbols:
+            return None
+        if all(v.owner is None for v in inputs):
+            return None
+        out = node.outputs[0]
+        stack = list(inputs)  # through elementwise values of the same shape pattern (their inputs share it)
+        while stack:
+            v = stack.pop()
+            if v.broadcastable != out.broadcastable:
+                continue
+            if id(v) in ids:
+                return E.Elemwise(node.op.expr, 1, node.op.dtype).make_node(v)
+            if v.owner is not None and isinstance(v.owner.op, E.Elemwise):
+                stack.extend(v.owner.inputs)
+        return None
+
+    return rebuild_graph(outputs, rebuild)
+
+
 def _frontier(outputs: list[Variable], step_ids: set, invariant_ids: set) -> list[Variable]:
     """The forward values ``outputs`` read: results computed from the forward step's inputs alone
     (``step_ids``: carries and sequence slices; ``invariant_ids``) that depend on the step and are
@@ -160,9 +192,18 @@ def _frontier(outputs: list[Variable], step_ids: set, invariant_ids: set) -> lis
         for v in ins:
             if id(v) in varying:
                 root = alias_root(v)
-                if root.owner is not None and id(root) in varying:
+                if root.owner is not None and id(root) in varying and not _cheap(root, forward):
                     found.setdefault(id(root), root)
     return list(found.values())
+
+
+def _cheap(v: Variable, at_hand: set) -> bool:
+    """An elementwise value without transcendental functions computed from values at hand (the
+    step's inputs: ``1 - mask``, zeros of a slice's shape): computing it again costs less than
+    storing and reading it."""
+    node = v.owner
+    return (isinstance(node.op, E.Elemwise) and not S.expensive(node.op.expr)
+            and all(i.owner is None and (id(i) in at_hand or isinstance(i, Constant)) for i in node.inputs))
 
 
 VJP_RULES[Scan] = _scan_vjp

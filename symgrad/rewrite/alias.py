@@ -16,21 +16,9 @@ import numpy as np
 
 from ..graph import Variable
 from ..tensor.ifelse import IfElse
-from ..tensor.elemwise import Elemwise
-from ..tensor.indexing import Subtensor
-from ..tensor.shape import Assert, DimShuffle, Reshape, SpecifyShape
+from ..tensor.views import alias_root
 
-_VIEW_OPS = (DimShuffle, Subtensor, Reshape, Elemwise, SpecifyShape, Assert)
-
-
-def alias_root(v: Variable) -> Variable:
-    """The variable whose memory ``v`` may be a view of (through transposes, slices, reshapes)."""
-    while v.owner is not None and isinstance(v.owner.op, _VIEW_OPS):
-        op = v.owner.op
-        if isinstance(op, Elemwise) and not (op.expr.is_Symbol and op.nin == 1):
-            break  # an elementwise result is a new array unless its expression is the input itself
-        v = v.owner.inputs[0]
-    return v
+__all__ = ["alias_root", "alias_flags", "overlap", "returns_branch_values"]
 
 
 def returns_branch_values(v: Variable) -> bool:

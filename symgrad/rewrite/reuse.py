@@ -25,33 +25,28 @@ from .. import scalar as S
 from ..graph import Variable, rebuild_graph, toposort
 from ..tensor.elemwise import Elemwise, broadcast_pattern
 
-def _expensive(expr: sympy.Expr) -> bool:
-    """Calls a function that costs more than a few arithmetic operations (not a cast)."""
-    for e in sympy.preorder_traversal(expr):
-        if isinstance(e, sympy.Function) and not type(e).__name__.startswith("cast_"):
-            return True
-        if isinstance(e, sympy.Pow) and not e.exp.is_Integer:
-            return True
-    return False
-
 
 def reuse_computed(outputs: list[Variable]) -> list[Variable]:
     """Rebuild ``outputs`` with recomputed transcendental subexpressions read from their nodes."""
     order = toposort(outputs)
-    costly = [n for n in order if isinstance(n.op, Elemwise) and _expensive(n.op.expr)]
+    costly = [n for n in order if isinstance(n.op, Elemwise) and S.expensive(n.op.expr)]
     providers = [n for n in costly if n.outputs[0].ndim]
     costly = {id(n) for n in costly}
     if not providers:
         return list(outputs)
     memo: dict[int, Variable] = {}  # what each provider became, for the nodes that read it
+    visited: set[int] = set()
 
     def reuse_node(node, inputs):
+        visited.add(id(node))
         if id(node) not in costly:
             return None
         expr, leaves = node.op.expr, list(inputs)
         position = {id(v): j for j, v in enumerate(node.inputs)}
         for m in providers:
             if m is node or m.outputs[0].type is not node.outputs[0].type:  # (the type holds the dtype)
+                continue
+            if id(m) not in visited:  # not rebuilt yet: reading it would keep its old inputs alive
                 continue
             spots = [position.get(id(v)) for v in m.inputs]
             if None in spots:
@@ -65,7 +60,14 @@ def reuse_computed(outputs: list[Variable]) -> list[Variable]:
         expr, leaves = _drop_unread(node.op.expr, expr, leaves, node.outputs[0])
         return Elemwise(expr, len(leaves), node.op.dtype).make_node(*leaves)
 
-    return rebuild_graph(outputs, reuse_node, memo)
+    # providers first, shallowest first: a provider's ancestors then come before it, so a deeper
+    # provider (c) finds the shallower ones inside it (its gates) rebuilt, and a node that reads
+    # one gets it as rebuilt
+    depth: dict[int, int] = {}
+    for n in order:
+        depth[id(n)] = 1 + max((depth.get(id(v.owner), 0) for v in n.inputs if v.owner is not None), default=0)
+    ahead = [n.outputs[0] for n in sorted(providers, key=lambda n: (depth[id(n)], sympy.count_ops(n.op.expr)))]
+    return rebuild_graph(ahead + list(outputs), reuse_node, memo)[len(ahead):]
 
 
 def _drop_unread(before: sympy.Expr, expr: sympy.Expr, leaves: list[Variable],

@@ -37,6 +37,7 @@ from ..tensor.indexing import Subtensor
 from ..tensor.scan import Scan, ScanInner
 from ..tensor.linalg import Dot, dot
 from ..tensor.shape import Assert, DimShuffle, dimshuffle, reshape, shape_i
+from .merge import merge
 
 Optimizer = Callable[[list[Variable]], list[Variable]]
 
@@ -157,7 +158,9 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
     kc = [k for k in range(c) if keep_carry[k]]
     inner_outs = ([inner.outputs[k] for k in kc] + [y for y, keep in zip(inner.outputs[c:c + m], keep_y) if keep]
                   + extra_ys + ([inner.outputs[-1]] if op.until else []))
-    trimmed = ScanInner([inner.inputs[k] for k in kc] + list(inner.inputs[c:]), inner_outs)
+    # merged before hoisting: copies of the step's values (a gradient's saved forward values) must
+    # become one node first, or hoisting would give each copy its own invariants
+    trimmed = ScanInner([inner.inputs[k] for k in kc] + list(inner.inputs[c:]), merge(inner_outs))
     new_c = len(kc)
     new_inner, new_outer = _hoist(trimmed, list(trimmed.outputs), new_c, s, list(inputs[1 + c + s:]))
     step_outs = optimize_step(list(new_inner.outputs))

@@ -182,6 +182,22 @@ for _dt in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint3
     cast_to(_dt)
 
 
+def expensive(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` calls a function that costs more than a few arithmetic operations (exp,
+    tanh, sigmoid, a fractional power; not a cast): worth reading from memory rather than computing
+    again.
+
+    >>> expensive(sigmoid(arg(0)) * 2), expensive(arg(0) * 2 + 1)
+    (True, False)
+    """
+    for e in sympy.preorder_traversal(expr):
+        if isinstance(e, sympy.Function) and not isinstance(e, _Cast):
+            return True
+        if isinstance(e, sympy.Pow) and not e.exp.is_Integer:
+            return True
+    return False
+
+
 def is_arg(sym) -> bool:
     """True for the positional input symbols x0, x1, ..."""
     return isinstance(sym, sympy.Symbol) and sym in _ARGS

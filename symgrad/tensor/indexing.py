@@ -243,7 +243,10 @@ def _with_new_axes(x: Variable, index: tuple) -> Variable:
     from .shape import dimshuffle  # (shape.py builds on this module)
 
     plain = tuple(e for e in index if e is not None)
-    y = getitem(x, plain) if plain else x
+    full = slice(None)
+    # full slices alone select everything: x[:, None] is x with a new axis, no indexing node (one
+    # graph for m[:, None] and the same m used elsewhere, so they merge)
+    y = getitem(x, plain) if any(not (isinstance(e, slice) and e == full) for e in plain) else x
     pattern: list = []
     kept = 0
     for e in index:

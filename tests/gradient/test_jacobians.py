@@ -73,6 +73,13 @@ BATCHED = [  # (name, seed kind, f(seed)) -- every op type in BATCH_RULES appear
     ("ifelse_list", "v", lambda v: T.concatenate(ifelse(C, [v, Y], [Y, v]))),
     ("specify_shape", "m", lambda v: T.specify_shape(v, (2, 3)) * X),
     ("alloc", "v", lambda v: T.alloc(v, 2, 3) * X + T.alloc(v[0], 3)),
+    # scan: the seed as a sequence (rows of the matrix), as the initial state and as an invariant
+    ("scan_sequence", "m", lambda v: sg.scan(lambda x, h, y: T.tanh(x * y + h), sequences=v,
+                                             outputs_info=T.zeros_like(Y), non_sequences=Y)[0]),
+    ("scan_initial_invariant", "v", lambda v: sg.scan(lambda h, w: T.tanh(h * w + Y), outputs_info=v,
+                                                      non_sequences=v, n_steps=3)[0][-1]),
+    ("scan_unbatched_carry", "v", lambda v: sg.scan(lambda x, k, h: [k + 1.0, h + x * k], sequences=v,
+                                                    outputs_info=[T.constant(0.0), T.constant(0.0)])[0][1]),
 ]
 
 

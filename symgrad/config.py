@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 
 _MODES = ("numpy", "numba")
+# Theano's mode names, so its scripts run: FAST_RUN compiles (numba); FAST_COMPILE and the debug
+# modes run the reference interpreter (numpy), which checks every op as it goes.
+THEANO_MODES = {"FAST_RUN": "numba", "FAST_COMPILE": "numpy", "DebugMode": "numpy", "DEBUG_MODE": "numpy"}
 
 
 def _number(variable: str, default: float) -> float:
@@ -37,10 +40,12 @@ class _Config:
         self.parallel = os.environ.get("SYMGRAD_PARALLEL", "1") not in ("0", "false", "False", "")
 
     def __setattr__(self, name: str, value) -> None:
+        if name == "mode" and isinstance(value, str):
+            value = THEANO_MODES.get(value, value)  # config.mode = "FAST_RUN" stores "numba"
         if name == "floatX" and value not in ("float64", "float32"):
             raise ValueError(f"config.floatX must be 'float64' or 'float32', got {value!r}")
         if name == "mode" and value not in _MODES:
-            raise ValueError(f"config.mode must be one of {_MODES}, got {value!r}")
+            raise ValueError(f"config.mode must be one of {_MODES} (or Theano's {tuple(THEANO_MODES)}), got {value!r}")
         if name == "cache_max_age_days" and not (isinstance(value, (int, float)) and value >= 0):
             raise ValueError(f"config.cache_max_age_days must be a number >= 0, got {value!r}")
         object.__setattr__(self, name, value)

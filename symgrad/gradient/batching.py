@@ -16,7 +16,8 @@ from ..tensor.indexing import FULL, AdvancedSubtensor, IncSubtensor, Subtensor, 
 from ..tensor.linalg import Dot, dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
-from ..tensor.shape import DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, arange, dimshuffle, shape
+from ..tensor.shape import (
+    Alloc, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, arange, dimshuffle, shape)
 from ..tensor.variable import constant
 
 
@@ -245,6 +246,13 @@ def _batch_specify_shape(bt, node, ins):
     return [(SpecifyShape((False,) + node.op.checked)(ins[0], *dims), True)]
 
 
+def _batch_alloc(bt, node, ins):
+    # the batched value, aligned to the trailing dims of the result, broadcast to (batch, *shape)
+    dims = _index_arguments(bt, node, ins, 1)
+    value = _after_batch(ins[0], len(dims) - node.inputs[0].ndim)
+    return [(Alloc()(value, shape(ins[0])[0], *dims), True)]
+
+
 BATCH_RULES: dict[type, Callable] = {
     E.Elemwise: _batch_elemwise,
     Reduce: _batch_reduce,
@@ -260,5 +268,6 @@ BATCH_RULES: dict[type, Callable] = {
     Softmax: _batch_softmax,
     IfElse: _batch_ifelse,
     SpecifyShape: _batch_specify_shape,
+    Alloc: _batch_alloc,
 }
 

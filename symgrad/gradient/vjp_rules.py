@@ -23,7 +23,8 @@ from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
-from ..tensor.shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
+from ..tensor.shape import (
+    Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape)
 from ..tensor.variable import constant
 
 
@@ -132,6 +133,11 @@ def _join_vjp(node, g):
     return out
 
 
+def _alloc_vjp(node, g):
+    # the reverse sweep's match_type sums g over the dims the value was broadcast along
+    return [g] + [None] * (len(node.inputs) - 1)
+
+
 def _subtensor_vjp(node, g):
     x, *idx = node.inputs
     advanced = isinstance(node.op, AdvancedSubtensor)
@@ -189,6 +195,7 @@ VJP_RULES: dict[type, Callable] = {
     Reshape: _reshape_vjp,
     MakeVector: _makevector_vjp,
     Join: _join_vjp,
+    Alloc: _alloc_vjp,
     Subtensor: _subtensor_vjp,
     AdvancedSubtensor: _subtensor_vjp,
     IncSubtensor: _incsubtensor_vjp,

@@ -127,6 +127,10 @@ invert = _piecewise_constant("invert", 1, "~a (logical not for bools, bitwise no
 floor = _piecewise_constant("floor", 1, "Round down (numpy.floor).")
 ceil = _piecewise_constant("ceil", 1, "Round up (numpy.ceil).")
 sign = _piecewise_constant("sign", 1, "Sign: -1, 0 or 1 (numpy.sign).")
+trunc = _piecewise_constant("trunc", 1, "Round toward zero (numpy.trunc).")
+round_half_to_even = _piecewise_constant("round_half_to_even", 1, "Round, halves to the even integer (numpy.rint).")
+round_half_away_from_zero = _piecewise_constant("round_half_away_from_zero", 1,
+                                                "Round, halves away from zero (C's round).")
 floor_divide = _piecewise_constant("floor_divide", 2, "a // b (numpy.floor_divide).")
 
 

@@ -35,11 +35,20 @@ def _softplus(x):
     return np.logaddexp(np.zeros((), x.dtype), x)
 
 
+def _round_half_away(x):
+    # exact: trunc(x) and x - trunc(x) are exact in floating point, where floor(x + 0.5) rounds
+    # 0.49999999999999994 up to 1
+    x = np.asarray(x)
+    t = np.trunc(x)
+    return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t)
+
+
 def _cast(x, dtype):
     return np.asarray(x).astype(dtype)
 
 
-_NAMESPACE = {"np": np, "_sigmoid": _sigmoid, "_softplus": _softplus, "_cast": _cast}
+_NAMESPACE = {"np": np, "_sigmoid": _sigmoid, "_softplus": _softplus, "_cast": _cast,
+              "_round_half_away": _round_half_away}
 
 
 @lru_cache(maxsize=4096)

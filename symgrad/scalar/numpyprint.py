@@ -18,7 +18,8 @@ NUMPY_FUNCTIONS = {
     "exp": "np.exp({0})", "log": "np.log({0})", "log1p": "np.log1p({0})", "expm1": "np.expm1({0})",
     "sqrt": "np.sqrt({0})", "tanh": "np.tanh({0})", "sin": "np.sin({0})", "cos": "np.cos({0})",
     "Abs": "np.abs({0})", "sign": "np.sign({0})", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
-    "ceiling": "np.ceil({0})",
+    "ceiling": "np.ceil({0})", "trunc": "np.trunc({0})",
+    "round_half_to_even": "np.rint({0})", "round_half_away_from_zero": "_round_half_away({0})",
     "sigmoid": "_sigmoid({0})", "softplus": "_softplus({0})",
     "switch": "np.where({0}, {1}, {2})",
     "maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
@@ -32,7 +33,8 @@ NUMPY_FUNCTIONS = {
 
 
 class NumpyExprPrinter(PythonCodePrinter):
-    """Prints for evaluation on whole numpy arrays (helpers ``_sigmoid``, ``_softplus``, ``_cast``)."""
+    """Prints for evaluation on whole numpy arrays (helpers ``_sigmoid``, ``_softplus``, ``_cast``,
+    ``_round_half_away``)."""
 
     functions = NUMPY_FUNCTIONS
 

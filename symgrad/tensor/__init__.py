@@ -12,13 +12,15 @@ from .basic import *  # noqa: F401,F403
 from .basic import tensor  # noqa: F401
 from .elemwise import (  # noqa: F401
     Elemwise, abs, add, and_, cast, ceil, clip, cos, eq, exp, expm1, fill, floor, floor_div, ge, gt,
-    invert, le, log, log1p, lt, maximum, minimum, mod, mul, neg, neq, ones_like, or_, pow, relu,
-    sigmoid, sign, sin, softplus, sqr, sqrt, sub, switch, tanh, true_div, where, xor, zeros_like)
+    invert, iround, le, log, log1p, lt, maximum, minimum, mod, mul, neg, neq, ones_like, or_, pow, relu, round,
+    round_half_away_from_zero, round_half_to_even, sigmoid, sign, sin, softplus, sqr, sqrt, sub, switch, tanh,
+    true_div, trunc, where, xor, zeros_like)
 from .indexing import getitem, inc_subtensor, set_subtensor  # noqa: F401
 from .linalg import dot, outer  # noqa: F401
 from .reduction import argmax, argmin, max, mean, min, prod, std, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
-    arange, concatenate, dimshuffle, flatten, join, reshape, shape, specify_shape, stack, transpose)
+    alloc, arange, concatenate, dimshuffle, flatten, join, ones, reshape, shape, specify_shape, stack, transpose,
+    zeros)
 from .variable import (  # noqa: F401
     TensorConstant, TensorVariable, as_tensor_variable, constant)
 

@@ -165,6 +165,53 @@ def xor(a, b): """a ^ b""" ; return elemwise(S.bitwise_xor, (a, b), np.bitwise_x
 def invert(a): """~a""" ; return elemwise(S.invert, (a,), np.invert, name="~")
 
 
+def trunc(a):
+    """Round toward zero (numpy.trunc)."""
+    return elemwise(S.trunc, (a,), np.trunc)
+
+
+def _float_only(a, who: str):
+    a = _operand(a)
+    if isinstance(a, Variable) and a.dtype[0] != "f":
+        raise TypeError(f"{who} of {a.label()}: expected a float tensor, got {a.type.describe()} "
+                        "(Theano rounds floats only; integers are already round)")
+    return a
+
+
+def round_half_to_even(a):
+    """Round to the nearest integer, halves to the even one (numpy.round); same float dtype."""
+    return elemwise(S.round_half_to_even, (_float_only(a, "round_half_to_even"),), np.rint)
+
+
+def round_half_away_from_zero(a):
+    """Round to the nearest integer, halves away from zero (C's round); same float dtype."""
+    return elemwise(S.round_half_away_from_zero, (_float_only(a, "round_half_away_from_zero"),), np.rint)
+
+
+def round(a, mode: str | None = None):  # noqa: A001  (Theano's name)
+    """Theano's ``T.round(a, mode=None)``: ``mode`` is ``"half_to_even"`` (the default, as numpy)
+    or ``"half_away_from_zero"``; the gradient is zero.
+
+    >>> import symgrad.tensor as T
+    >>> x = T.dvector("x")
+    >>> T.round(x).eval({x: [0.5, 1.5, -2.5]}).tolist()
+    [0.0, 2.0, -2.0]
+    >>> T.round(x, "half_away_from_zero").eval({x: [0.5, -2.5]}).tolist()
+    [1.0, -3.0]
+    """
+    a = _float_only(a, "round")
+    if mode is None or mode == "half_to_even":
+        return round_half_to_even(a)
+    if mode == "half_away_from_zero":
+        return round_half_away_from_zero(a)
+    raise ValueError(f"round: mode must be 'half_to_even' or 'half_away_from_zero', got {mode!r}")
+
+
+def iround(a, mode: str | None = None):
+    """Theano's ``T.iround``: ``round(a, mode)`` cast to int64."""
+    return cast(round(a, mode), "int64")
+
+
 def sigmoid(a):
     """1 / (1 + exp(-a)), stable for large |a|.
 

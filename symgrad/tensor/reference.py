@@ -30,7 +30,7 @@ from .nnet import Softmax
 from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
-from .shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from .shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
 
 IMPLS: dict[type, Callable[[Apply], Callable]] = {}
 
@@ -162,6 +162,29 @@ def _arange(node):
         if step == 0:
             raise ValueError("arange: step must not be zero")
         return np.arange(start, stop, step, dtype=dtype)
+
+    return run
+
+
+@impl(Alloc)
+def _alloc(node):
+    value_var = node.inputs[0]
+    dtype = node.outputs[0].dtype
+
+    def run(value, *shape):
+        shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
+            raise ValueError(f"alloc of {describe(value_var, value)}: negative size in shape {shape}")
+        pad = len(shape) - np.ndim(value)
+        for d, n in enumerate(np.shape(value)):
+            # declared broadcastable dims stretch; others must already have the size asked for
+            if n != shape[pad + d] and not (value_var.broadcastable[d] and n == 1):
+                raise ValueError(f"alloc of {describe(value_var, value)} to shape {shape}: dimension {d} "
+                                 f"has size {n}, not {shape[pad + d]} (only dimensions declared "
+                                 "broadcastable are broadcast)")
+        out = np.empty(shape, dtype=dtype)
+        out[...] = value
+        return out
 
     return run
 

@@ -1,5 +1,6 @@
 """Structural shape ops: Shape, DimShuffle (transpose / add or drop broadcastable dims),
-Reshape, MakeVector, ARange, Join, SpecifyShape (a run-time shape check), Assert (a run-time check).
+Reshape, MakeVector, ARange, Join, Alloc (a value broadcast to a symbolic shape: ``alloc``, ``zeros``,
+``ones``), SpecifyShape (a run-time shape check), Assert (a run-time check).
 
 >>> import symgrad.tensor as T
 >>> X = T.dmatrix("X")
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import config
 from ..graph import Apply, Constant, Op, TensorType, Variable
 from .elemwise import cast
 from .indexing import getitem
@@ -200,6 +202,91 @@ def arange(start, stop=None, step=1, dtype: str | None = None) -> Variable:
         if dtype[0] in "ub":
             dtype = "int64"
     return ARange(dtype)(*ins)
+
+
+@dataclass(frozen=True)
+class Alloc(Op):
+    """A new array of the shape given by the scalar inputs after the first, filled with the first
+    (broadcast along its leading and broadcastable dimensions); Theano's ``Alloc``.
+
+    Dimensions whose size is the constant 1 are broadcastable, as in Theano; the value's other
+    dimensions must have the sizes asked for (checked when the function runs).
+    """
+
+    def make_node(self, value, *shape) -> Apply:
+        value = as_tensor_variable(value)
+        shape = [_as_int_scalar(s, f"alloc: shape entry {i}") for i, s in enumerate(shape)]
+        if value.ndim > len(shape):
+            raise TypeError(f"alloc: the value {value.label()} ({value.type.describe()}) has more dimensions "
+                            f"than the {len(shape)} requested")
+        for i, s in enumerate(shape):
+            if isinstance(s, Constant) and int(s.data) < 0:
+                raise ValueError(f"alloc of {value.label()}: shape entry {i} is negative ({int(s.data)})")
+        bc = tuple(isinstance(s, Constant) and int(s.data) == 1 for s in shape)
+        return Apply(self, [value, *(cast_int64(s) for s in shape)], [TensorType(value.dtype, bc)])
+
+    def __str__(self):
+        return "Alloc"
+
+
+def alloc(value, *shape) -> Variable:
+    """Theano's ``T.alloc(value, *shape)``: ``value`` broadcast to ``shape`` in a new array.
+
+    >>> import symgrad.tensor as T
+    >>> n = T.lscalar("n")
+    >>> T.alloc(0.5, n, 2).eval({n: 3}).tolist()
+    [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]
+    >>> T.alloc(T.dvector("v"), 2, 1, n).broadcastable
+    (False, True, False)
+    """
+    if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+        shape = tuple(shape[0])
+    return Alloc()(value, *shape)
+
+
+def _filled(value, shape, dtype: str | None, who: str) -> Variable:
+    if isinstance(shape, (int, np.integer)) or (isinstance(shape, Variable) and shape.ndim == 0):
+        shape = (shape,)
+    if isinstance(shape, Variable):  # a symbolic shape vector of known length (x.shape)
+        if shape.ndim != 1 or shape.dtype[0] not in "iu":
+            raise TypeError(f"{who}: shape must be an integer vector or a sequence, got {shape.type.describe()}")
+        length = _static_length(shape)
+        if length is None:
+            raise ValueError(f"{who}: the length of the shape vector {shape.label()} must be known; "
+                             "pass a tuple (T.zeros((n, m)))")
+        shape = [shape[i] for i in range(length)]
+    return alloc(np.array(value, dtype=dtype or config.floatX), *shape)
+
+
+def _static_length(v: Variable) -> int | None:
+    if isinstance(v, Constant):
+        return int(v.data.shape[0])
+    if v.owner is not None and isinstance(v.owner.op, Shape):
+        return v.owner.inputs[0].ndim
+    if v.owner is not None and isinstance(v.owner.op, MakeVector):
+        return len(v.owner.inputs)
+    return None
+
+
+def zeros(shape, dtype: str | None = None) -> Variable:
+    """Theano's ``T.zeros(shape, dtype=floatX)``: a new array of zeros; ``shape`` may be symbolic.
+
+    >>> import symgrad.tensor as T
+    >>> x = T.dmatrix("x")
+    >>> T.zeros(x.shape).eval({x: [[1.0, 2.0]]}).tolist()
+    [[0.0, 0.0]]
+    """
+    return _filled(0, shape, dtype, "zeros")
+
+
+def ones(shape, dtype: str | None = None) -> Variable:
+    """Theano's ``T.ones(shape, dtype=floatX)``: a new array of ones; ``shape`` may be symbolic.
+
+    >>> import symgrad.tensor as T
+    >>> T.ones((2,), dtype="int64").eval().tolist()
+    [1, 1]
+    """
+    return _filled(1, shape, dtype, "ones")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..graph import Constant, TensorType, Variable
@@ -38,10 +40,11 @@ class _TensorOperators:
     def __pos__(self): return self
     def __abs__(self): return _T().abs(self)
     # comparisons (``==`` stays identity, as in Theano: use T.eq) ---------------------------
-    def __lt__(self, other): return _T().lt(self, other)
-    def __le__(self, other): return _T().le(self, other)
-    def __gt__(self, other): return _T().gt(self, other)
-    def __ge__(self, other): return _T().ge(self, other)
+    # the operators' results (not T.lt(...)'s, as in Theano) have no truth value: see __bool__
+    def __lt__(self, other): return _comparison(_T().lt(self, other))
+    def __le__(self, other): return _comparison(_T().le(self, other))
+    def __gt__(self, other): return _comparison(_T().gt(self, other))
+    def __ge__(self, other): return _comparison(_T().ge(self, other))
     # logic -------------------------------------------------------------------------------
     def __and__(self, other): return _T().and_(self, other)
     def __rand__(self, other): return _T().and_(other, self)
@@ -56,8 +59,27 @@ class _TensorOperators:
     def __getitem__(self, index): return _T().getitem(self, index)
 
     def __bool__(self):
-        raise TypeError("a symbolic variable has no truth value; use T.switch / T.and_ / T.or_ "
-                        "for elementwise logic, or compile and evaluate it first")
+        """Theano's rule: every variable is true (``if not W:`` tests whether an optional argument
+        was given), except the result of ``<``, ``<=``, ``>``, ``>=``, so that ``a < b < c`` (which
+        Python runs as ``(a < b) and (b < c)``) and ``if x > 0:`` fail instead of silently
+        dropping a comparison. ``==`` compares variables by identity, as in Theano.
+
+        >>> import symgrad.tensor as T
+        >>> x = T.dscalar("x")
+        >>> bool(x), bool(T.lt(x, 1.0))
+        (True, True)
+        >>> bool(x < 1.0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: the result of a comparison (x < y, x >= y, ...) has no truth value: ...
+        """
+        if self in _COMPARISONS:
+            raise TypeError(
+                "the result of a comparison (x < y, x >= y, ...) has no truth value: it is symbolic, "
+                "known only when the function runs, so `a < b < c` or `if x < y:` cannot be decided "
+                "while the graph is built; write T.and_(a < b, b < c) or T.switch(x < y, ...) for "
+                "elementwise logic, or compile and evaluate it first")
+        return True
 
     def __iter__(self):
         raise TypeError("a symbolic variable cannot be iterated; index it (x[i]) instead")
@@ -102,6 +124,15 @@ class _TensorOperators:
         from ..compile.function import eval_variable
 
         return eval_variable(self, inputs_to_values or {}, mode)
+
+
+# Results of the comparison operators, by identity (weak: the set never keeps a graph alive).
+_COMPARISONS: "weakref.WeakSet[Variable]" = weakref.WeakSet()
+
+
+def _comparison(result):
+    _COMPARISONS.add(result)
+    return result
 
 
 def _T():

@@ -6,6 +6,7 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
+from symgrad.backend import get_backend
 from symgrad.compile.function import MissingInputError, UnusedInputError
 from symgrad.gradient import DisconnectedInputError
 
@@ -189,6 +190,19 @@ def test_unknown_mode():
     x = T.dscalar("x")
     with pytest.raises(ValueError, match="mode"):
         sg.function([x], x, mode="fortran")
+    with pytest.raises(ValueError, match="FAST_RUN"):
+        sg.config.mode = "FAST_RUN_PLEASE"
+
+
+@pytest.mark.parametrize("theano_mode,backend", [("FAST_RUN", "numba"), ("FAST_COMPILE", "numpy"),
+                                                 ("DebugMode", "numpy")])
+def test_theano_mode_names(theano_mode, backend, monkeypatch):
+    x = T.dscalar("x")
+    f = sg.function([x], x * 2, mode=theano_mode)
+    assert float(f(3.0)) == 6.0 and get_backend(f.mode).name == backend
+    monkeypatch.setattr(sg.config, "mode", sg.config.mode)  # restored after the test
+    sg.config.mode = theano_mode  # as Theano scripts set it
+    assert sg.config.mode == backend
 
 
 # --- update errors ---------------------------------------------------------------------------
@@ -277,7 +291,7 @@ def test_grad_bad_disconnected_inputs_value():
 
 
 # --- symbolic misuse -------------------------------------------------------------------------
-def test_symbolic_variable_has_no_truth_value():
+def test_comparison_has_no_truth_value():  # other variables are true (Theano's rule: tests/tensor/test_variable.py)
     x = T.dscalar("x")
     with pytest.raises(TypeError, match="truth value"):
         bool(x > 0)

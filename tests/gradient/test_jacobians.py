@@ -72,6 +72,7 @@ BATCHED = [  # (name, seed kind, f(seed)) -- every op type in BATCH_RULES appear
     ("ifelse", "m", lambda v: ifelse(C, v * 2, X) + ifelse(T.lt(C, 0), v, -v)),
     ("ifelse_list", "v", lambda v: T.concatenate(ifelse(C, [v, Y], [Y, v]))),
     ("specify_shape", "m", lambda v: T.specify_shape(v, (2, 3)) * X),
+    ("alloc", "v", lambda v: T.alloc(v, 2, 3) * X + T.alloc(v[0], 3)),
     # scan: the seed as a sequence (rows of the matrix), as the initial state and as an invariant
     ("scan_sequence", "m", lambda v: sg.scan(lambda x, h, y: T.tanh(x * y + h), sequences=v,
                                              outputs_info=T.zeros_like(Y), non_sequences=Y)[0]),

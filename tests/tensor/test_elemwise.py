@@ -1,5 +1,7 @@
 """Elementwise ops (symgrad/tensor/elemwise.py): values against numpy, gradients by finite
 differences, numpy 2 dtype promotion, and broadcasting (values and gradients)."""
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,17 @@ INT = integers(-5, 6)
 POS_INT = integers(0, 6)
 DIVISOR = nonzero_integers(-4, 5)
 F32 = uniform(-2, 2, dtype="float32")
+# exact halves (and the largest double below 0.5, which floor(x + 0.5) would round up) for round
+HALVES = choice([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999999999999994, -1.2, 0.0])
+AWAY_FROM_HALVES = fixed([[0.2, 1.3, -0.8], [2.7, -1.1, 0.9]])
+
+
+def _round_half_up(a):
+    """Halves away from zero, by exact decimal arithmetic (an independent reference)."""
+    rounded = [float(Decimal(float(v)).to_integral_value(ROUND_HALF_UP)) for v in np.ravel(a)]
+    return np.asarray(rounded, dtype=a.dtype).reshape(np.shape(a))
+
+
 # a / b away from integers (floor division and mod jump there); b of both signs
 A_DIV = fixed([[1.3, -2.7, 0.4], [5.5, -0.6, 3.3]])
 B_DIV = fixed([[1.0, 1.0, 2.0], [-2.0, 1.0, -1.5]])
@@ -163,6 +176,15 @@ ELEMWISE = [
     Case("sign", T.sign, np.sign, (choice([-1.5, -0.5, 0.0, 0.5, 2.0]),), grad=(SIGNED,)),
     Case("floor", T.floor, np.floor, (away_from_integers(-3, 3),)),
     Case("ceil", T.ceil, np.ceil, (away_from_integers(-3, 3),)),
+    Case("trunc", T.trunc, np.trunc, (choice([-2.5, -1.7, -0.2, 0.0, 0.6, 3.5]),), grad=(AWAY_FROM_HALVES,)),
+    Case("round", T.round, np.round, (HALVES,), grad=(AWAY_FROM_HALVES,)),
+    Case("round_half_to_even", T.round_half_to_even, np.round, (HALVES,), grad=False),
+    Case("round_half_away", lambda a: T.round(a, mode="half_away_from_zero"), _round_half_up, (HALVES,),
+         grad=(AWAY_FROM_HALVES,)),
+    Case("round_float32", T.round, np.round, (choice([-1.5, 0.5, 2.5, 0.2], dtype="float32"),), grad=False),
+    Case("round_half_away_float32", T.round_half_away_from_zero, _round_half_up,
+         (choice([-1.5, 0.5, 2.5, 0.2], dtype="float32"),), grad=False),
+    Case("iround", T.iround, lambda a: np.round(a).astype("int64"), (HALVES,), grad=False),
     Case("exp_method", lambda a: a.exp(), np.exp, (X,)),
     Case("log_method", lambda a: a.log(), np.log, (POS,)),
     Case("exp_int32", T.exp, np.exp, (INT,), grad=False),
@@ -454,3 +476,7 @@ def test_elemwise_type_errors():
         ~T.dvector()
     with pytest.raises(TypeError):
         bool(T.dvector() > 0)
+    with pytest.raises(TypeError, match=r"round of 'n': expected a float tensor"):
+        T.round(T.lvector("n"))
+    with pytest.raises(ValueError, match="mode"):
+        T.round(T.dvector(), mode="up")

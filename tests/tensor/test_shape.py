@@ -87,6 +87,25 @@ SHAPE = [
     Case("arange_float", lambda a: T.arange(a, 2.0, 0.5), lambda a: np.arange(a, 2.0, 0.5), (np.asarray(0.25),),
          grad=False),
     Case("arange_times_x", lambda x: x * T.arange(x.shape[0]), lambda x: x * np.arange(x.shape[0]), (V,)),
+    # alloc / zeros / ones -----------------------------------------------------------------------
+    Case("alloc_scalar", lambda a, n: T.alloc(a, n, 3), lambda a, n: np.full((int(n), 3), a),
+         (uniform(-1, 1, ()), _n(2))),
+    Case("alloc_vector", lambda v, n: T.alloc(v, n, 3), lambda v, n: np.tile(v, (int(n), 1)), (V, _n(2))),
+    Case("alloc_row", lambda r: T.alloc(r, 2, 2, 3), lambda r: np.broadcast_to(r, (2, 2, 3)) + 0.0,
+         (uniform(-1, 1, (1, 3)),), bc=(ROW,), grad=False),
+    Case("alloc_dimshuffled", lambda v: T.alloc(v.dimshuffle("x", 0, "x"), 2, 3, 2),
+         lambda v: np.broadcast_to(v[None, :, None], (2, 3, 2)) + 0.0, (V,)),
+    Case("alloc_same_shape", lambda x: T.alloc(x, 2, 3), lambda x: x + 0.0, (M,)),
+    Case("alloc_0d", lambda a: T.alloc(a), lambda a: a + 0.0, (uniform(-1, 1, ()),)),
+    Case("alloc_shape_tuple", lambda x: T.alloc(1.5, (x.shape[1], x.shape[0])), lambda x: np.full((3, 2), 1.5), (M,),
+         grad=False),
+    Case("alloc_int", lambda v, n: T.alloc(v, n, 2), lambda v, n: np.tile(v, (int(n), 1)),
+         (integers(-3, 3, (2,)), _n(3)), grad=False),
+    Case("alloc_empty", lambda v, n: T.alloc(v, n, 3), lambda v, n: np.zeros((0, 3)), (V, _n(0)), grad=False),
+    Case("zeros_of_shape", lambda x: T.zeros(x.shape), lambda x: np.zeros_like(x), (T3,), grad=False),
+    Case("ones_int32", lambda n: T.ones((n, 2), dtype="int32"), lambda n: np.ones((int(n), 2), "int32"), (_n(3),),
+         grad=False),
+    Case("zeros_plus_x", lambda x: T.zeros((2, 3)) + x, lambda x: x + 0.0, (M,)),
     # concatenate / join / stack -----------------------------------------------------------------
     Case("concatenate_axis0", lambda a, b: T.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
          (M, uniform(-1, 1, (1, 3)))),
@@ -152,6 +171,8 @@ def test_static_broadcastable_patterns():
     assert x.shape.dtype == "int64" and x.shape[0].dtype == "int64" and x.shape[0].ndim == 0
     assert T.arange(T.lscalar()).dtype == "int64"
     assert T.arange(T.iscalar()).dtype == "int64"
+    assert T.alloc(T.drow(), 2, 1, T.lscalar()).broadcastable == (False, True, False)  # constant 1: as in Theano
+    assert T.alloc(T.bscalar(), 2).dtype == "int8" and T.zeros((2,)).dtype == "float64"
 
 
 @pytest.mark.parametrize("build,exc", [
@@ -170,6 +191,10 @@ def test_static_broadcastable_patterns():
     pytest.param(lambda x: T.concatenate([x[0, 0], x[0, 1]]), ValueError, id="concatenate_scalars"),
     pytest.param(lambda x: T.stack([x, x], axis=3), ValueError, id="stack_bad_axis"),
     pytest.param(lambda x: T.arange(T.dscalar(), dtype="int64"), TypeError, id="arange_int_of_float"),
+    pytest.param(lambda x: T.alloc(x, 3), TypeError, id="alloc_more_dims_than_shape"),
+    pytest.param(lambda x: T.alloc(x, 2.0, 3), TypeError, id="alloc_float_shape"),
+    pytest.param(lambda x: T.alloc(x, -1, 3), ValueError, id="alloc_negative_constant"),
+    pytest.param(lambda x: T.zeros(T.lvector()), ValueError, id="zeros_unknown_length"),
 ])
 def test_build_errors(build, exc):
     with pytest.raises(exc):
@@ -183,3 +208,23 @@ def test_runtime_shape_errors(mode):
     a, b = T.dmatrices("a", "b")
     with pytest.raises(ValueError, match="join"):
         T.concatenate([a, b], axis=0).eval({a: np.zeros((2, 3)), b: np.zeros((2, 2))}, mode=mode)
+
+
+def test_alloc_runtime_errors(mode):
+    v, n = T.dvector("v"), T.lscalar("n")
+    f = symgrad.function([v, n], T.alloc(v, n, 3), mode=mode)
+    with pytest.raises(ValueError, match=r"alloc of 'v'.*dimension 0"):
+        f(np.zeros(4), 2)  # never stretched: v is not broadcastable
+    with pytest.raises(ValueError, match=r"alloc of 'v'.*negative"):
+        f(np.zeros(3), -1)
+
+
+def test_alloc_jacobian_and_hessian(mode):
+    """Through the batching rule: the value batched along a new leading dim, aligned to the right."""
+    v, n = T.dvector("v"), T.lscalar("n")
+    jac = T.jacobian((T.alloc(v, n, 3) * T.arange(3)).sum(axis=0), v)  # n * v * [0, 1, 2]
+    hess = T.hessian(T.alloc(v ** 2, 2, 3).sum(), v)  # 2 * sum(v ** 2)
+    f = symgrad.function([v, n], [jac, hess], mode=mode)
+    got_jac, got_hess = f(np.array([1.0, 2.0, 3.0]), 2)
+    np.testing.assert_allclose(got_jac, np.diag([0.0, 2.0, 4.0]))
+    np.testing.assert_allclose(got_hess, 4 * np.eye(3))

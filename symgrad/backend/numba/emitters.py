@@ -10,13 +10,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...graph import Apply, Variable
+from ...graph import Apply, Constant, Variable
 from ...tensor.ifelse import IfElse
 from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
-from ...tensor.shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
 from .emit import EMITTERS, Emitter, _label, _literal, _msg, _np, _op_text, emitter
 from .scalarcode import scalar_code
 
@@ -359,6 +359,35 @@ def _arange(em: Emitter, node: Apply) -> None:
     em.emit(f"if {step} == 0:")
     em.emit(f"    raise ValueError({_msg('arange: step must not be zero')})")
     em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype({_np(node.op.dtype)})")
+
+
+@emitter(Alloc)
+def _alloc(em: Emitter, node: Apply) -> None:
+    (value, *shape), out = node.inputs, node.outputs[0]
+    vn = em.name(value)
+    o = em.bind(out, f"v{len(em.names)}")
+    dims = [em.fresh("s") for _ in shape]
+    for s, v in zip(dims, shape):
+        em.emit(f"{s} = {em.name(v)}")
+        if isinstance(v, Constant):  # checked by make_node
+            continue
+        em.emit(f"if {s} < 0:")
+        em.emit(f"    raise ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
+    pad = len(shape) - value.ndim
+    for d in range(value.ndim):
+        # the value's dims must have the size asked for, unless declared broadcastable and 1:
+        # np.broadcast_to would otherwise stretch (or reject with a message naming nothing)
+        stretch = f" and not {vn}.shape[{d}] == 1" if value.broadcastable[d] else ""
+        em.emit(f"if {vn}.shape[{d}] != {dims[pad + d]}{stretch}:")
+        bad = f"alloc of {_label(value)}: dimension {d} of the value does not have the requested size"
+        em.emit(f"    raise ValueError({_msg(bad)})")
+    if out.ndim == 0:
+        em.emit(f"{o} = {_np(out.dtype)}({vn})")
+    elif value.ndim == 0:
+        em.emit(f"{o} = np.full(({', '.join(dims)},), {vn}, dtype={_np(out.dtype)})")
+    else:
+        em.emit(f"{o} = np.empty(({', '.join(dims)},), dtype={_np(out.dtype)})")
+        em.emit(f"{o}[...] = np.broadcast_to({vn}, ({', '.join(dims)},))")
 
 
 @emitter(Join)

@@ -79,6 +79,18 @@ def softplus32(x):
 
 
 @numba.njit(**JIT)
+def round_half_away(x):
+    """Round halves away from zero, exactly (see scalar/evaluate.py's ``_round_half_away``)."""
+    t = np.trunc(x)
+    if abs(x - t) >= 0.5:
+        return t + np.sign(x)
+    return t
+
+
+_attach_cache(round_half_away, _TolerantCache)  # (a damaged cache entry is compiled again: see the end)
+
+
+@numba.njit(**JIT)
 def row_chunks(n, m, most):
     """Row chunks (one per thread) for a row pass over an n x m matrix: ``most`` for large inputs,
     one for small ones; at least 32 rows per chunk."""

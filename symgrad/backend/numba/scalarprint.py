@@ -20,6 +20,7 @@ _SCALAR_FUNCTIONS.update({
     "switch": "({1} if {0} else {2})",
     "gt": "({0} > {1})", "ge": "({0} >= {1})", "lt": "({0} < {1})", "le": "({0} <= {1})",
     "eq": "({0} == {1})", "neq": "({0} != {1})",
+    "round_half_away_from_zero": "round_half_away({0})",
 })
 
 

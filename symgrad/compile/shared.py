@@ -32,15 +32,20 @@ class SharedVariable(_TensorOperators, Variable):
     A compiled (numba) function may write an update into the variable's own buffer instead of
     replacing it (see ``backend/numba/inplace.py``): an array obtained with ``get_value(borrow=True)``
     or given with ``borrow=True`` may then change with later calls, as in Theano.
+
+    ``default_update`` (Theano's attribute, None unless set): an expression that ``function`` uses as
+    this variable's update whenever a compiled function reads the variable and gives it no update of
+    its own (random streams set it to the new state of each draw; ``no_default_updates`` opts out).
     """
 
-    __slots__ = ("_value", "_convert", "_inplace")
+    __slots__ = ("_value", "_convert", "_inplace", "default_update")
 
     def __init__(self, type_: TensorType, value: np.ndarray, name: str | None = None):
         super().__init__(type_, name=name)
         self._convert = make_converter(type_, f"shared variable {self.label()}")
         self._value = value
         self._inplace = False  # set once a compiled function writes an update into the buffer
+        self.default_update: Variable | None = None
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value (a copy unless ``borrow=True``)."""
@@ -66,13 +71,14 @@ class SharedVariable(_TensorOperators, Variable):
     def __getstate__(self):
         with STATE_LOCK:  # never a buffer half-written by another thread's call
             value = self._value.copy() if self._inplace else self._value
-        return {"type": self.type, "name": self.name, "value": value}
+        return {"type": self.type, "name": self.name, "value": value, "default_update": self.default_update}
 
     def __setstate__(self, state):
         Variable.__init__(self, state["type"], name=state["name"])
         self._convert = make_converter(self.type, f"shared variable {self.label()}")
         self._value = state["value"]
         self._inplace = False
+        self.default_update = state.get("default_update")
 
     def __reduce__(self):
         return (_new_shared, (), self.__getstate__())

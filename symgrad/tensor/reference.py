@@ -27,6 +27,7 @@ from .ifelse import IfElse
 from .indexing import AdvancedSubtensor, IncSubtensor, IndexEntry, Subtensor, decode_spec
 from .linalg import Dot
 from .nnet import Softmax
+from .random import NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, mrg31k3p_step
 from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
@@ -427,6 +428,99 @@ def _assert(node):
         if not cond:
             raise ValueError(message)
         return x
+
+    return run
+
+
+def _sample_size(node: Apply, size, ndim: int) -> tuple:
+    if size.shape != (ndim,):
+        raise ValueError(f"{node.op}: size {describe(node.inputs[1], size)} must have {ndim} entries")
+    if (size < 0).any():
+        raise ValueError(f"{node.op}: size {describe(node.inputs[1], size)} has a negative entry")
+    return tuple(int(s) for s in size)
+
+
+@impl(MRGUniform)
+def _mrg_uniform(node):
+    op = node.op
+
+    def run(rstate, size):
+        shape = _sample_size(node, size, op.ndim)
+        n = int(np.prod(shape, dtype=np.int64))
+        if rstate.shape[1] != 6 or (rstate.shape[0] == 0 and n > 0):
+            raise ValueError(f"{op}: the state {describe(node.inputs[0], rstate)} must have shape "
+                             "(n_streams, 6) with n_streams >= 1")
+        state = rstate.astype(np.int64)
+        ks = np.empty(n, dtype=np.int64)
+        streams = state.shape[0]
+        # element i comes from stream i % streams: one vectorized step of the streams per round
+        for start in range(0, n, streams):
+            m = min(streams, n - start)
+            *new, ks[start:start + m] = mrg31k3p_step(*(state[:m, j] for j in range(6)))
+            state[:m] = np.stack(new, axis=1)
+        if op.dtype == "float32":
+            sample = ks.astype(np.float32) * NORM32
+        else:
+            sample = ks.astype(np.float64) * NORM64
+        return [state.astype(np.int32), sample.reshape(shape)]
+
+    return run
+
+
+def _categorical_inputs(node: Apply, pvals, unis, count, what: str) -> tuple[int, int, int]:
+    rows, outcomes = pvals.shape
+    count = int(count)
+    if count < 0:
+        raise ValueError(f"{node.op}: {what} {describe(node.inputs[2], count)} is negative")
+    if unis.shape[0] != rows * count:
+        raise ValueError(f"{node.op}: {describe(node.inputs[1], unis)} must hold {what} * rows = "
+                         f"{count} * {rows} uniforms")
+    return rows, outcomes, count
+
+
+@impl(MultinomialFromUniform)
+def _multinomial_from_uniform(node):
+    dtype = node.outputs[0].dtype
+
+    def run(pvals, unis, n):
+        rows, outcomes, n = _categorical_inputs(node, pvals, unis, n, "n")
+        counts = np.zeros((rows, outcomes), dtype=dtype)
+        cum = np.cumsum(pvals, axis=1)  # sequential sums, as the compiled loop adds
+        for c in range(n):
+            above = cum > unis[c * rows:(c + 1) * rows, None]
+            hit = above.any(axis=1)
+            first = above.argmax(axis=1)
+            counts[np.flatnonzero(hit), first[hit]] += 1
+        return counts
+
+    return run
+
+
+@impl(ChoiceFromUniform)
+def _choice_from_uniform(node):
+    op = node.op
+
+    def run(pvals, unis, size):
+        rows, outcomes, size = _categorical_inputs(node, pvals, unis, size, "size")
+        if outcomes == 0 and rows * size > 0:
+            raise ValueError(f"{op}: the probabilities {describe(node.inputs[0], pvals)} have no outcomes")
+        if not op.replace and size > outcomes:
+            raise ValueError(f"{op}: cannot draw {size} values without replacement from "
+                             f"{outcomes} outcomes ({describe(node.inputs[0], pvals)})")
+        out = np.zeros((rows, size), dtype=op.dtype)
+        p = np.array(pvals)
+        for c in range(size):
+            for r in range(rows):
+                cum = np.cumsum(p[r])
+                above = np.flatnonzero(cum > unis[c * rows + r])
+                # (a row summing to just below the uniform by rounding: its last possible outcome)
+                m = above[0] if above.size else max(np.flatnonzero(p[r] > 0), default=outcomes - 1)
+                out[r, c] = m
+                if not op.replace:  # remove the outcome and renormalize (by a sequential sum)
+                    p[r, m] = 0
+                    with np.errstate(invalid="ignore", divide="ignore"):  # (a row with nothing left)
+                        p[r] = p[r] / np.cumsum(p[r])[-1]
+        return out
 
     return run
 

@@ -15,6 +15,7 @@ from numba import types
 from llvmlite import ir
 from numba.extending import intrinsic, overload
 
+from ...tensor.random import mrg31k3p_step as _mrg31k3p_step
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
@@ -207,6 +208,10 @@ def vtanh(x):
     return t if x == x else x
 
 
+# MRG31k3p: the reference's own step function (tensor/random.py), compiled, so both backends
+# compute the same bits by construction.
+mrg31k3p_next = numba.njit(**JIT)(_mrg31k3p_step)
+
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh):
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next):
     _attach_cache(_helper, _TolerantCache)

@@ -1,0 +1,271 @@
+"""Random ops: pure graph ops ``(state, size, ...) -> (new_state, sample)``.
+
+A random draw never hides state: its generator state is an ordinary input (a shared integer array)
+and its new state an ordinary output, which the stream classes make the state variable's
+``default_update``; ``function``, ``Function.loop`` and ``scan`` thread it like any other update.
+The generators are integer arithmetic written once here, in a form that runs both on numpy arrays
+(the reference, ``tensor/reference.py``, vectorized over streams) and on scalars inside numba
+kernels (``backend/numba/random.py`` jits the same functions), so both backends give the same bits.
+
+- ``MRGUniform``: L'Ecuyer's MRG31k3p as Theano's ``theano.sandbox.rng_mrg`` runs it: the state is an
+  int32 ``(n_streams, 6)`` matrix, element ``i`` of a sample comes from stream ``i % n_streams``,
+  with Theano's int32 arithmetic (wrapping sums and all) and its conversion to floats in (0, 1).
+- ``MultinomialFromUniform``, ``ChoiceFromUniform``: categorical draws from given uniforms (Theano's
+  ``theano.sandbox.multinomial`` ops).
+
+Users draw through ``symgrad.sandbox.rng_mrg.MRG_RandomStreams``.
+
+>>> import numpy as np, symgrad.tensor as T
+>>> state = T.TensorType("int32", (False, False))("state")
+>>> new_state, u = MRGUniform("float64", 1)(state, T.constant(np.array([3])))
+>>> u.type.describe(), new_state.type is state.type
+('float64 vector', True)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Apply, Constant, Op, TensorType, Variable
+from .elemwise import Elemwise, cast
+from .shape import MakeVector, Shape
+from .variable import as_tensor_variable
+
+__all__ = ["MRGUniform", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams",
+           "mrg_jump", "as_size", "M1", "M2"]
+
+# MRG31k3p (L'Ecuyer & Touzin 2000), with the constants Theano uses.
+M1 = 2147483647  # 2**31 - 1: modulus of the first component
+M2 = 2147462579  # 2**31 - 21069: modulus of the second
+MASK12 = 511  # 2**9 - 1
+MASK13 = 16777215  # 2**24 - 1
+MASK2 = 65535  # 2**16 - 1
+MULT2 = 21069
+NORM64 = 4.656612873077392578125e-10  # 2**-31: k in [1, M1] maps into (0, 1) exactly
+# Theano's float32 factor: the largest float32 with float32(M1) * NORM32 < 1, so float32 samples
+# stay in (0, 1) too (float32(M1) rounds up to 2**31).
+NORM32 = np.float32(4.6566126e-10)
+
+# Jump-ahead matrices (A**(2**72) and A**(2**134) of each component): consecutive streams of a draw
+# start 2**72 steps apart, consecutive draws 2**134 apart.
+A1P72 = ((1516919229, 758510237, 499121365), (1884998244, 1516919229, 335398200),
+         (601897748, 1884998244, 358115744))
+A2P72 = ((1228857673, 1496414766, 954677935), (1133297478, 1407477216, 1496414766),
+         (2002613992, 1639496704, 1407477216))
+A1P134 = ((1702500920, 1849582496, 1656874625), (828554832, 1702500920, 1512419905),
+          (1143731069, 828554832, 102237247))
+A2P134 = ((796789021, 1464208080, 607337906), (1241679051, 1431130166, 1464208080),
+          (1401213391, 1178684362, 1431130166))
+
+
+def mrg31k3p_step(x11, x12, x13, x21, x22, x23):
+    """One MRG31k3p step on int64 values (numpy arrays: one step of every stream; or scalars, inside
+    numba kernels, which jit this very function): the new state and ``k`` in [1, M1], the sample's
+    integer (``k * 2**-31`` is the float64 sample). Branch-free, so arrays and scalars share it; the
+    sums wrap to int32 where Theano's C code does, so the bits are Theano's.
+
+    >>> mrg31k3p_step(12345, 12345, 12345, 12345, 12345, 12345)[6]
+    np.int64(1579097239)
+    """
+    def _wrap32(v):  # int64 to int32's range, as Theano's int32 sums wrap (inner: numba compiles it inline)
+        return ((v + 2147483648) & 4294967295) - 2147483648
+
+    x11, x12, x13 = np.int64(x11), np.int64(x12), np.int64(x13)
+    x21, x22, x23 = np.int64(x21), np.int64(x22), np.int64(x23)
+    y1 = _wrap32(((x12 & MASK12) << 22) + (x12 >> 9) + ((x13 & MASK13) << 7) + (x13 >> 24))
+    y1 = _wrap32(y1 - M1 * ((y1 < 0) | (y1 >= M1)))
+    y1 = _wrap32(y1 + x13)
+    y1 = _wrap32(y1 - M1 * ((y1 < 0) | (y1 >= M1)))
+    z1 = _wrap32(((x21 & MASK2) << 15) + MULT2 * (x21 >> 16))
+    z1 = _wrap32(z1 - M2 * ((z1 < 0) | (z1 >= M2)))
+    y2 = _wrap32(((x23 & MASK2) << 15) + MULT2 * (x23 >> 16))
+    y2 = _wrap32(y2 - M2 * ((y2 < 0) | (y2 >= M2)))
+    y2 = _wrap32(y2 + x23)
+    y2 = _wrap32(y2 - M2 * ((y2 < 0) | (y2 >= M2)))
+    y2 = _wrap32(y2 + z1)
+    y2 = _wrap32(y2 - M2 * ((y2 < 0) | (y2 >= M2)))
+    k = y1 - y2 + M1 * (y1 <= y2)
+    return y1, x11, x12, y2, x21, x22, k
+
+
+def mrg_jump(state, a1, a2) -> np.ndarray:
+    """The 6-vector ``state`` advanced by the jump matrices ``a1`` (first component, mod M1) and
+    ``a2`` (second, mod M2), as int32: Theano's ``multMatVect``.
+
+    >>> mrg_jump([1, 0, 0, 1, 0, 0], A1P72, A2P72).tolist()
+    [1516919229, 1884998244, 601897748, 1228857673, 1133297478, 2002613992]
+    """
+    s = [int(v) for v in state]
+    first = [sum((a * v) % M1 for a, v in zip(row, s[:3])) % M1 for row in a1]
+    second = [sum((a * v) % M2 for a, v in zip(row, s[3:])) % M2 for row in a2]
+    return np.array(first + second, dtype="int32")
+
+
+def mrg_substreams(rstate, n_streams: int) -> np.ndarray:
+    """The ``(n_streams, 6)`` int32 start states of one draw: ``rstate`` and each next row 2**72
+    steps further (Theano's ``get_substream_rstates``).
+
+    >>> mrg_substreams(np.full(6, 12345), 2)[1].tolist() == mrg_jump(np.full(6, 12345), A1P72, A2P72).tolist()
+    True
+    """
+    out = np.empty((n_streams, 6), dtype="int32")
+    row = np.asarray(rstate, dtype="int32")
+    for i in range(n_streams):
+        out[i] = row
+        if i + 1 < n_streams:
+            row = mrg_jump(row, A1P72, A2P72)
+    return out
+
+
+def _static_length(v: Variable) -> int | None:
+    """The length of an integer vector when the graph says it (a constant, MakeVector, Shape, or
+    an elementwise cast of one of these)."""
+    while True:
+        if isinstance(v, Constant):
+            return int(v.data.shape[0])
+        node = v.owner
+        if node is None:
+            return None
+        if isinstance(node.op, MakeVector):
+            return len(node.inputs)
+        if isinstance(node.op, Shape):
+            return node.inputs[0].ndim
+        if isinstance(node.op, Elemwise) and len(node.inputs) == 1 and node.inputs[0].ndim == 1:
+            v = node.inputs[0]
+            continue
+        return None
+
+
+def as_size(size, ndim: int | None, who: str) -> tuple[Variable, int, tuple | None]:
+    """``size`` as ``(int64 vector, ndim, static shape or None)``.
+
+    ``size`` is a tuple/list of ints and integer scalars (symbolic ones included), or an integer
+    vector such as ``x.shape``; ``ndim`` is needed only when the vector's length is not known from
+    the graph. Negative sizes, non-integers and an ``ndim`` that disagrees are errors naming ``who``.
+
+    >>> as_size((2, 3), None, "uniform")[1:]
+    (2, (2, 3))
+    """
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size,)
+    if isinstance(size, (tuple, list)):
+        entries = []
+        static = []
+        for i, s in enumerate(size):
+            if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+                if s < 0:
+                    raise ValueError(f"{who}: size[{i}] is {int(s)}; sizes must be >= 0 (size={tuple(size)})")
+                entries.append(as_tensor_variable(np.int64(s)))
+                static.append(int(s))
+                continue
+            if not isinstance(s, Variable) or s.ndim != 0 or s.dtype[0] not in "iu":
+                what = s.type.describe() if isinstance(s, Variable) else type(s).__name__
+                raise TypeError(f"{who}: size[{i}] must be an int or an integer scalar variable, got {what}")
+            entries.append(cast(s, "int64"))
+            static = None if static is None else static + [None]
+        if ndim is not None and ndim != len(entries):
+            raise ValueError(f"{who}: ndim={ndim} but size has {len(entries)} entries")
+        known = tuple(static) if static is not None and None not in static else None
+        vec = MakeVector("int64")(*entries) if entries else as_tensor_variable(np.zeros(0, dtype="int64"))
+        return vec, len(entries), known
+    if isinstance(size, Variable):
+        if size.ndim != 1 or size.dtype[0] not in "iu":
+            raise TypeError(f"{who}: size must be a tuple of ints or an integer vector variable, "
+                            f"got {size.label()} ({size.type.describe()})")
+        length = _static_length(size)
+        if ndim is None:
+            if length is None:
+                raise ValueError(f"{who}: the length of size {size.label()} is not known from the graph; pass ndim=")
+            ndim = length
+        elif length is not None and length != ndim:
+            raise ValueError(f"{who}: ndim={ndim} but size {size.label()} has {length} entries")
+        return cast(size, "int64"), ndim, None
+    raise TypeError(f"{who}: size must be a tuple of ints or an integer vector variable, got {type(size).__name__}")
+
+
+@dataclass(frozen=True)
+class MRGUniform(Op):
+    """``(rstate, size) -> (new_rstate, sample)``: uniform samples in (0, 1) of ``dtype`` (float32 or
+    float64) and shape ``size``, element ``i`` from stream ``i % n_streams`` of the int32
+    ``(n_streams, 6)`` MRG31k3p state. Not differentiable (no gradient flows to the state or size)."""
+
+    dtype: str
+    ndim: int
+
+    def make_node(self, rstate, size) -> Apply:
+        rstate, size = as_tensor_variable(rstate), as_tensor_variable(size)
+        if self.dtype not in ("float32", "float64"):
+            raise TypeError(f"MRGUniform: dtype must be float32 or float64, got {self.dtype}")
+        if rstate.dtype != "int32" or rstate.ndim != 2:
+            raise TypeError(f"MRGUniform: the state {rstate.label()} must be an int32 matrix (n_streams, 6), "
+                            f"got {rstate.type.describe()}")
+        if size.ndim != 1 or size.dtype[0] not in "iu":
+            raise TypeError(f"MRGUniform: size {size.label()} must be an integer vector, got {size.type.describe()}")
+        length = _static_length(size)
+        if length is not None and length != self.ndim:
+            raise ValueError(f"MRGUniform: size {size.label()} has {length} entries for a {self.ndim}-d sample")
+        return Apply(self, [rstate, size], [rstate.type, TensorType(self.dtype, (False,) * self.ndim)])
+
+    def __str__(self):
+        return f"MRGUniform{{{self.dtype},{self.ndim}}}"
+
+
+def _check_pvals(pvals, who: str) -> Variable:
+    pvals = as_tensor_variable(pvals)
+    if pvals.ndim != 2 or pvals.dtype[0] != "f":
+        raise TypeError(f"{who}: pvals {pvals.label()} must be a float matrix (one row of probabilities per "
+                        f"draw), got {pvals.type.describe()}")
+    return pvals
+
+
+def _check_unis(unis, who: str) -> Variable:
+    unis = as_tensor_variable(unis)
+    if unis.ndim != 1 or unis.dtype[0] != "f":
+        raise TypeError(f"{who}: the uniforms {unis.label()} must be a float vector, got {unis.type.describe()}")
+    return unis
+
+
+def _check_count(n, who: str, what: str) -> Variable:
+    n = as_tensor_variable(n)
+    if n.ndim != 0 or n.dtype[0] not in "iu":
+        raise TypeError(f"{who}: {what} {n.label()} must be an integer scalar, got {n.type.describe()}")
+    if isinstance(n, Constant) and int(n.data) < 0:
+        raise ValueError(f"{who}: {what} must be >= 0, got {int(n.data)}")
+    return n
+
+
+@dataclass(frozen=True)
+class MultinomialFromUniform(Op):
+    """``(pvals, unis, n) -> counts``: for each row ``r`` of ``pvals`` and each of ``n`` trials
+    ``c``, the uniform ``unis[c * rows + r]`` picks the first outcome whose cumulative probability
+    exceeds it, and that outcome's count goes up by one (Theano's op of the same name: no outcome is
+    counted if the row sums to less than the uniform)."""
+
+    dtype: str
+
+    def make_node(self, pvals, unis, n) -> Apply:
+        who = "MultinomialFromUniform"
+        pvals, unis, n = _check_pvals(pvals, who), _check_unis(unis, who), _check_count(n, who, "n")
+        return Apply(self, [pvals, unis, n], [TensorType(self.dtype, (False, False))])
+
+    def __str__(self):
+        return f"MultinomialFromUniform{{{self.dtype}}}"
+
+
+@dataclass(frozen=True)
+class ChoiceFromUniform(Op):
+    """``(pvals, unis, size) -> indices`` of shape ``(rows, size)``: draw ``c`` of row ``r`` uses
+    ``unis[c * rows + r]`` as ``MultinomialFromUniform`` does and, without replacement, removes the
+    outcome drawn and renormalizes the row (sequential sums, so both backends agree bit for bit)."""
+
+    dtype: str
+    replace: bool
+
+    def make_node(self, pvals, unis, size) -> Apply:
+        who = "ChoiceFromUniform"
+        pvals, unis, size = _check_pvals(pvals, who), _check_unis(unis, who), _check_count(size, who, "size")
+        return Apply(self, [pvals, unis, size], [TensorType(self.dtype, (False, False))])
+
+    def __str__(self):
+        return f"ChoiceFromUniform{{{self.dtype},replace={self.replace}}}"

@@ -23,7 +23,8 @@ from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
-from ..tensor.random import ChoiceFromUniform, MRGUniform, MultinomialFromUniform
+from ..tensor.random import (ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
+                             RandomStateDraw, RandomStateMultinomial, RandomStatePermutation)
 from ..tensor.shape import ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape
 from ..tensor.variable import constant
 
@@ -204,5 +205,9 @@ VJP_RULES: dict[type, Callable] = {
     MRGUniform: _no_gradient,
     MultinomialFromUniform: _no_gradient,
     ChoiceFromUniform: _no_gradient,
+    RandomStateDraw: _no_gradient,
+    RandomStatePermutation: _no_gradient,
+    RandomStateChoice: _no_gradient,
+    RandomStateMultinomial: _no_gradient,
 }
 

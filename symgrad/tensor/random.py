@@ -32,7 +32,7 @@ from .elemwise import Elemwise, cast
 from .shape import MakeVector, Shape
 from .variable import TensorVariable, as_tensor_variable
 
-__all__ = ["MRGUniform", "RandomVariable", "as_random_variable", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams",
+__all__ = ["MRGUniform", "RandomStateDraw", "RandomStatePermutation", "RandomStateChoice", "RandomStateMultinomial", "pack_random_state", "unpack_random_state", "MT_STATE_SIZE", "RandomVariable", "as_random_variable", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams",
            "mrg_jump", "as_size", "M1", "M2"]
 
 # MRG31k3p (L'Ecuyer & Touzin 2000), with the constants Theano uses.
@@ -304,3 +304,149 @@ def as_random_variable(sample: Variable, rng, update) -> RandomVariable:
     rv.rng, rv.update = rng, update
     node.outputs = tuple(rv if o is sample else o for o in node.outputs)
     return rv
+
+
+# --- numpy RandomState streams (Theano's shared_randomstreams) ---------------------------------
+# The graph-level value of a RandomState is its MT19937 state packed into an int64 vector, so a
+# kernel can run it: 624 key words, the position, has_gauss and the cached gaussian's bits.
+MT_STATE_SIZE = 627
+
+
+def pack_random_state(rs: np.random.RandomState) -> np.ndarray:
+    """A ``numpy.random.RandomState``'s legacy MT19937 state as an int64 vector of ``MT_STATE_SIZE``.
+
+    >>> rs = np.random.RandomState(3)
+    >>> bool(unpack_random_state(pack_random_state(rs)).random_sample() == rs.random_sample())
+    True
+    """
+    if not isinstance(rs, np.random.RandomState):
+        raise TypeError(f"expected a numpy.random.RandomState, got {type(rs).__name__}")
+    name, key, pos, has_gauss, cached = rs.get_state(legacy=True)
+    out = np.empty(MT_STATE_SIZE, dtype=np.int64)
+    out[:624] = np.asarray(key, dtype=np.uint32).astype(np.int64)
+    out[624], out[625] = int(pos), int(has_gauss)
+    out[626] = np.float64(cached).view(np.int64)
+    return out
+
+
+def unpack_random_state(state: np.ndarray) -> np.random.RandomState:
+    """The ``numpy.random.RandomState`` a packed state (``pack_random_state``) stands for."""
+    state = np.asarray(state)
+    if state.shape != (MT_STATE_SIZE,):
+        raise ValueError(f"a packed RandomState is an int64 vector of {MT_STATE_SIZE} entries, got shape {state.shape}")
+    rs = np.random.RandomState(0)
+    rs.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]), int(state[625]),
+                  float(state[626:627].view(np.float64)[0])))
+    return rs
+
+
+def _check_mt_state(state) -> Variable:
+    state = as_tensor_variable(state)
+    if state.dtype != "int64" or state.ndim != 1:
+        raise TypeError(f"random draw: the state {state.label()} must be a packed RandomState (int64 vector), "
+                        f"got {state.type.describe()}")
+    return state
+
+
+def _check_param(p, ndim: int, who: str, name: str) -> Variable:
+    p = as_tensor_variable(p)
+    if p.ndim > ndim:
+        raise ValueError(f"{who}: {name} {p.label()} ({p.type.describe()}) has more dimensions than the "
+                         f"{ndim}-d size; give a size with as many dimensions")
+    return p
+
+
+# The distributions of RandomStateDraw: the primitive each consumes (numpy's legacy double or
+# legacy gaussian) and how an element is made from it and the two parameters (a, b).
+MT_DISTRIBUTIONS = ("uniform", "normal", "binomial", "random_integers")
+
+
+@dataclass(frozen=True)
+class RandomStateDraw(Op):
+    """``(state, size, a, b) -> (new_state, sample)`` from a packed numpy RandomState; ``a`` and
+    ``b`` broadcast to ``size``:
+
+    - ``uniform``: ``a + (b - a) * double`` (numpy's ``RandomState.uniform``, same bits);
+    - ``normal``: ``a + b * gauss`` (``RandomState.normal``: the legacy polar method and its cache);
+    - ``binomial``: the number of ``a`` doubles below ``b`` (n trials of probability p);
+    - ``random_integers``: ``a + floor(double * (b - a + 1))``, in [a, b].
+
+    Computed in float64 and cast to ``dtype``, as Theano's ``raw_random`` does. No gradient."""
+
+    dist: str
+    dtype: str
+    ndim: int
+
+    def make_node(self, state, size, a, b) -> Apply:
+        if self.dist not in MT_DISTRIBUTIONS:
+            raise ValueError(f"RandomStateDraw: unknown distribution {self.dist!r} (one of {MT_DISTRIBUTIONS})")
+        state, size = _check_mt_state(state), as_tensor_variable(size)
+        if size.ndim != 1 or size.dtype[0] not in "iu":
+            raise TypeError(f"{self}: size {size.label()} must be an integer vector, got {size.type.describe()}")
+        a, b = _check_param(a, self.ndim, str(self), "a"), _check_param(b, self.ndim, str(self), "b")
+        return Apply(self, [state, size, a, b], [state.type, TensorType(self.dtype, (False,) * self.ndim)])
+
+    def __str__(self):
+        return f"RandomStateDraw{{{self.dist},{self.dtype},{self.ndim}}}"
+
+
+@dataclass(frozen=True)
+class RandomStatePermutation(Op):
+    """``(state, size, n) -> (new_state, sample)``: for each element of ``size``, a permutation of
+    ``0..n-1`` (the sample has shape ``size + (n,)``) by Fisher-Yates on legacy doubles: for
+    ``i = n-1 .. 1`` swap ``i`` with ``floor(double * (i + 1))``."""
+
+    dtype: str
+    ndim: int
+
+    def make_node(self, state, size, n) -> Apply:
+        state, size = _check_mt_state(state), as_tensor_variable(size)
+        n = _check_count(n, str(self), "n")
+        return Apply(self, [state, size, n], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))])
+
+    def __str__(self):
+        return f"RandomStatePermutation{{{self.dtype},{self.ndim}}}"
+
+
+@dataclass(frozen=True)
+class RandomStateChoice(Op):
+    """``(state, size, a, p) -> (new_state, sample)``: elements of the vector ``a`` (shape
+    ``size``). With replacement: ``floor(double * len(a))``, or with probabilities ``p`` (a vector;
+    ``p`` of length 0 means uniform) the first index whose cumulative probability exceeds a double.
+    Without replacement (uniform only): a partial Fisher-Yates shuffle over the whole sample."""
+
+    dtype: str
+    ndim: int
+    replace: bool
+
+    def make_node(self, state, size, a, p) -> Apply:
+        state, size, a, p = _check_mt_state(state), as_tensor_variable(size), as_tensor_variable(a), as_tensor_variable(p)
+        if a.ndim != 1:
+            raise TypeError(f"{self}: a {a.label()} must be a vector (or an int), got {a.type.describe()}")
+        if p.ndim != 1 or p.dtype[0] != "f":
+            raise TypeError(f"{self}: p {p.label()} must be a float vector, got {p.type.describe()}")
+        return Apply(self, [state, size, a, p], [state.type, TensorType(self.dtype, (False,) * self.ndim)])
+
+    def __str__(self):
+        return f"RandomStateChoice{{{self.dtype},{self.ndim},replace={self.replace}}}"
+
+
+@dataclass(frozen=True)
+class RandomStateMultinomial(Op):
+    """``(state, size, n, pvals) -> (new_state, sample)``: for each element of ``size``, the
+    counts of ``n`` categorical draws from the vector ``pvals`` (shape ``size + (len(pvals),)``):
+    a draw is the first outcome whose cumulative probability exceeds a double (the last outcome
+    when rounding leaves the sum below it)."""
+
+    dtype: str
+    ndim: int
+
+    def make_node(self, state, size, n, pvals) -> Apply:
+        state, size, pvals = _check_mt_state(state), as_tensor_variable(size), as_tensor_variable(pvals)
+        n = _check_count(n, str(self), "n")
+        if pvals.ndim != 1 or pvals.dtype[0] != "f":
+            raise TypeError(f"{self}: pvals {pvals.label()} must be a float vector, got {pvals.type.describe()}")
+        return Apply(self, [state, size, n, pvals], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))])
+
+    def __str__(self):
+        return f"RandomStateMultinomial{{{self.dtype},{self.ndim}}}"

@@ -27,7 +27,9 @@ from .ifelse import IfElse
 from .indexing import AdvancedSubtensor, IncSubtensor, IndexEntry, Subtensor, decode_spec
 from .linalg import Dot
 from .nnet import Softmax
-from .random import NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, mrg31k3p_step
+from .random import (NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
+                     RandomStateDraw, RandomStateMultinomial, RandomStatePermutation, mrg31k3p_step,
+                     pack_random_state, unpack_random_state)
 from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
@@ -521,6 +523,139 @@ def _choice_from_uniform(node):
                     with np.errstate(invalid="ignore", divide="ignore"):  # (a row with nothing left)
                         p[r] = p[r] / np.cumsum(p[r])[-1]
         return out
+
+    return run
+
+
+def _mt_start(node: Apply, state, size, ndim: int) -> tuple[np.random.RandomState, tuple, int]:
+    shape = _sample_size(node, size, ndim)
+    try:
+        rs = unpack_random_state(state)
+    except ValueError as e:
+        raise ValueError(f"{node.op}: the state {describe(node.inputs[0], state)} is not a packed RandomState "
+                         f"({e})") from None
+    return rs, shape, int(np.prod(shape, dtype=np.int64))
+
+
+def _first_above(cum: np.ndarray, d: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """For each double, the first index whose cumulative probability exceeds it; when rounding
+    leaves the total below it, the last outcome of positive probability."""
+    idx = np.searchsorted(cum, d, side="right")
+    positive = np.flatnonzero(p > 0)
+    idx[idx >= len(cum)] = positive[-1] if positive.size else len(cum) - 1
+    return idx
+
+
+def _probabilities(node: Apply, k: int, p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if (p < 0).any() or not np.isfinite(p).all():
+        raise ValueError(f"{node.op}: the probabilities {describe(node.inputs[k], p)} must be finite and >= 0")
+    return p
+
+
+@impl(RandomStateDraw)
+def _random_state_draw(node):
+    op = node.op
+
+    def run(state, size, a, b):
+        rs, shape, n = _mt_start(node, state, size, op.ndim)
+        try:
+            a = np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+            b = np.broadcast_to(np.asarray(b, dtype=np.float64), shape)
+        except ValueError:
+            raise ValueError(f"{op}: the parameters {describe(node.inputs[2], a)} and {describe(node.inputs[3], b)} "
+                             f"do not broadcast to size {shape}") from None
+        if op.dist == "uniform":  # numpy's RandomState.uniform: low + (high - low) * double
+            out = a + (b - a) * rs.random_sample(n).reshape(shape)
+        elif op.dist == "normal":  # RandomState.normal: loc + scale * legacy gauss
+            out = a + b * rs.standard_normal(n).reshape(shape)
+        elif op.dist == "binomial":  # trials a, probability b: the doubles below b among a of them
+            trials = a.astype(np.int64).ravel()
+            if (trials < 0).any():
+                raise ValueError(f"{op}: the number of trials {describe(node.inputs[2], a)} is negative")
+            hits = rs.random_sample(int(trials.sum())) < np.repeat(b.ravel(), trials)
+            total = np.concatenate([[0], np.cumsum(hits)])
+            ends = np.cumsum(trials)
+            out = (total[ends] - total[ends - trials]).reshape(shape)
+        else:  # random_integers in [a, b]
+            if (b < a).any():
+                raise ValueError(f"{op}: high {describe(node.inputs[3], b)} is below low {describe(node.inputs[2], a)}")
+            out = a + np.floor(rs.random_sample(n).reshape(shape) * (b - a + 1.0))
+        return [pack_random_state(rs), np.asarray(out).astype(op.dtype)]
+
+    return run
+
+
+@impl(RandomStatePermutation)
+def _random_state_permutation(node):
+    op = node.op
+
+    def run(state, size, n):
+        rs, shape, count = _mt_start(node, state, size, op.ndim)
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"{op}: n {describe(node.inputs[2], n)} is negative")
+        out = np.empty((count, n), dtype=op.dtype)
+        for r in range(count):  # Fisher-Yates: swap i with floor(double * (i + 1)), i = n-1 .. 1
+            perm = np.arange(n)
+            d = rs.random_sample(max(n - 1, 0))
+            for t, i in enumerate(range(n - 1, 0, -1)):
+                j = min(int(d[t] * (i + 1)), i)  # (a product rounded up must not reach past i)
+                perm[i], perm[j] = perm[j], perm[i]
+            out[r] = perm
+        return [pack_random_state(rs), out.reshape(shape + (n,))]
+
+    return run
+
+
+@impl(RandomStateChoice)
+def _random_state_choice(node):
+    op = node.op
+
+    def run(state, size, a, p):
+        rs, shape, k = _mt_start(node, state, size, op.ndim)
+        m = len(a)
+        if m == 0 and k > 0:
+            raise ValueError(f"{op}: cannot choose from the empty {describe(node.inputs[2], a)}")
+        if op.replace and len(p) == 0:
+            idx = np.minimum((rs.random_sample(k) * m).astype(np.int64), m - 1)
+        elif op.replace:
+            if len(p) != m:
+                raise ValueError(f"{op}: p {describe(node.inputs[3], p)} must have one entry per element of "
+                                 f"{describe(node.inputs[2], a)}")
+            p = _probabilities(node, 3, p)
+            idx = _first_above(np.cumsum(p), rs.random_sample(k), p)
+        else:
+            if k > m:
+                raise ValueError(f"{op}: cannot draw {k} values without replacement from {describe(node.inputs[2], a)}")
+            perm = np.arange(m)
+            d = rs.random_sample(k)
+            for i in range(k):  # a partial Fisher-Yates shuffle
+                j = min(i + int(d[i] * (m - i)), m - 1)
+                perm[i], perm[j] = perm[j], perm[i]
+            idx = perm[:k]
+        return [pack_random_state(rs), np.asarray(a)[idx].reshape(shape).astype(op.dtype)]
+
+    return run
+
+
+@impl(RandomStateMultinomial)
+def _random_state_multinomial(node):
+    op = node.op
+
+    def run(state, size, n, pvals):
+        rs, shape, count = _mt_start(node, state, size, op.ndim)
+        n, m = int(n), len(pvals)
+        if n < 0:
+            raise ValueError(f"{op}: n {describe(node.inputs[2], n)} is negative")
+        if m == 0 and n * count > 0:
+            raise ValueError(f"{op}: pvals {describe(node.inputs[3], pvals)} has no outcomes")
+        p = _probabilities(node, 3, pvals)
+        out = np.zeros((count, m), dtype=op.dtype)
+        if n * count:
+            idx = _first_above(np.cumsum(p), rs.random_sample(count * n), p).reshape(count, n)
+            np.add.at(out, (np.repeat(np.arange(count), n), idx.ravel()), 1)
+        return [pack_random_state(rs), out.reshape(shape + (m,))]
 
     return run
 

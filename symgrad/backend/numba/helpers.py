@@ -212,6 +212,71 @@ def vtanh(x):
 # compute the same bits by construction.
 mrg31k3p_next = numba.njit(**JIT)(_mrg31k3p_step)
 
+# numpy's legacy RandomState (MT19937) on a packed state (tensor/random.py: 624 key words, the
+# position, has_gauss, the cached gaussian's bits), bit for bit: the reference unpacks the same
+# vector into a RandomState. Key words are uint32 values held in int64, so no operation overflows.
+@numba.njit(**JIT)
+def mt_twist(st):
+    for i in range(624):
+        y = (st[i] & 0x80000000) | (st[(i + 1) % 624] & 0x7FFFFFFF)
+        v = st[(i + 397) % 624] ^ (y >> 1)
+        if y & 1:
+            v ^= 0x9908B0DF
+        st[i] = v
+    st[624] = 0
+
+
+@numba.njit(**JIT)
+def mt_next32(st):
+    if st[624] >= 624:
+        mt_twist(st)
+    y = st[st[624]]
+    st[624] += 1
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C5680
+    y ^= (y << 15) & 0xEFC60000
+    y ^= y >> 18
+    return y
+
+
+@numba.njit(**JIT)
+def mt_double(st):
+    """numpy's legacy random_sample: 53 random bits from two words."""
+    a = mt_next32(st) >> 5
+    b = mt_next32(st) >> 6
+    return (a * 67108864.0 + b) / 9007199254740992.0
+
+
+@numba.njit(**JIT)
+def mt_gauss(st):
+    """numpy's legacy standard normal: the polar method, the second value cached in the state."""
+    bits = np.empty(1, dtype=np.int64)
+    if st[625] != 0:
+        st[625] = 0
+        bits[0] = st[626]
+        return bits.view(np.float64)[0]
+    while True:
+        x1 = 2.0 * mt_double(st) - 1.0
+        x2 = 2.0 * mt_double(st) - 1.0
+        r2 = x1 * x1 + x2 * x2
+        if r2 < 1.0 and r2 != 0.0:
+            break
+    f = np.sqrt(-2.0 * np.log(r2) / r2)
+    st[625] = 1
+    bits.view(np.float64)[0] = f * x1
+    st[626] = bits[0]
+    return f * x2
+
+
+@numba.njit(**JIT)
+def mt_checked_copy(state):
+    """A C-ordered copy of a packed state, after checking it can be run without reading out of bounds."""
+    if state.shape[0] != 627 or state[624] < 0 or state[624] > 624:
+        raise ValueError("random draw: the state is not a packed numpy RandomState")
+    return np.ascontiguousarray(state).copy()
+
+
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next):
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next,
+                mt_twist, mt_next32, mt_double, mt_gauss, mt_checked_copy):
     _attach_cache(_helper, _TolerantCache)

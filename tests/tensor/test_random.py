@@ -247,3 +247,21 @@ def test_runtime_errors(mode):
     h = sg.function([lo], srng.uniform((2, 3), low=lo), mode=mode)
     with pytest.raises(ValueError):
         h(np.zeros((3, 3)))  # does not broadcast to the size
+
+
+def test_numpy_bits_from_any_state(mode):
+    """A state mid-way through its key, at an odd word (a randint consumed one) and with a cached
+    gaussian: the draws are still numpy's."""
+    srng = RandomStreams(seed=1)
+    u, z = srng.uniform((700,)), srng.normal((3,))
+    f = sg.function([], [u, z], mode=mode)
+    rs = np.random.RandomState(9)
+    rs.randint(2 ** 30)
+    rs.standard_normal()
+    srng[u], srng[z] = rs, rs
+    got_u, got_z = f()
+    np.testing.assert_array_equal(got_u, rs.uniform(size=700))
+    rs2 = np.random.RandomState(9)
+    rs2.randint(2 ** 30)
+    rs2.standard_normal()
+    np.testing.assert_array_equal(got_z, rs2.normal(size=3))

@@ -214,36 +214,66 @@ mrg31k3p_next = numba.njit(**JIT)(_mrg31k3p_step)
 
 # numpy's legacy RandomState (MT19937) on a packed state (tensor/random.py: 624 key words, the
 # position, has_gauss, the cached gaussian's bits), bit for bit: the reference unpacks the same
-# vector into a RandomState. Key words are uint32 values held in int64, so no operation overflows.
+# vector into a RandomState (tests compare with numpy's own draws). Key words are uint32 values
+# held in int64, so no operation overflows; the position is checked (mt_checked_copy) before a
+# kernel runs, so every index stays in [0, 624).
 @numba.njit(**JIT)
 def mt_twist(st):
-    for i in range(624):
-        y = (st[i] & 0x80000000) | (st[(i + 1) % 624] & 0x7FFFFFFF)
-        v = st[(i + 397) % 624] ^ (y >> 1)
-        if y & 1:
-            v ^= 0x9908B0DF
-        st[i] = v
+    # the standard loop split where (i + 1) and (i + 397) wrap, so no modulo per word
+    for i in range(227):
+        y = (st[i] & 0x80000000) | (st[i + 1] & 0x7FFFFFFF)
+        st[i] = st[i + 397] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    for i in range(227, 623):
+        y = (st[i] & 0x80000000) | (st[i + 1] & 0x7FFFFFFF)
+        st[i] = st[i - 227] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    y = (st[623] & 0x80000000) | (st[0] & 0x7FFFFFFF)
+    st[623] = st[396] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
     st[624] = 0
 
 
 @numba.njit(**JIT)
-def mt_next32(st):
-    if st[624] >= 624:
-        mt_twist(st)
-    y = st[st[624]]
-    st[624] += 1
+def mt_double(st):
+    """numpy's legacy random_sample: 53 random bits from two tempered words (one function, so
+    the kernel's loop calls one helper per double)."""
+    if st[624] >= 623:  # (twist when either word would run past the key)
+        if st[624] == 623:
+            y = st[623]
+            st[624] = 624
+            mt_twist(st)
+            st[624] = 0
+            y ^= y >> 11
+            y ^= (y << 7) & 0x9D2C5680
+            y ^= (y << 15) & 0xEFC60000
+            y ^= y >> 18
+            a = y >> 5
+            y = st[0]
+            st[624] = 1
+        else:
+            mt_twist(st)
+            y = st[0]
+            st[624] = 1
+            y ^= y >> 11
+            y ^= (y << 7) & 0x9D2C5680
+            y ^= (y << 15) & 0xEFC60000
+            y ^= y >> 18
+            a = y >> 5
+            y = st[1]
+            st[624] = 2
+    else:
+        pos = st[624]
+        y = st[pos]
+        y ^= y >> 11
+        y ^= (y << 7) & 0x9D2C5680
+        y ^= (y << 15) & 0xEFC60000
+        y ^= y >> 18
+        a = y >> 5
+        y = st[pos + 1]
+        st[624] = pos + 2
     y ^= y >> 11
     y ^= (y << 7) & 0x9D2C5680
     y ^= (y << 15) & 0xEFC60000
     y ^= y >> 18
-    return y
-
-
-@numba.njit(**JIT)
-def mt_double(st):
-    """numpy's legacy random_sample: 53 random bits from two words."""
-    a = mt_next32(st) >> 5
-    b = mt_next32(st) >> 6
+    b = y >> 6
     return (a * 67108864.0 + b) / 9007199254740992.0
 
 
@@ -278,5 +308,5 @@ def mt_checked_copy(state):
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next,
-                mt_twist, mt_next32, mt_double, mt_gauss, mt_checked_copy):
+                mt_twist, mt_double, mt_gauss, mt_checked_copy):
     _attach_cache(_helper, _TolerantCache)

@@ -32,8 +32,10 @@ from .elemwise import Elemwise, cast
 from .shape import MakeVector, Shape
 from .variable import TensorVariable, as_tensor_variable
 
-__all__ = ["MRGUniform", "RandomStateDraw", "RandomStatePermutation", "RandomStateChoice", "RandomStateMultinomial", "pack_random_state", "unpack_random_state", "MT_STATE_SIZE", "RandomVariable", "as_random_variable", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams",
-           "mrg_jump", "as_size", "M1", "M2"]
+__all__ = ["MRGUniform", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams", "mrg_jump",
+           "as_size", "M1", "M2", "RandomStateDraw", "RandomStatePermutation", "RandomStateChoice",
+           "RandomStateMultinomial", "pack_random_state", "unpack_random_state", "MT_STATE_SIZE", "RandomVariable",
+           "as_random_variable"]
 
 # MRG31k3p (L'Ecuyer & Touzin 2000), with the constants Theano uses.
 M1 = 2147483647  # 2**31 - 1: modulus of the first component
@@ -420,7 +422,8 @@ class RandomStateChoice(Op):
     replace: bool
 
     def make_node(self, state, size, a, p) -> Apply:
-        state, size, a, p = _check_mt_state(state), as_tensor_variable(size), as_tensor_variable(a), as_tensor_variable(p)
+        state, size = _check_mt_state(state), as_tensor_variable(size)
+        a, p = as_tensor_variable(a), as_tensor_variable(p)
         if a.ndim != 1:
             raise TypeError(f"{self}: a {a.label()} must be a vector (or an int), got {a.type.describe()}")
         if p.ndim != 1 or p.dtype[0] != "f":

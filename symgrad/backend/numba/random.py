@@ -115,7 +115,8 @@ def _choice(em: Emitter, node: Apply) -> None:
     em.emit(f"    raise ValueError({_msg(f'{op}: the probabilities {_label(node.inputs[0])} have no outcomes')})")
     if not op.replace:
         em.emit(f"if {n} > {outcomes}:")
-        em.emit(f"    raise ValueError({_msg(f'{op}: cannot draw more values without replacement than there are outcomes')})")
+        message = f"{op}: cannot draw more values without replacement than there are outcomes"
+        em.emit(f"    raise ValueError({_msg(message)})")
     p, c, r, m, acc, pick, u = (em.fresh(t) for t in ("p", "c", "r", "j", "acc", "pick", "uu"))
     em.emit(f"{out} = np.zeros(({rows}, {n}), dtype={_np(op.dtype)})")
     em.emit(f"{p} = np.ascontiguousarray({pvals}).copy()")
@@ -209,7 +210,8 @@ def _random_state_draw(em: Emitter, node: Apply) -> None:
         em.emit(f"{out}[{i}] = {cast}({count})")
     else:
         em.emit(f"if {bv} < {av}:")
-        em.emit(f"    raise ValueError({_msg(f'{op}: high {_label(node.inputs[3])} is below low {_label(node.inputs[2])}')})")
+        message = f"{op}: high {_label(node.inputs[3])} is below low {_label(node.inputs[2])}"
+        em.emit(f"    raise ValueError({_msg(message)})")
         em.emit(f"{out}[{i}] = {cast}({av} + np.floor(mt_double({st}) * ({bv} - {av} + 1.0)))")
     em.close()
     _finish(em, node, out, _shape_tuple(dims), op.ndim == 0)
@@ -285,7 +287,8 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
     em.emit(f"{out} = np.empty({k}, dtype={_np(op.dtype)})")
     if op.replace:
         em.emit(f"if {p}.shape[0] != 0 and {p}.shape[0] != {m}:")
-        em.emit(f"    raise ValueError({_msg(f'{op}: p {_label(node.inputs[3])} must have one entry per element of a')})")
+        message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
+        em.emit(f"    raise ValueError({_msg(message)})")
         em.open(f"if {p}.shape[0] == 0:")
         em.open(f"for {i} in range({k}):")
         # min: a product rounded up to m must not index past the end (the reference does the same)

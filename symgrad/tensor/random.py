@@ -35,7 +35,7 @@ from .variable import TensorVariable, as_tensor_variable
 __all__ = ["MRGUniform", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams", "mrg_jump",
            "as_size", "M1", "M2", "RandomStateDraw", "RandomStatePermutation", "RandomStateChoice",
            "RandomStateMultinomial", "pack_random_state", "unpack_random_state", "MT_STATE_SIZE", "RandomVariable",
-           "as_random_variable"]
+           "as_random_variable", "RANDOM_OPS"]
 
 # MRG31k3p (L'Ecuyer & Touzin 2000), with the constants Theano uses.
 M1 = 2147483647  # 2**31 - 1: modulus of the first component
@@ -453,3 +453,9 @@ class RandomStateMultinomial(Op):
 
     def __str__(self):
         return f"RandomStateMultinomial{{{self.dtype},{self.ndim}}}"
+
+
+# Ops whose outputs are draws: scan's front end treats a draw the step reads but does not make as
+# an outside value (drawn once per call), never as a graph to repeat inside the loop.
+RANDOM_OPS = (MRGUniform, MultinomialFromUniform, ChoiceFromUniform, RandomStateDraw, RandomStatePermutation,
+              RandomStateChoice, RandomStateMultinomial)

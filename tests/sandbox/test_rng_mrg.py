@@ -320,3 +320,18 @@ def test_gradient_through_scan_with_dropout(mode):
         numeric[idx] = (cost_at(w0 + step_) - cost_at(w0 - step_)) / 2e-6
     np.testing.assert_allclose(grad, numeric, atol=1e-8)
     assert np.abs(grad).sum() > 0
+
+
+def test_draw_made_outside_scan_is_drawn_once(mode):
+    """A sample drawn outside the step and read inside is one value per call (Theano), not a new
+    draw each step."""
+    srng = MRG_RandomStreams(seed=3)
+    u = srng.uniform((3,), dtype="float64")
+    h0 = T.dvector("h0")
+    hs, updates = sg.scan(lambda h: h + u, outputs_info=h0, n_steps=3)
+    assert len(updates) == 0
+    f = sg.function([h0], [hs, u], mode=mode)
+    out, drawn = f(np.zeros(3))
+    np.testing.assert_allclose(out, np.outer([1, 2, 3], drawn))
+    out2, drawn2 = f(np.zeros(3))
+    assert not np.array_equal(drawn, drawn2)  # the state still advances once per call

@@ -415,7 +415,9 @@ class RandomStateChoice(Op):
     """``(state, size, a, p) -> (new_state, sample)``: elements of the vector ``a`` (shape
     ``size``). With replacement: ``floor(double * len(a))``, or with probabilities ``p`` (a vector;
     ``p`` of length 0 means uniform) the first index whose cumulative probability exceeds a double.
-    Without replacement (uniform only): a partial Fisher-Yates shuffle over the whole sample."""
+    Without replacement, over the whole sample: uniform, a partial Fisher-Yates shuffle; with ``p``,
+    each draw compares the remaining outcomes' cumulative probabilities with a double times their
+    total, and removes the outcome drawn."""
 
     dtype: str
     ndim: int

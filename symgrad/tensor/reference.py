@@ -614,7 +614,7 @@ def _random_state_choice(node):
 
     def run(state, size, a, p):
         rs, shape, k = _mt_start(node, state, size, op.ndim)
-        m = len(a)
+        m, pvals_given = len(a), p
         if m == 0 and k > 0:
             raise ValueError(f"{op}: cannot choose from the empty {describe(node.inputs[2], a)}")
         if op.replace and len(p) == 0:
@@ -625,7 +625,7 @@ def _random_state_choice(node):
                                  f"{describe(node.inputs[2], a)}")
             p = _probabilities(node, 3, p)
             idx = _first_above(np.cumsum(p), rs.random_sample(k), p)
-        else:
+        elif len(p) == 0:
             if k > m:
                 raise ValueError(f"{op}: cannot draw {k} values without replacement from {describe(node.inputs[2], a)}")
             perm = np.arange(m)
@@ -634,6 +634,20 @@ def _random_state_choice(node):
                 j = min(i + int(d[i] * (m - i)), m - 1)
                 perm[i], perm[j] = perm[j], perm[i]
             idx = perm[:k]
+        else:  # each draw: the remaining outcomes' cumulative sums against a double times their total
+            if len(p) != m:
+                raise ValueError(f"{op}: p {describe(node.inputs[3], p)} must have one entry per element of "
+                                 f"{describe(node.inputs[2], a)}")
+            p = _probabilities(node, 3, p).copy()
+            d = rs.random_sample(k)
+            idx = np.empty(k, dtype=np.int64)
+            for i in range(k):
+                cum = np.cumsum(p)
+                if not cum[-1] > 0:
+                    raise ValueError(f"{op}: fewer outcomes of positive probability in "
+                                     f"{describe(node.inputs[3], pvals_given)} than the {k} values to draw")
+                idx[i] = _first_above(cum, d[i:i + 1] * cum[-1], p)[0]
+                p[idx[i]] = 0
         return [pack_random_state(rs), np.asarray(a)[idx].reshape(shape).astype(op.dtype)]
 
     return run

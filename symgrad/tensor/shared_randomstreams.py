@@ -176,7 +176,7 @@ class RandomStreams:
 
     def choice(self, size=None, a=2, replace: bool = True, p=None, ndim: int | None = None, dtype="int64"):
         """Elements of ``a`` (an int n stands for ``arange(n)``), with probabilities ``p`` (uniform
-        if None), with or without replacement (without: uniform only)."""
+        if None), with or without replacement."""
         if isinstance(a, (int, np.integer)) and not isinstance(a, bool):
             if a < 0:
                 raise ValueError(f"RandomStreams.choice: a must be >= 0, got {a}")
@@ -187,8 +187,6 @@ class RandomStreams:
                 pool = arange(pool)
         if p is None:
             p = as_tensor_variable(np.zeros(0))
-        elif not replace:
-            raise NotImplementedError("RandomStreams.choice: replace=False with probabilities p is not implemented")
         else:
             _check_range(p, "p", "choice", low=0)
         vec, ndim, _ = as_size(() if size is None else size, ndim, "RandomStreams.choice")

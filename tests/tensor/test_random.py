@@ -102,7 +102,8 @@ def _all_draws(srng, x):
             srng.binomial(size=(3,), prob=0.5),
             srng.random_integers((6,), low=-2, high=3), srng.permutation((2,), n=5), srng.permutation(n=4),
             srng.choice((7,), a=4), srng.choice((3,), a=np.array([10., 20., 30.]), p=[0.2, 0.3, 0.5]),
-            srng.choice((3,), a=5, replace=False), srng.multinomial((2,), n=10, pvals=[0.1, 0.2, 0.7])]
+            srng.choice((3,), a=5, replace=False), srng.multinomial((2,), n=10, pvals=[0.1, 0.2, 0.7]),
+            srng.choice((2,), a=np.array([5, 6, 7, 8]), replace=False, p=[0.1, 0.2, 0.3, 0.4])]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_same_bits_numpy_numba(both_backends):
         for r, g in zip(ref, got):
             assert r.dtype == g.dtype and r.shape == g.shape
             np.testing.assert_array_equal(r, g)
-    shapes = [(2, 3), (2, 3), (4,), (2, 3), (3,), (6,), (2, 5), (4,), (7,), (3,), (3,), (2, 3)]
+    shapes = [(2, 3), (2, 3), (4,), (2, 3), (3,), (6,), (2, 5), (4,), (7,), (3,), (3,), (2, 3), (2,)]
     assert [r.shape for r in ref] == shapes
 
 
@@ -226,8 +227,19 @@ def test_errors():
         srng.uniform((2,), dtype="int64")
     with pytest.raises(NotImplementedError, match="pvals must be a vector"):
         srng.multinomial(pvals=np.ones((2, 2)) / 2)
-    with pytest.raises(NotImplementedError, match="replace=False with probabilities"):
-        srng.choice((2,), a=3, replace=False, p=[0.2, 0.3, 0.5])
+
+
+def test_choice_without_replacement_with_p(mode):
+    srng = RandomStreams(seed=8)
+    f = sg.function([], srng.choice((2,), a=3, replace=False, p=[0.6, 0.3, 0.1]), mode=mode)
+    pairs = np.array([f() for _ in range(3000)])
+    assert (pairs[:, 0] != pairs[:, 1]).all()
+    np.testing.assert_allclose(np.bincount(pairs[:, 0], minlength=3) / 3000, [0.6, 0.3, 0.1], atol=0.03)
+    # the second draw among the rest: P(second = 1) = 0.6 * 0.3 / 0.4 + 0.1 * 0.3 / 0.9
+    assert abs((pairs[:, 1] == 1).mean() - (0.6 * 0.75 + 0.1 / 3)) < 0.03
+    g = sg.function([], srng.choice((3,), a=3, replace=False, p=[0.5, 0.5, 0.0]), mode=mode)
+    with pytest.raises(ValueError, match="fewer outcomes of positive probability"):
+        g()
 
 
 def test_runtime_errors(mode):

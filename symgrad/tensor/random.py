@@ -23,6 +23,8 @@ Users draw through ``symgrad.sandbox.rng_mrg.MRG_RandomStreams``.
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +37,7 @@ from .variable import TensorVariable, as_tensor_variable
 __all__ = ["MRGUniform", "MultinomialFromUniform", "ChoiceFromUniform", "mrg31k3p_step", "mrg_substreams", "mrg_jump",
            "as_size", "M1", "M2", "RandomStateDraw", "RandomStatePermutation", "RandomStateChoice",
            "RandomStateMultinomial", "pack_random_state", "unpack_random_state", "MT_STATE_SIZE", "RandomVariable",
-           "as_random_variable", "RANDOM_OPS"]
+           "as_random_variable", "RANDOM_OPS", "draw_serial", "made_before"]
 
 # MRG31k3p (L'Ecuyer & Touzin 2000), with the constants Theano uses.
 M1 = 2147483647  # 2**31 - 1: modulus of the first component
@@ -133,6 +135,33 @@ def mrg_substreams(rstate, n_streams: int) -> np.ndarray:
     return out.astype(np.int32)
 
 
+# When each draw node was made (a serial number per node; weak keys): scan's front end tells a
+# draw made before the step function ran (an outside value, drawn once per call) from one the
+# step made (drawn every step), as Theano does.
+_DRAW_SERIAL: "weakref.WeakKeyDictionary[Apply, int]" = weakref.WeakKeyDictionary()
+_COUNTER = itertools.count()
+
+
+def _record(node: Apply) -> Apply:
+    _DRAW_SERIAL[node] = next(_COUNTER)
+    return node
+
+
+def draw_serial() -> int:
+    """A number below the serial of every draw node made from now on (and above every earlier one).
+
+    >>> draw_serial() < draw_serial()
+    True
+    """
+    return next(_COUNTER)
+
+
+def made_before(node: Apply, serial: int) -> bool:
+    """Whether ``node`` is a draw made before ``draw_serial()`` returned ``serial``."""
+    made = _DRAW_SERIAL.get(node)
+    return made is not None and made < serial
+
+
 def _static_length(v: Variable) -> int | None:
     """The length of an integer vector when the graph says it (a constant, MakeVector, Shape, or
     an elementwise cast of one of these)."""
@@ -220,7 +249,7 @@ class MRGUniform(Op):
         length = _static_length(size)
         if length is not None and length != self.ndim:
             raise ValueError(f"MRGUniform: size {size.label()} has {length} entries for a {self.ndim}-d sample")
-        return Apply(self, [rstate, size], [rstate.type, TensorType(self.dtype, (False,) * self.ndim)])
+        return _record(Apply(self, [rstate, size], [rstate.type, TensorType(self.dtype, (False,) * self.ndim)]))
 
     def __str__(self):
         return f"MRGUniform{{{self.dtype},{self.ndim}}}"
@@ -262,7 +291,7 @@ class MultinomialFromUniform(Op):
     def make_node(self, pvals, unis, n) -> Apply:
         who = "MultinomialFromUniform"
         pvals, unis, n = _check_pvals(pvals, who), _check_unis(unis, who), _check_count(n, who, "n")
-        return Apply(self, [pvals, unis, n], [TensorType(self.dtype, (False, False))])
+        return _record(Apply(self, [pvals, unis, n], [TensorType(self.dtype, (False, False))]))
 
     def __str__(self):
         return f"MultinomialFromUniform{{{self.dtype}}}"
@@ -280,7 +309,7 @@ class ChoiceFromUniform(Op):
     def make_node(self, pvals, unis, size) -> Apply:
         who = "ChoiceFromUniform"
         pvals, unis, size = _check_pvals(pvals, who), _check_unis(unis, who), _check_count(size, who, "size")
-        return Apply(self, [pvals, unis, size], [TensorType(self.dtype, (False, False))])
+        return _record(Apply(self, [pvals, unis, size], [TensorType(self.dtype, (False, False))]))
 
     def __str__(self):
         return f"ChoiceFromUniform{{{self.dtype},replace={self.replace}}}"
@@ -386,7 +415,7 @@ class RandomStateDraw(Op):
         if size.ndim != 1 or size.dtype[0] not in "iu":
             raise TypeError(f"{self}: size {size.label()} must be an integer vector, got {size.type.describe()}")
         a, b = _check_param(a, self.ndim, str(self), "a"), _check_param(b, self.ndim, str(self), "b")
-        return Apply(self, [state, size, a, b], [state.type, TensorType(self.dtype, (False,) * self.ndim)])
+        return _record(Apply(self, [state, size, a, b], [state.type, TensorType(self.dtype, (False,) * self.ndim)]))
 
     def __str__(self):
         return f"RandomStateDraw{{{self.dist},{self.dtype},{self.ndim}}}"
@@ -404,7 +433,7 @@ class RandomStatePermutation(Op):
     def make_node(self, state, size, n) -> Apply:
         state, size = _check_mt_state(state), as_tensor_variable(size)
         n = _check_count(n, str(self), "n")
-        return Apply(self, [state, size, n], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))])
+        return _record(Apply(self, [state, size, n], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))]))
 
     def __str__(self):
         return f"RandomStatePermutation{{{self.dtype},{self.ndim}}}"
@@ -430,7 +459,7 @@ class RandomStateChoice(Op):
             raise TypeError(f"{self}: a {a.label()} must be a vector (or an int), got {a.type.describe()}")
         if p.ndim != 1 or p.dtype[0] != "f":
             raise TypeError(f"{self}: p {p.label()} must be a float vector, got {p.type.describe()}")
-        return Apply(self, [state, size, a, p], [state.type, TensorType(self.dtype, (False,) * self.ndim)])
+        return _record(Apply(self, [state, size, a, p], [state.type, TensorType(self.dtype, (False,) * self.ndim)]))
 
     def __str__(self):
         return f"RandomStateChoice{{{self.dtype},{self.ndim},replace={self.replace}}}"
@@ -451,7 +480,7 @@ class RandomStateMultinomial(Op):
         n = _check_count(n, str(self), "n")
         if pvals.ndim != 1 or pvals.dtype[0] != "f":
             raise TypeError(f"{self}: pvals {pvals.label()} must be a float vector, got {pvals.type.describe()}")
-        return Apply(self, [state, size, n, pvals], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))])
+        return _record(Apply(self, [state, size, n, pvals], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))]))
 
     def __str__(self):
         return f"RandomStateMultinomial{{{self.dtype},{self.ndim}}}"

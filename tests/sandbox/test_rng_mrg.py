@@ -335,3 +335,29 @@ def test_draw_made_outside_scan_is_drawn_once(mode):
     np.testing.assert_allclose(out, np.outer([1, 2, 3], drawn))
     out2, drawn2 = f(np.zeros(3))
     assert not np.array_equal(drawn, drawn2)  # the state still advances once per call
+
+
+def test_draw_made_inside_step(mode):
+    """A draw the step makes is drawn every step, also when its size is constant or comes from a
+    non-sequence (the step gets the non-sequences themselves): the same masks as the draws made one
+    after the other from the same state."""
+    srng = MRG_RandomStreams(seed=3)
+    x, h0 = T.dvector("x"), T.dvector("h0")
+
+    def step(h, xx):
+        return h + srng.binomial(size=xx.shape, p=0.5, dtype="float64") * xx + srng.uniform((3,), dtype="float64")
+
+    hs, updates = sg.scan(step, outputs_info=h0, non_sequences=[x], n_steps=4)
+    assert len(updates) == 2
+    starts = [s.get_value() for s in updates]
+    f = sg.function([h0, x], hs, updates=updates, mode=mode)
+    out = f(np.zeros(3), np.ones(3))
+    # the same draws made by hand, one step after the other
+    mask_start, u_start = sorted(starts, key=len, reverse=True)  # (the mask's size is symbolic: 15360 streams)
+    ref = MRG_RandomStreams(seed=3)
+    mask, u = ref.uniform((3,), dtype="float64", nstreams=len(mask_start)), ref.uniform((3,), dtype="float64")
+    for (state, _), start in zip(ref.state_updates, (mask_start, u_start)):
+        state.set_value(start)
+    g = sg.function([], [mask < 0.5, u], mode="numpy")
+    steps = [np.asarray(m, dtype=float) + v for m, v in (g() for _ in range(4))]
+    np.testing.assert_array_equal(out, np.cumsum(steps, axis=0))

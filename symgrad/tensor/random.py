@@ -480,7 +480,8 @@ class RandomStateMultinomial(Op):
         n = _check_count(n, str(self), "n")
         if pvals.ndim != 1 or pvals.dtype[0] != "f":
             raise TypeError(f"{self}: pvals {pvals.label()} must be a float vector, got {pvals.type.describe()}")
-        return _record(Apply(self, [state, size, n, pvals], [state.type, TensorType(self.dtype, (False,) * (self.ndim + 1))]))
+        sample = TensorType(self.dtype, (False,) * (self.ndim + 1))
+        return _record(Apply(self, [state, size, n, pvals], [state.type, sample]))
 
     def __str__(self):
         return f"RandomStateMultinomial{{{self.dtype},{self.ndim}}}"

@@ -69,6 +69,51 @@ def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
     return out
 
 
+def _default_updates(roots: list[Variable], update_pairs: list, no_default_updates, inputs: list[In],
+                     replace: dict) -> list[tuple[SharedVariable, Variable]]:
+    """Theano's default updates: ``(v, v.default_update)`` for every shared variable ``v`` that
+    ``roots`` (the outputs and updates) read, transitively through the default updates added, that
+    has a ``default_update``, no update in ``update_pairs`` and is not excluded by
+    ``no_default_updates`` (True: none are added; a list: those variables are skipped)."""
+    if no_default_updates is True:
+        return []
+    if no_default_updates in (None, False):
+        excluded = set()
+    elif isinstance(no_default_updates, (list, tuple, set)):
+        excluded = {id(v) for v in no_default_updates}
+    else:
+        raise TypeError("function: no_default_updates must be True, False or a list of shared variables, "
+                        f"got {type(no_default_updates).__name__}")
+    given = {id(spec.variable) for spec in inputs}
+    done = {id(var) for var, _ in update_pairs} | excluded
+    added: list[tuple[SharedVariable, Variable]] = []
+    pending = list(roots)
+    while pending:  # a default update may read further shared variables with default updates
+        found = []
+        for v in graph_inputs(pending):
+            default = getattr(v, "default_update", None) if isinstance(v, SharedVariable) else None
+            if default is None or id(v) in done:
+                continue
+            done.add(id(v))
+            expr = as_tensor_variable(default)
+            if replace:
+                expr = clone_replace([expr], replace)[0]
+            if expr.type is not v.type:
+                raise TypeError(f"function: the default_update of shared variable {v.label()} must be a "
+                                f"{v.type.describe()}, got {expr.type.describe()}")
+            for free in graph_inputs([expr]):
+                # a draw made inside a scan step: its default update reads the step's placeholders
+                if id(free) not in given and not isinstance(free, (Constant, SharedVariable)):
+                    raise MissingInputError(
+                        f"function: the default_update of shared variable {v.label()} reads {free.label()}, "
+                        "which is not an input of this function (for a random draw made inside a scan step, "
+                        "pass the updates scan returned to function; or list the variable in no_default_updates)")
+            found.append((v, expr))
+        added.extend(found)
+        pending = [e for _, e in found]
+    return added
+
+
 def _normalize_givens(givens) -> dict:
     if not givens:
         return {}
@@ -338,7 +383,7 @@ def _rebuild_function(state: dict) -> Function:
 
 def function(inputs: Sequence, outputs=None, updates=None, givens=None, mode: str | None = None,
              allow_input_downcast: bool | None = None, on_unused_input: str = "raise",
-             name: str | None = None) -> Function:
+             name: str | None = None, no_default_updates=False) -> Function:
     """Compile a callable computing ``outputs`` from ``inputs`` and applying ``updates``.
 
     - ``outputs``: a variable (the call returns one array, 0-d for scalars), a list (returns a
@@ -347,6 +392,9 @@ def function(inputs: Sequence, outputs=None, updates=None, givens=None, mode: st
       values and written together after the outputs.
     - ``givens``: {variable: replacement} substituted in outputs and updates.
     - ``mode``: "numpy" (the reference backend); default ``symgrad.config.mode``.
+    - ``no_default_updates``: shared variables read by the outputs or updates that have a
+      ``default_update`` (random streams' states) and no update given get it as their update, as
+      in Theano; True adds none, a list of shared variables skips those.
 
     >>> import symgrad.tensor as T
     >>> a, b = T.dscalars("a", "b")
@@ -378,6 +426,8 @@ def function(inputs: Sequence, outputs=None, updates=None, givens=None, mode: st
         rebuilt = clone_replace(outs + [e for _, e in update_pairs], replace)
         outs = rebuilt[:n]
         update_pairs = [(v, e) for (v, _), e in zip(update_pairs, rebuilt[n:])]
+    update_pairs += _default_updates(outs + [e for _, e in update_pairs], update_pairs, no_default_updates, specs,
+                                     replace)
     mode = mode or config.mode
     get_backend(mode)  # fail early on an unknown mode
     return Function(specs, outs, single, update_pairs, mode, allow_input_downcast, on_unused_input, name)

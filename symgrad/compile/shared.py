@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from ..graph import TensorType, Variable
+from ..tensor.random import MT_STATE_SIZE, pack_random_state, unpack_random_state
 from ..tensor.variable import _TensorOperators
 from .convert import describe_value, make_converter
 
@@ -32,15 +33,20 @@ class SharedVariable(_TensorOperators, Variable):
     A compiled (numba) function may write an update into the variable's own buffer instead of
     replacing it (see ``backend/numba/inplace.py``): an array obtained with ``get_value(borrow=True)``
     or given with ``borrow=True`` may then change with later calls, as in Theano.
+
+    ``default_update`` (Theano's attribute, None unless set): an expression that ``function`` uses as
+    this variable's update whenever a compiled function reads the variable and gives it no update of
+    its own (random streams set it to the new state of each draw; ``no_default_updates`` opts out).
     """
 
-    __slots__ = ("_value", "_convert", "_inplace")
+    __slots__ = ("_value", "_convert", "_inplace", "default_update")
 
     def __init__(self, type_: TensorType, value: np.ndarray, name: str | None = None):
         super().__init__(type_, name=name)
         self._convert = make_converter(type_, f"shared variable {self.label()}")
         self._value = value
         self._inplace = False  # set once a compiled function writes an update into the buffer
+        self.default_update: Variable | None = None
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value (a copy unless ``borrow=True``)."""
@@ -66,13 +72,14 @@ class SharedVariable(_TensorOperators, Variable):
     def __getstate__(self):
         with STATE_LOCK:  # never a buffer half-written by another thread's call
             value = self._value.copy() if self._inplace else self._value
-        return {"type": self.type, "name": self.name, "value": value}
+        return {"type": self.type, "name": self.name, "value": value, "default_update": self.default_update}
 
     def __setstate__(self, state):
         Variable.__init__(self, state["type"], name=state["name"])
         self._convert = make_converter(self.type, f"shared variable {self.label()}")
         self._value = state["value"]
         self._inplace = False
+        self.default_update = state.get("default_update")
 
     def __reduce__(self):
         return (_new_shared, (), self.__getstate__())
@@ -83,6 +90,50 @@ class SharedVariable(_TensorOperators, Variable):
 
 def _new_shared():
     return SharedVariable.__new__(SharedVariable)
+
+
+class RandomStateSharedVariable(SharedVariable):
+    """A shared ``numpy.random.RandomState`` (Theano's, made by ``shared(RandomState(...))``): graphs
+    see its MT19937 state packed into an int64 vector (``tensor/random.py``) that random draws
+    advance; ``get_value`` returns a ``RandomState`` in that state and ``set_value`` takes one.
+
+    >>> import numpy as np
+    >>> r = shared(np.random.RandomState(5))
+    >>> bool(r.get_value().random_sample() == np.random.RandomState(5).random_sample())
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, value: np.random.RandomState, name: str | None = None):
+        super().__init__(TensorType("int64", (False,)), pack_random_state(value), name=name)
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False):
+        """A ``RandomState`` in the current state (always a new object: drawing from it changes
+        nothing here until it is given back with ``set_value``); the packed vector with
+        ``return_internal_type=True``."""
+        packed = super().get_value(borrow=borrow)
+        return packed if return_internal_type else unpack_random_state(packed)
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        """Take a ``RandomState``'s state (or a packed state vector)."""
+        if isinstance(value, np.random.RandomState):
+            value = pack_random_state(value)
+            borrow = True
+        elif np.shape(value) != (MT_STATE_SIZE,):
+            raise TypeError(f"shared variable {self.label()}: expected a numpy.random.RandomState, "
+                            f"got {describe_value(value) if isinstance(value, np.ndarray) else type(value).__name__}")
+        super().set_value(value, borrow=borrow)
+
+    def __reduce__(self):
+        return (_new_random_state_shared, (), self.__getstate__())
+
+    def __repr__(self):
+        return self.name or "<shared RandomState>"
+
+
+def _new_random_state_shared():
+    return RandomStateSharedVariable.__new__(RandomStateSharedVariable)
 
 
 def shared(value, name: str | None = None, borrow: bool = False, broadcastable=None,
@@ -97,6 +148,8 @@ def shared(value, name: str | None = None, borrow: bool = False, broadcastable=N
     """
     if isinstance(value, Variable):
         raise TypeError(f"shared() needs a value (numpy array or number), got the symbolic variable {value!r}")
+    if isinstance(value, np.random.RandomState):  # Theano's shared RandomState (its state is copied)
+        return RandomStateSharedVariable(value, name=name)
     if isinstance(value, bool):
         arr = np.asarray(value, dtype=bool)
     elif isinstance(value, int):

@@ -23,6 +23,8 @@ from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
+from ..tensor.random import (ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
+                             RandomStateDraw, RandomStateMultinomial, RandomStatePermutation)
 from ..tensor.shape import (
     Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape)
 from ..tensor.variable import constant
@@ -205,5 +207,14 @@ VJP_RULES: dict[type, Callable] = {
     IfElse: _ifelse_vjp,
     SpecifyShape: _specify_shape_vjp,
     Assert: lambda node, g: [g, None],
+    # random draws: no gradient to the state, size or probabilities (a sample is a constant
+    # of the graph for differentiation, as in Theano: grad of x * mask treats the mask as given)
+    MRGUniform: _no_gradient,
+    MultinomialFromUniform: _no_gradient,
+    ChoiceFromUniform: _no_gradient,
+    RandomStateDraw: _no_gradient,
+    RandomStatePermutation: _no_gradient,
+    RandomStateChoice: _no_gradient,
+    RandomStateMultinomial: _no_gradient,
 }
 

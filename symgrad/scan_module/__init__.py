@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..graph import Constant, TensorType, Variable, clone_replace, graph_inputs
+from ..graph import Constant, TensorType, Variable, clone_replace, toposort
+from ..tensor.random import RANDOM_OPS, draw_serial, made_before
 from ..tensor import elemwise as E
 from ..tensor.scan import Scan, ScanInner, assignable
 from ..tensor.shape import assert_op, shape_i
@@ -326,6 +327,7 @@ def _trace(fn, who, seqs, seq_types, seq_names, outs_info, state_types, non_seqs
     # the step's inputs once it has returned
     args.extend(non_seqs)
 
+    since = draw_serial()  # random draws made from here on are the step's own (drawn every step)
     result = fn(*args)
     outputs, update_pairs, stop = _parse_step_result(result)
     outputs = [as_tensor_variable(o) for o in outputs]
@@ -365,15 +367,17 @@ def _trace(fn, who, seqs, seq_types, seq_names, outs_info, state_types, non_seqs
         updates[var] = as_tensor_variable(expr)
     roots = outputs + list(updates.values()) + ([stop] if stop is not None else [])
     own = {id(v) for v in seq_ph + carry_ph + nonseq_ph}
-    free = [v for v in graph_inputs(roots) if id(v) not in own and not isinstance(v, Constant)]
+    free = [v for v in _outside_roots(roots, own, since) if id(v) not in own and not isinstance(v, Constant)]
     # random streams: a state read in the step advances through its default update
     pending = list(free)
     while pending:
         v = pending.pop()
         default = getattr(v, "default_update", None)
         if default is not None and v not in updates:
+            if swap:  # a draw the step made reads the non-sequences themselves: their step inputs instead
+                default = clone_replace([default], swap)[0]
             updates[v] = default
-            new = [u for u in graph_inputs([default]) if id(u) not in own and not isinstance(u, Constant)
+            new = [u for u in _outside_roots([default], own, since) if id(u) not in own and not isinstance(u, Constant)
                    and all(u is not f for f in free)]
             free.extend(new)
             pending.extend(new)
@@ -442,6 +446,39 @@ def _trace(fn, who, seqs, seq_types, seq_names, outs_info, state_types, non_seqs
         "carried_shared_init": shared_carried,
         "first_shared_carry": first_shared,
     }
+
+
+def _outside_roots(roots: list[Variable], own: set[int], since: int) -> list[Variable]:
+    """The outside values ``roots`` read, in ``graph_inputs``'s order: the graph's leaves, except that
+    a random draw made before the step function ran (``since``: ``draw_serial()`` then) that depends
+    on none of the step's placeholders ``own`` is itself an outside value, drawn once per call as in
+    Theano; walking past it would draw again each step (and advance its state in the loop). A draw the
+    step made is the step's own: drawn every step, its state a carry."""
+    order = toposort(roots)
+    depends: dict[int, bool] = {}
+    for node in order:
+        inner = any(id(i) in own or depends.get(id(i), False) for i in node.inputs)
+        depends.update((id(o), inner) for o in node.outputs)
+
+    def outside(v: Variable) -> bool:
+        return v.owner is None or (isinstance(v.owner.op, RANDOM_OPS) and not depends[id(v)]
+                                   and made_before(v.owner, since))
+
+    # the nodes reached from the roots without passing an outside value
+    reached, stack = set(), [v.owner for v in roots if not outside(v)]
+    while stack:
+        node = stack.pop()
+        if id(node) in reached:
+            continue
+        reached.add(id(node))
+        stack.extend(i.owner for i in node.inputs if not outside(i))
+    found: dict[int, Variable] = {id(v): v for v in roots if outside(v)}
+    for node in order:
+        if id(node) in reached:
+            for v in node.inputs:
+                if outside(v):
+                    found.setdefault(id(v), v)
+    return list(found.values())
 
 
 def map(fn: Callable, sequences, non_sequences=None, truncate_gradient: int = -1, go_backwards: bool = False,

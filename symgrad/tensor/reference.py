@@ -27,6 +27,9 @@ from .ifelse import IfElse
 from .indexing import AdvancedSubtensor, IncSubtensor, IndexEntry, Subtensor, decode_spec
 from .linalg import Dot
 from .nnet import Softmax
+from .random import (NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
+                     RandomStateDraw, RandomStateMultinomial, RandomStatePermutation, mrg31k3p_step,
+                     pack_random_state, unpack_random_state)
 from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
@@ -450,6 +453,246 @@ def _assert(node):
         if not cond:
             raise ValueError(message)
         return x
+
+    return run
+
+
+def _sample_size(node: Apply, size, ndim: int) -> tuple:
+    if size.shape != (ndim,):
+        raise ValueError(f"{node.op}: size {describe(node.inputs[1], size)} must have {ndim} entries")
+    if (size < 0).any():
+        raise ValueError(f"{node.op}: size {describe(node.inputs[1], size)} has a negative entry")
+    return tuple(int(s) for s in size)
+
+
+@impl(MRGUniform)
+def _mrg_uniform(node):
+    op = node.op
+
+    def run(rstate, size):
+        shape = _sample_size(node, size, op.ndim)
+        n = int(np.prod(shape, dtype=np.int64))
+        if rstate.shape[1] != 6 or (rstate.shape[0] == 0 and n > 0):
+            raise ValueError(f"{op}: the state {describe(node.inputs[0], rstate)} must have shape "
+                             "(n_streams, 6) with n_streams >= 1")
+        state = rstate.astype(np.int64)
+        ks = np.empty(n, dtype=np.int64)
+        streams = state.shape[0]
+        # element i comes from stream i % streams: one vectorized step of the streams per round
+        for start in range(0, n, streams):
+            m = min(streams, n - start)
+            *new, ks[start:start + m] = mrg31k3p_step(*(state[:m, j] for j in range(6)))
+            state[:m] = np.stack(new, axis=1)
+        if op.dtype == "float32":
+            sample = ks.astype(np.float32) * NORM32
+        else:
+            sample = ks.astype(np.float64) * NORM64
+        return [state.astype(np.int32), sample.reshape(shape)]
+
+    return run
+
+
+def _categorical_inputs(node: Apply, pvals, unis, count, what: str) -> tuple[int, int, int]:
+    rows, outcomes = pvals.shape
+    count = int(count)
+    if count < 0:
+        raise ValueError(f"{node.op}: {what} {describe(node.inputs[2], count)} is negative")
+    if unis.shape[0] != rows * count:
+        raise ValueError(f"{node.op}: {describe(node.inputs[1], unis)} must hold {what} * rows = "
+                         f"{count} * {rows} uniforms")
+    return rows, outcomes, count
+
+
+@impl(MultinomialFromUniform)
+def _multinomial_from_uniform(node):
+    dtype = node.outputs[0].dtype
+
+    def run(pvals, unis, n):
+        rows, outcomes, n = _categorical_inputs(node, pvals, unis, n, "n")
+        counts = np.zeros((rows, outcomes), dtype=dtype)
+        cum = np.cumsum(pvals, axis=1)  # sequential sums, as the compiled loop adds
+        for c in range(n):
+            above = cum > unis[c * rows:(c + 1) * rows, None]
+            hit = above.any(axis=1)
+            first = above.argmax(axis=1)
+            counts[np.flatnonzero(hit), first[hit]] += 1
+        return counts
+
+    return run
+
+
+@impl(ChoiceFromUniform)
+def _choice_from_uniform(node):
+    op = node.op
+
+    def run(pvals, unis, size):
+        rows, outcomes, size = _categorical_inputs(node, pvals, unis, size, "size")
+        if outcomes == 0 and rows * size > 0:
+            raise ValueError(f"{op}: the probabilities {describe(node.inputs[0], pvals)} have no outcomes")
+        if not op.replace and size > outcomes:
+            raise ValueError(f"{op}: cannot draw {size} values without replacement from "
+                             f"{outcomes} outcomes ({describe(node.inputs[0], pvals)})")
+        out = np.zeros((rows, size), dtype=op.dtype)
+        p = np.array(pvals)
+        for c in range(size):
+            for r in range(rows):
+                cum = np.cumsum(p[r])
+                above = np.flatnonzero(cum > unis[c * rows + r])
+                # (a row summing to just below the uniform by rounding: its last possible outcome)
+                m = above[0] if above.size else max(np.flatnonzero(p[r] > 0), default=outcomes - 1)
+                out[r, c] = m
+                if not op.replace:  # remove the outcome and renormalize (by a sequential sum)
+                    p[r, m] = 0
+                    with np.errstate(invalid="ignore", divide="ignore"):  # (a row with nothing left)
+                        p[r] = p[r] / np.cumsum(p[r])[-1]
+        return out
+
+    return run
+
+
+def _mt_start(node: Apply, state, size, ndim: int) -> tuple[np.random.RandomState, tuple, int]:
+    shape = _sample_size(node, size, ndim)
+    try:
+        rs = unpack_random_state(state)
+    except ValueError as e:
+        raise ValueError(f"{node.op}: the state {describe(node.inputs[0], state)} is not a packed RandomState "
+                         f"({e})") from None
+    return rs, shape, int(np.prod(shape, dtype=np.int64))
+
+
+def _first_above(cum: np.ndarray, d: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """For each double, the first index whose cumulative probability exceeds it; when rounding
+    leaves the total below it, the last outcome of positive probability."""
+    idx = np.searchsorted(cum, d, side="right")
+    positive = np.flatnonzero(p > 0)
+    idx[idx >= len(cum)] = positive[-1] if positive.size else len(cum) - 1
+    return idx
+
+
+def _probabilities(node: Apply, k: int, p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if (p < 0).any() or not np.isfinite(p).all():
+        raise ValueError(f"{node.op}: the probabilities {describe(node.inputs[k], p)} must be finite and >= 0")
+    return p
+
+
+@impl(RandomStateDraw)
+def _random_state_draw(node):
+    op = node.op
+
+    def run(state, size, a, b):
+        rs, shape, n = _mt_start(node, state, size, op.ndim)
+        try:
+            a = np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+            b = np.broadcast_to(np.asarray(b, dtype=np.float64), shape)
+        except ValueError:
+            raise ValueError(f"{op}: the parameters {describe(node.inputs[2], a)} and {describe(node.inputs[3], b)} "
+                             f"do not broadcast to size {shape}") from None
+        if op.dist == "uniform":  # numpy's RandomState.uniform: low + (high - low) * double
+            out = a + (b - a) * rs.random_sample(n).reshape(shape)
+        elif op.dist == "normal":  # RandomState.normal: loc + scale * legacy gauss
+            out = a + b * rs.standard_normal(n).reshape(shape)
+        elif op.dist == "binomial":  # trials a, probability b: the doubles below b among a of them
+            trials = a.astype(np.int64).ravel()
+            if (trials < 0).any():
+                raise ValueError(f"{op}: the number of trials {describe(node.inputs[2], a)} is negative")
+            hits = rs.random_sample(int(trials.sum())) < np.repeat(b.ravel(), trials)
+            total = np.concatenate([[0], np.cumsum(hits)])
+            ends = np.cumsum(trials)
+            out = (total[ends] - total[ends - trials]).reshape(shape)
+        else:  # random_integers in [a, b]
+            if (b < a).any():
+                raise ValueError(f"{op}: high {describe(node.inputs[3], b)} is below low {describe(node.inputs[2], a)}")
+            out = a + np.floor(rs.random_sample(n).reshape(shape) * (b - a + 1.0))
+        return [pack_random_state(rs), np.asarray(out).astype(op.dtype)]
+
+    return run
+
+
+@impl(RandomStatePermutation)
+def _random_state_permutation(node):
+    op = node.op
+
+    def run(state, size, n):
+        rs, shape, count = _mt_start(node, state, size, op.ndim)
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"{op}: n {describe(node.inputs[2], n)} is negative")
+        out = np.empty((count, n), dtype=op.dtype)
+        for r in range(count):  # Fisher-Yates: swap i with floor(double * (i + 1)), i = n-1 .. 1
+            perm = np.arange(n)
+            d = rs.random_sample(max(n - 1, 0))
+            for t, i in enumerate(range(n - 1, 0, -1)):
+                j = min(int(d[t] * (i + 1)), i)  # (a product rounded up must not reach past i)
+                perm[i], perm[j] = perm[j], perm[i]
+            out[r] = perm
+        return [pack_random_state(rs), out.reshape(shape + (n,))]
+
+    return run
+
+
+@impl(RandomStateChoice)
+def _random_state_choice(node):
+    op = node.op
+
+    def run(state, size, a, p):
+        rs, shape, k = _mt_start(node, state, size, op.ndim)
+        m, pvals_given = len(a), p
+        if m == 0 and k > 0:
+            raise ValueError(f"{op}: cannot choose from the empty {describe(node.inputs[2], a)}")
+        if op.replace and len(p) == 0:
+            idx = np.minimum((rs.random_sample(k) * m).astype(np.int64), m - 1)
+        elif op.replace:
+            if len(p) != m:
+                raise ValueError(f"{op}: p {describe(node.inputs[3], p)} must have one entry per element of "
+                                 f"{describe(node.inputs[2], a)}")
+            p = _probabilities(node, 3, p)
+            idx = _first_above(np.cumsum(p), rs.random_sample(k), p)
+        elif len(p) == 0:
+            if k > m:
+                raise ValueError(f"{op}: cannot draw {k} values without replacement from {describe(node.inputs[2], a)}")
+            perm = np.arange(m)
+            d = rs.random_sample(k)
+            for i in range(k):  # a partial Fisher-Yates shuffle
+                j = min(i + int(d[i] * (m - i)), m - 1)
+                perm[i], perm[j] = perm[j], perm[i]
+            idx = perm[:k]
+        else:  # each draw: the remaining outcomes' cumulative sums against a double times their total
+            if len(p) != m:
+                raise ValueError(f"{op}: p {describe(node.inputs[3], p)} must have one entry per element of "
+                                 f"{describe(node.inputs[2], a)}")
+            p = _probabilities(node, 3, p).copy()
+            d = rs.random_sample(k)
+            idx = np.empty(k, dtype=np.int64)
+            for i in range(k):
+                cum = np.cumsum(p)
+                if not cum[-1] > 0:
+                    raise ValueError(f"{op}: fewer outcomes of positive probability in "
+                                     f"{describe(node.inputs[3], pvals_given)} than the {k} values to draw")
+                idx[i] = _first_above(cum, d[i:i + 1] * cum[-1], p)[0]
+                p[idx[i]] = 0
+        return [pack_random_state(rs), np.asarray(a)[idx].reshape(shape).astype(op.dtype)]
+
+    return run
+
+
+@impl(RandomStateMultinomial)
+def _random_state_multinomial(node):
+    op = node.op
+
+    def run(state, size, n, pvals):
+        rs, shape, count = _mt_start(node, state, size, op.ndim)
+        n, m = int(n), len(pvals)
+        if n < 0:
+            raise ValueError(f"{op}: n {describe(node.inputs[2], n)} is negative")
+        if m == 0 and n * count > 0:
+            raise ValueError(f"{op}: pvals {describe(node.inputs[3], pvals)} has no outcomes")
+        p = _probabilities(node, 3, pvals)
+        out = np.zeros((count, m), dtype=op.dtype)
+        if n * count:
+            idx = _first_above(np.cumsum(p), rs.random_sample(count * n), p).reshape(count, n)
+            np.add.at(out, (np.repeat(np.arange(count), n), idx.ravel()), 1)
+        return [pack_random_state(rs), out.reshape(shape + (m,))]
 
     return run
 

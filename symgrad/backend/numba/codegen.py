@@ -4,7 +4,7 @@ assembles the module: constants, row-pass helpers, and the kernel, split into co
 of at most ``MAX_PART_LINES`` lines when large.
 
 The printer has one emitter per op type: emitters.py (elementwise, reductions, dot, shape ops,
-softmax, conditionals), indexing.py, rowpass.py; the emitter and literals are in emit.py. Fused
+softmax, conditionals), indexing.py, rowpass.py, scan.py, random.py; the emitter and literals are in emit.py. Fused
 elementwise nodes become explicit loops with broadcasting and ranks resolved at generation time;
 reductions are loops; dot goes to BLAS through ``np.dot``; indexing is bounds-checked before any
 access, so no input can make the kernel read or write out of bounds. 0-d values are plain scalars
@@ -31,7 +31,7 @@ from ...graph import Variable, toposort
 from ...rewrite.alias import alias_root
 from ...tensor.elemwise import Elemwise
 from ...tensor.indexing import IncSubtensor
-from . import indexing, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
+from . import indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)

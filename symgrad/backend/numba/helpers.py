@@ -15,6 +15,7 @@ from numba import types
 from llvmlite import ir
 from numba.extending import intrinsic, overload
 
+from ...tensor.random import mrg31k3p_step as _mrg31k3p_step
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
@@ -219,6 +220,105 @@ def vtanh(x):
     return t if x == x else x
 
 
+# MRG31k3p: the reference's own step function (tensor/random.py), compiled, so both backends
+# compute the same bits by construction.
+mrg31k3p_next = numba.njit(**JIT)(_mrg31k3p_step)
+
+# numpy's legacy RandomState (MT19937) on a packed state (tensor/random.py: 624 key words, the
+# position, has_gauss, the cached gaussian's bits), bit for bit: the reference unpacks the same
+# vector into a RandomState (tests compare with numpy's own draws). Key words are uint32 values
+# held in int64, so no operation overflows; the position is checked (mt_checked_copy) before a
+# kernel runs, so every index stays in [0, 624).
+@numba.njit(**JIT)
+def mt_twist(st):
+    # the standard loop split where (i + 1) and (i + 397) wrap, so no modulo per word
+    for i in range(227):
+        y = (st[i] & 0x80000000) | (st[i + 1] & 0x7FFFFFFF)
+        st[i] = st[i + 397] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    for i in range(227, 623):
+        y = (st[i] & 0x80000000) | (st[i + 1] & 0x7FFFFFFF)
+        st[i] = st[i - 227] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    y = (st[623] & 0x80000000) | (st[0] & 0x7FFFFFFF)
+    st[623] = st[396] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    st[624] = 0
+
+
+@numba.njit(**JIT)
+def mt_double(st):
+    """numpy's legacy random_sample: 53 random bits from two tempered words (one function, so
+    the kernel's loop calls one helper per double)."""
+    if st[624] >= 623:  # (twist when either word would run past the key)
+        if st[624] == 623:
+            y = st[623]
+            st[624] = 624
+            mt_twist(st)
+            st[624] = 0
+            y ^= y >> 11
+            y ^= (y << 7) & 0x9D2C5680
+            y ^= (y << 15) & 0xEFC60000
+            y ^= y >> 18
+            a = y >> 5
+            y = st[0]
+            st[624] = 1
+        else:
+            mt_twist(st)
+            y = st[0]
+            st[624] = 1
+            y ^= y >> 11
+            y ^= (y << 7) & 0x9D2C5680
+            y ^= (y << 15) & 0xEFC60000
+            y ^= y >> 18
+            a = y >> 5
+            y = st[1]
+            st[624] = 2
+    else:
+        pos = st[624]
+        y = st[pos]
+        y ^= y >> 11
+        y ^= (y << 7) & 0x9D2C5680
+        y ^= (y << 15) & 0xEFC60000
+        y ^= y >> 18
+        a = y >> 5
+        y = st[pos + 1]
+        st[624] = pos + 2
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C5680
+    y ^= (y << 15) & 0xEFC60000
+    y ^= y >> 18
+    b = y >> 6
+    return (a * 67108864.0 + b) / 9007199254740992.0
+
+
+@numba.njit(**JIT)
+def mt_gauss(st):
+    """numpy's legacy standard normal: the polar method, the second value cached in the state."""
+    bits = np.empty(1, dtype=np.int64)
+    if st[625] != 0:
+        st[625] = 0
+        bits[0] = st[626]
+        return bits.view(np.float64)[0]
+    while True:
+        x1 = 2.0 * mt_double(st) - 1.0
+        x2 = 2.0 * mt_double(st) - 1.0
+        r2 = x1 * x1 + x2 * x2
+        if r2 < 1.0 and r2 != 0.0:
+            break
+    f = np.sqrt(-2.0 * np.log(r2) / r2)
+    st[625] = 1
+    bits.view(np.float64)[0] = f * x1
+    st[626] = bits[0]
+    return f * x2
+
+
+@numba.njit(**JIT)
+def mt_checked_copy(state):
+    """A C-ordered copy of a packed state, after checking it can be run without reading out of bounds."""
+    if state.shape[0] != 627 or state[624] < 0 or state[624] > 624:
+        raise ValueError("random draw: the state is not a packed numpy RandomState")
+    return np.ascontiguousarray(state).copy()
+
+
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh):
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next,
+                mt_twist, mt_double, mt_gauss, mt_checked_copy):
     _attach_cache(_helper, _TolerantCache)

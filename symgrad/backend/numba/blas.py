@@ -3,16 +3,20 @@
 numba's ``np.dot`` calls scipy's BLAS (OpenBLAS in the wheels), which splits any product above a
 small size over all cores. A scan calls such products once per step: an LSTM step's
 ``h (16x128) @ U (128x512)`` takes ~50 us on one thread and, on a machine whose other core is
-busy, ~0.2-6 ms on two (the threads wait for each other at every call). A kernel that contains a
-loop therefore runs with scipy's BLAS set to one thread, and puts the previous count back when it
-returns (or raises). Products outside the loop in the same kernel run on one thread too; the
-measurements are in docs/PERFORMANCE.md.
+busy, ~0.2-6 ms on two (the threads wait for each other at every call). The kernel therefore sets
+scipy's BLAS to one thread just before a scan's loop and puts the previous count back just after it
+(``helpers.blas_one_thread`` / ``blas_threads_back``), so the large products outside the loop (an
+LSTM's input projection and its weight gradients) still use every core. A loop that raises skips
+the second call: the call path restores the count the kernel found (``keep_blas_threads``).
 
-The setter is found once: OpenBLAS's ``*openblas_set_num_threads*`` in the library shipped with
-scipy (its wheel's ``scipy.libs`` folder, or ``.dylibs`` on macOS). Where there is none (another
-BLAS, a system scipy) kernels run as they are.
+The kernels reach OpenBLAS's setter and getter by two fixed symbol names registered with LLVM
+(``register``), the way numba reaches its own C helpers: the compiled code names the symbol, never
+an address, so numba's disk cache stays valid in another process. They are found once: OpenBLAS's
+``*openblas_set_num_threads*`` in the library shipped with scipy (its wheel's ``scipy.libs`` folder,
+or ``.dylibs`` on macOS). Where there is none (another BLAS, a system scipy) the symbols name two
+functions that do nothing and report one thread.
 
->>> run = one_blas_thread(lambda x: x + 1)
+>>> run = keep_blas_threads(lambda x: x + 1)
 >>> run(1)
 2
 """
@@ -22,6 +26,9 @@ import ctypes
 import glob
 import os
 from typing import Callable
+
+import numba
+from llvmlite import binding
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
             "openblas_set_num_threads")
@@ -60,8 +67,34 @@ def blas_threads() -> tuple[Callable, Callable] | None:
     return _found[0]
 
 
-def one_blas_thread(fn: Callable) -> Callable:
-    """``fn`` run with scipy's BLAS on one thread, the previous count restored afterwards."""
+SET_SYMBOL, GET_SYMBOL = "symgrad_blas_set_num_threads", "symgrad_blas_get_num_threads"
+
+
+_registered: list = []  # [True] once registered; the no-op functions are kept alive here
+
+
+def _no_blas() -> tuple:  # pragma: no cover - only where scipy has no OpenBLAS
+    """A setter that does nothing and a getter that reports one thread (compiled only when needed)."""
+    no_set = numba.cfunc("void(int32)")(lambda n: None)
+    no_get = numba.cfunc("int32()")(lambda: 1)
+    _registered.extend([no_set, no_get])
+    return no_set.ctypes, no_get.ctypes
+
+
+def register() -> None:
+    """Register ``SET_SYMBOL``/``GET_SYMBOL`` with LLVM (once) before any kernel is compiled or loaded."""
+    if _registered:
+        return
+    found = blas_threads()
+    setter, getter = found if found is not None else _no_blas()
+    binding.add_symbol(SET_SYMBOL, ctypes.cast(setter, ctypes.c_void_p).value)
+    binding.add_symbol(GET_SYMBOL, ctypes.cast(getter, ctypes.c_void_p).value)
+    _registered.insert(0, True)
+
+
+def keep_blas_threads(fn: Callable) -> Callable:
+    """``fn`` that leaves scipy's BLAS thread count as it found it, even when ``fn`` raises inside a
+    loop (between the kernel's ``blas_one_thread`` and ``blas_threads_back``)."""
     found = blas_threads()
     if found is None:
         return fn
@@ -69,12 +102,10 @@ def one_blas_thread(fn: Callable) -> Callable:
 
     def run(*args):
         before = get_threads()
-        if before == 1:
-            return fn(*args)
-        set_threads(1)
         try:
             return fn(*args)
         finally:
-            set_threads(before)
+            if get_threads() != before:
+                set_threads(before)
 
     return run

@@ -31,7 +31,7 @@ from ...rewrite.alias import overlap
 from ...tensor.reference import interpret
 from ..kernel import DirectCall, Kernel
 from .aligned import aligned_copy, is_aligned
-from .blas import one_blas_thread
+from .blas import keep_blas_threads
 from .cache import load_module
 from .plan import KernelPlan
 from .threads import ThreadChooser, parallel_kernel, parallel_loop
@@ -157,9 +157,9 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
             def run_loop(n, *args):
                 return (wide_loop if args[wide_at].nbytes >= WIDE_MIN_BYTES else narrow_loop)(n, *args)
 
-    if info.loops:  # small matrix products every step: BLAS on one thread (see blas.py)
-        jitted = one_blas_thread(jitted)
-        run_loop = run_loop and one_blas_thread(run_loop)
+    if info.loops:  # a loop sets BLAS to one thread; one that raises leaves it so (see blas.py)
+        jitted = keep_blas_threads(jitted)
+        run_loop = run_loop and keep_blas_threads(run_loop)
 
     reference: list = []
 

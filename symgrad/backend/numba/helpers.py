@@ -16,6 +16,7 @@ from llvmlite import ir
 from numba.extending import intrinsic, overload
 
 from ...tensor.random import mrg31k3p_step as _mrg31k3p_step
+from .blas import GET_SYMBOL as _GET_SYMBOL, SET_SYMBOL as _SET_SYMBOL, register as _register_blas
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
@@ -146,6 +147,28 @@ def check_index(i, n, what_bad):
     if i < -n or i >= n:
         raise IndexError(what_bad)
     return i + n if i < 0 else i
+
+
+# --- BLAS threads around a loop (see blas.py) -------------------------------------------------------
+_register_blas()  # before any kernel that calls the two functions below is compiled or loaded
+_blas_set = types.ExternalFunction(_SET_SYMBOL, types.void(types.int32))
+_blas_get = types.ExternalFunction(_GET_SYMBOL, types.int32())
+
+
+@numba.njit(**JIT)
+def blas_one_thread():
+    """Set scipy's BLAS to one thread; the count it had, for ``blas_threads_back``."""
+    n = _blas_get()
+    if n > 1:
+        _blas_set(1)
+    return n
+
+
+@numba.njit(**JIT)
+def blas_threads_back(n):
+    """Put back the count ``blas_one_thread`` returned."""
+    if n > 1:
+        _blas_set(n)
 
 
 # --- tanh that LLVM can vectorize --------------------------------------------------------------
@@ -320,5 +343,5 @@ def mt_checked_copy(state):
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, mrg31k3p_next,
-                mt_twist, mt_double, mt_gauss, mt_checked_copy):
+                mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_one_thread, blas_threads_back):
     _attach_cache(_helper, _TolerantCache)

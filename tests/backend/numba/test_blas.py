@@ -1,31 +1,57 @@
-"""backend/numba/blas.py: kernels with a loop run scipy's BLAS on one thread, and put the count back."""
+"""backend/numba/blas.py: a scan's loop runs scipy's BLAS on one thread, and the count comes back."""
+import numba
 import numpy as np
 import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
-from symgrad.backend.numba.blas import blas_threads, one_blas_thread
+from symgrad.backend.numba import helpers
+from symgrad.backend.numba.blas import blas_threads, keep_blas_threads
 
 FOUND = blas_threads()
 needs_openblas = pytest.mark.skipif(FOUND is None, reason="scipy here does not ship OpenBLAS")
 
 
-@needs_openblas
-def test_one_thread_inside_then_restored():
+@pytest.fixture
+def two_threads():
     set_threads, get_threads = FOUND
     before = get_threads()
     set_threads(2)
-    try:
-        assert one_blas_thread(lambda: get_threads())() == 1
-        assert get_threads() == 2
+    yield get_threads
+    set_threads(before)
 
-        def fails():
-            raise ValueError("inside")
-        with pytest.raises(ValueError, match="inside"):
-            one_blas_thread(fails)()
-        assert get_threads() == 2
-    finally:
-        set_threads(before)
+
+@numba.njit
+def _inside_and_after():
+    was = helpers.blas_one_thread()
+    inside = helpers._blas_get()
+    helpers.blas_threads_back(was)
+    return inside, helpers._blas_get()
+
+
+@needs_openblas
+def test_one_thread_inside(two_threads):
+    assert _inside_and_after() == (1, 2)
+
+
+@needs_openblas
+def test_restored_after_raise(two_threads):
+    def fails():
+        FOUND[0](1)  # as a loop does before it raises
+        raise ValueError("inside")
+    with pytest.raises(ValueError, match="inside"):
+        keep_blas_threads(fails)()
+    assert two_threads() == 2
+
+
+@needs_openblas
+def test_kernel_raising_in_loop(two_threads):
+    x = T.dvector("x")
+    hs, _ = sg.scan(lambda h: h[1:] * 2.0, outputs_info=x, n_steps=3)
+    f = sg.function([x], hs[-1], mode="numba")
+    with pytest.raises(ValueError, match="must stay the same"):
+        f(np.ones(4))
+    assert two_threads() == 2
 
 
 def test_kernels_with_a_loop_say_so():

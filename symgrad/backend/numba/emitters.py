@@ -12,6 +12,7 @@ import numpy as np
 
 from ...graph import Apply, Constant, Variable
 from ...tensor.ifelse import IfElse
+from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
@@ -64,12 +65,40 @@ def _open_loops(em: Emitter, sizes: Sequence[str]) -> list[str]:
     return idx
 
 
-def _access(v: Variable, nm: str, idx: Sequence[str]) -> str:
+def _access(v: Variable, nm: str, idx: Sequence[str], offsets: Sequence[int] | None = None) -> str:
     if v.ndim == 0:
         return nm
     pad = len(idx) - v.ndim
     parts = ["0" if v.broadcastable[j] else idx[pad + j] for j in range(v.ndim)]
+    if offsets is not None:
+        parts = [p if not off else f"{off} + {p}" for p, off in zip(parts, offsets)]
     return f"{nm}[{', '.join(parts)}]"
+
+
+def _window(v: Variable) -> "tuple[Variable, list[int]] | None":
+    """(base, start per dim) when ``v`` is ``base[a:b, c:d, ...]``: slices only, each with a constant
+    start >= 0 (or none) and no step but 1. A loop then reads ``base[a + i, c + j]`` instead of the
+    view: the view has numba's layout 'A' (strides known only at run time), so LLVM does not
+    vectorize a loop over it, while a fresh base is C-ordered. An LSTM's gates are column blocks of
+    one product. The view still gives the loop's sizes; with a start past the end the view is
+    empty and the loop does not run, so every read stays inside the view."""
+    node = v.owner
+    if node is None or type(node.op) is not Subtensor or node.inputs[0].ndim != v.ndim:
+        return None
+    starts = []
+    for e in decode_spec(node.op.spec):
+        if e.kind != "slice":
+            return None
+        lo, _, step = (None if pos is None else node.inputs[1 + pos] for pos in e.inputs)
+        if step is not None and not (isinstance(step, Constant) and step.data.ndim == 0 and step.data == 1):
+            return None
+        if lo is None:
+            starts.append(0)
+        elif isinstance(lo, Constant) and lo.data.ndim == 0 and lo.data.dtype.kind in "iu" and lo.data >= 0:
+            starts.append(int(lo.data))
+        else:
+            return None
+    return node.inputs[0], starts + [0] * (v.ndim - len(starts))
 
 
 @emitter(Elemwise)
@@ -113,7 +142,11 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
                 loads.append(nm)
             else:
                 t = em.fresh("x")
-                em.emit(f"{t} = {_access(v, nm, idx)}")
+                window = _window(v)
+                if window is not None and any(window[1]):
+                    em.emit(f"{t} = {_access(v, em.name(window[0]), idx, window[1])}")
+                else:
+                    em.emit(f"{t} = {_access(v, nm, idx)}")
                 loads.append(t)
         code = scalar_code(em, op.expr, loads, width, int_result)
         em.emit(f"{o}[{', '.join(idx)}] = {code}")

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from symgrad.backend.numba.helpers import vtanh
+from symgrad.backend.numba.helpers import sigmoid32, sigmoid64, softplus64, vexp, vtanh
 
 
 def _loop_of(fn):
@@ -27,6 +27,8 @@ def _tanh32_all(x):  # what float32 kernels print
 
 
 _tanh_all = _loop_of(vtanh)
+_exp_all = _loop_of(vexp)
+_sigmoid_all = _loop_of(sigmoid64)
 
 
 def _ulps(got, ref):
@@ -89,3 +91,40 @@ def test_tanh_in_a_compiled_function_matches_numpy(mode):
     np.testing.assert_allclose(h, np.tanh(v), rtol=1e-15, atol=0)
     # 1 - tanh**2 near |tanh| = 1 cancels: an ulp of tanh is an ulp of 1 in the derivative
     np.testing.assert_allclose(g, 1 - np.tanh(v) ** 2, rtol=1e-13, atol=4e-16)
+
+
+def test_exp_is_within_two_ulp_of_numpy_and_exact_at_the_ends():
+    rng = np.random.default_rng(4)
+    x = np.concatenate([_sample(rng, 700.0), rng.uniform(-745.2, -708, 20000), SPECIAL])
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = np.exp(x)
+    got = _exp_all(x)
+    normal = np.isfinite(ref) & (ref >= np.finfo(np.float64).tiny)
+    assert _ulps(got[normal], ref[normal]).max() <= 2
+    sub = np.isfinite(ref) & ~normal  # subnormal results: within 2 of the smallest subnormal
+    assert np.abs(got[sub] - ref[sub]).max() <= 2 * 5e-324
+    special = _exp_all(np.array([np.inf, -np.inf, np.nan, 710.0, -746.0, 0.0]))
+    np.testing.assert_array_equal(special, [np.inf, 0.0, np.nan, np.inf, 0.0, 1.0])
+
+
+def test_sigmoid_and_softplus_match_numpy_without_overflow():
+    x = np.concatenate([_sample(np.random.default_rng(5), 800.0), SPECIAL])
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+    got = _sigmoid_all(x)
+    ok = np.isfinite(ref) & (ref >= np.finfo(np.float64).tiny)
+    assert _ulps(got[ok], ref[ok]).max() <= 4
+    assert np.isnan(got[np.isnan(x)]).all()
+    assert got[x == np.inf].tolist() == [1.0] and got[x == -np.inf].tolist() == [0.0]
+    assert float(sigmoid32(np.float32(-200.0))) == 0.0
+    assert float(sigmoid32(np.float32(3.0))) == np.float32(1 / (1 + np.exp(-3.0)))
+    assert float(softplus64(1000.0)) == 1000.0 and abs(float(softplus64(0.5)) - np.log1p(np.exp(0.5))) <= 4e-16
+
+
+def test_a_sigmoid_loop_is_vectorized():
+    import re
+
+    x = np.linspace(-3, 3, 64)
+    _sigmoid_all(x)
+    asm = _sigmoid_all.inspect_asm(_sigmoid_all.signatures[0])
+    assert re.search(r"\b(vrndscalepd|vroundpd|roundpd)\b|frint\w+\s+v\d+\.2d", asm)

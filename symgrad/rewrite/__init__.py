@@ -1,6 +1,6 @@
 """Graph rewrites run before any backend lowers the graph: merge, indexing lifted before
 one-input elementwise work, constant folding, elementwise fusion, stabilization of fused
-formulas, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend);
+formulas, sparse updates of looked-up rows, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend);
 scans' step graphs go through the same passes (``rewrite/scan.py``, which also hoists loop invariants).
 Each pass returns new outputs; graphs are never edited in place.
 
@@ -27,6 +27,7 @@ from .reuse import reuse_computed
 from .rowstream import fuse_row_streams
 from .scan import optimize_scans
 from .shape_of import shape_of_elemwise
+from .sparse import sparse_updates
 from .stabilize import stabilize_graph
 
 MERGE = Pass("merge", merge)
@@ -42,6 +43,7 @@ OPTIMIZE = Pipeline((
     MERGE,
     Pass("fuse", fuse),
     Pass("stabilize", stabilize_graph),
+    Pass("sparse_updates", sparse_updates),
     Pass("reuse_computed", reuse_computed),
     MERGE,
 ))

@@ -141,7 +141,12 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     if inplace:
         start = len(em.lines)
         em.used = set()
-        loops = [_elemwise_head(em, outputs[k].owner, em.name(inputs[slot])) for k, slot in inplace.items()]
+        elementwise = {k: slot for k, slot in inplace.items() if isinstance(outputs[k].owner.op, Elemwise)}
+        loops = [_elemwise_head(em, outputs[k].owner, em.name(inputs[slot])) for k, slot in elementwise.items()]
+        for k, slot in inplace.items():  # at most one increment (it can raise): after every check, before any loop
+            if k not in elementwise:
+                em.consumable.add(id(inputs[slot]))  # (indexing's IncSubtensor then adds into the buffer)
+                EMITTERS[type(outputs[k].owner.op)](em, outputs[k].owner)
         for loop in loops:
             loop()
         defined = {em.names[id(outputs[k])] for k in inplace}

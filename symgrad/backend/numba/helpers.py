@@ -340,8 +340,12 @@ def sigmoid64(x):
 
 @numba.njit(**JIT)
 def sigmoid32(x):
-    """sigmoid64 rounded once to float32."""
-    return np.float32(sigmoid64(np.float64(x)))
+    """sigmoid64's formula in float32 (libm's expf: vexp is float64 arithmetic)."""
+    x = as_float(x)
+    one = np.float32(1.0)
+    e = np.exp(-np.abs(x))
+    d = one + e
+    return one / d if x >= 0 else e / d
 
 
 @numba.njit(**JIT)
@@ -354,8 +358,10 @@ def softplus64(x):
 
 @numba.njit(**JIT)
 def softplus32(x):
-    """softplus64 rounded once to float32."""
-    return np.float32(softplus64(np.float64(x)))
+    """softplus64's formula in float32."""
+    x = as_float(x)
+    lg = np.log1p(np.exp(-np.abs(x)))
+    return x + lg if x > 0 else lg
 
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).

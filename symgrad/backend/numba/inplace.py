@@ -4,10 +4,14 @@ An update such as ``w - lr * g`` normally fills a new array that replaces ``w`` 
 Writing it into ``w``'s own buffer saves the allocation (and, for large weights, the page faults
 of a fresh mapping) but is only correct when all of these hold:
 
-- the update is one elementwise loop (float32/float64, ndim >= 1) whose result is used by nothing
-  else: no other node, output or update reads it, so it can run last;
+- the update is one elementwise loop (float32/float64, ndim >= 1), or an increment of ``w`` itself
+  (``inc_subtensor(w[idx], v)``, a sparse update: rewrite/sparse.py), whose result is used by
+  nothing else: no other node, output or update reads it, so it can run last;
 - its expression cannot raise (no ``helpers.power``): once the first buffer is written nothing may
-  fail, or a failing call would leave half its updates applied;
+  fail, or a failing call would leave half its updates applied. An increment can raise (an index
+  out of bounds, a value of the wrong shape), so at most one is written in place: it runs after
+  every check of the elementwise ones and before their loops, and checks everything before it
+  writes;
 - the loop reads the old value only as ``w`` itself, element by element at the index it writes
   (never a view of ``w`` such as ``w.T`` or ``w[::-1]``);
 - no other update written in place reads ``w``, and no result of the function is a view of ``w``
@@ -38,6 +42,7 @@ import sympy
 from ...rewrite.alias import alias_root, returns_branch_values
 from ...graph import Variable, toposort
 from ...tensor.elemwise import Elemwise
+from ...tensor.indexing import IncSubtensor
 
 
 def _can_raise(expr: sympy.Expr) -> bool:
@@ -60,15 +65,22 @@ def plan_inplace(inputs: Sequence[Variable], outputs: Sequence[Variable], update
     counts: dict = {}
     for v in results:
         counts[id(v)] = counts.get(id(v), 0) + 1
-    candidates = {}
+    candidates, increment = {}, False
     for slot, k in updated.items():
         out, buf = results[k], inputs[slot]
         node = out.owner
-        if (node is None or not isinstance(node.op, Elemwise) or out.ndim == 0
-                or out.dtype not in ("float32", "float64") or out.type is not buf.type
-                or counts[id(out)] > 1 or id(out) in consumed or _can_raise(node.op.expr)):
+        if (node is None or out.ndim == 0 or out.dtype not in ("float32", "float64") or out.type is not buf.type
+                or counts[id(out)] > 1 or id(out) in consumed):
             continue
-        if any(_may_view(v, buf) and v is not buf for v in node.inputs):
+        if isinstance(node.op, IncSubtensor):
+            if increment or node.inputs[0] is not buf:
+                continue
+            if any(_may_view(v, buf) for v in node.inputs[1:]):
+                continue  # the value or an index read through w: it would change under the increment
+            increment = True
+        elif not isinstance(node.op, Elemwise) or _can_raise(node.op.expr):
+            continue
+        elif any(_may_view(v, buf) and v is not buf for v in node.inputs):
             continue  # reads the old value through a view: another element than the one it writes
         candidates[k] = slot
     accepted = {}

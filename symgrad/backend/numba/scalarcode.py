@@ -62,23 +62,26 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
 
 
 def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str) -> None:
-    """sigmoid/softplus of ±a from one exp and one log1p, bit-identical to the helpers' (which
-    compute in float64 and round a float32 result once)."""
+    """sigmoid/softplus of ±a from one exp and one log1p, bit-identical to the helpers'. float64
+    uses ``vexp`` (a loop over it vectorizes); float32 stays float32 with libm's expf (vexp is
+    float64 arithmetic: half the lanes)."""
+    one = "np.float32(1)" if width == "float32" else "1.0"
+    exp = "np.exp" if width == "float32" else "vexp"
     a, e, d, l = (em.fresh(p) for p in ("lga", "lge", "lgd", "lgl"))
-    em.emit(f"{a} = as_float(np.float64({printer.doprint(base)}))")
-    em.emit(f"{e} = vexp(-np.abs({a}))")
-    em.emit(f"{d} = 1.0 + {e}")
+    em.emit(f"{a} = as_float({printer.doprint(base)})")
+    em.emit(f"{e} = {exp}(-np.abs({a}))")
+    em.emit(f"{d} = {one} + {e}")
     if any(kind == "softplus" for (kind, _), _ in symbols):  # symbols: ((kind, sign), atom) pairs
         em.emit(f"{l} = np.log1p({e})")
     code = {
-        ("sigmoid", 1): f"(1.0/{d} if {a} >= 0 else {e}/{d})",
-        ("sigmoid", -1): f"({e}/{d} if {a} > 0 else 1.0/{d})",
+        ("sigmoid", 1): f"({one}/{d} if {a} >= 0 else {e}/{d})",
+        ("sigmoid", -1): f"({e}/{d} if {a} > 0 else {one}/{d})",
         ("softplus", 1): f"({a} + {l} if {a} > 0 else {l})",
         ("softplus", -1): f"(-{a} + {l} if {a} < 0 else {l})",
     }
     for key, atom in symbols:
         var = em.fresh("lg")
-        em.emit(f"{var} = {code[key] if width != 'float32' else f'np.float32({code[key]})'}")
+        em.emit(f"{var} = {code[key]}")
         names[atom] = var
 
 

@@ -6,7 +6,8 @@ see what they move out):
    keeping the union;
 2. ``history[-1]`` is the final carry (checked: a scan of zero steps has no last step), so a
    history read only that way is not stored;
-3. histories and per-step outputs nobody reads are dropped;
+3. histories and per-step outputs nobody reads are dropped, and a per-step output that repeats
+   another one, or is a sequence's own slice, gets no history of its own;
 4. a carry that only accumulates a matrix product (``acc + dot(a, b)``: the gradient of a weight
    matrix in backpropagation through time) becomes per-step outputs ``a``, ``b`` and ONE product of
    the stacked factors after the loop: one large BLAS call instead of a small one per step;
@@ -164,10 +165,21 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
     new_c = len(kc)
     new_inner, new_outer = _hoist(trimmed, list(trimmed.outputs), new_c, s, list(inputs[1 + c + s:]))
     step_outs = optimize_step(list(new_inner.outputs))
-    new_inner = ScanInner(new_inner.inputs, step_outs)
     n_ys = sum(keep_y) + len(extra_ys)
-    new_op = replace(op, inner=new_inner, n_carry=new_c, n_ys=n_ys, history=tuple(history[k] for k in kc))
+    same = _stored_elsewhere(step_outs[new_c:new_c + n_ys], new_inner.inputs[new_c:new_c + s], inputs[1 + c:1 + c + s],
+                             bool(op.until))
+    stored = [j for j in range(n_ys) if j not in same]
+    step_outs = step_outs[:new_c] + [step_outs[new_c + j] for j in stored] + step_outs[new_c + n_ys:]
+    new_inner = ScanInner(new_inner.inputs, step_outs)
+    new_op = replace(op, inner=new_inner, n_carry=new_c, n_ys=len(stored), history=tuple(history[k] for k in kc))
     new_node = new_op.make_node(n_steps, *[inputs[1 + k] for k in kc], *inputs[1 + c:1 + c + s], *new_outer)
+
+    def y_output(j: int) -> Variable:
+        """The stacked per-step output ``j`` (of the ys before deduplication)."""
+        if j not in same:
+            return new_op.y_output(new_node, stored.index(j))
+        kind, at = same[j]
+        return y_output(at) if kind == "y" else inputs[1 + c + at][:n_steps]
     slot = {k: i for i, k in enumerate(kc)}
     result: list[Variable] = []
     for k in range(c):
@@ -175,7 +187,7 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
             result.append(new_node.outputs[slot[k]])
         elif k in products:
             y0 = sum(keep_y) + 2 * list(products).index(k)
-            ya, yb = new_op.y_output(new_node, y0), new_op.y_output(new_node, y0 + 1)
+            ya, yb = y_output(y0), y_output(y0 + 1)
             result.append(_sum_of_products(inputs[1 + k], ya, yb, products[k][2]))
         else:
             result.append(node.outputs[k])  # unread
@@ -186,11 +198,29 @@ def _rebuild_scan(node: Apply, inputs: list, used: list[bool], optimize_step: Op
     j_new = 0
     for j in range(m):
         if keep_y[j]:
-            result.append(new_op.y_output(new_node, j_new))
+            result.append(y_output(j_new))
             j_new += 1
         else:
             result.append(op.y_output(node, j))
     return result
+
+
+def _stored_elsewhere(ys: list[Variable], seq_slots: list[Variable], seqs: list[Variable],
+                      until: bool) -> dict[int, tuple[str, int]]:
+    """Per-step outputs not worth a history of their own: ``{j: ("y", j0)}`` for the same value as
+    output ``j0`` (a gradient saves ``dpre`` for the input projection and for a weight's product),
+    ``{j: ("seq", i)}`` for sequence ``i``'s own slice (its stack is the sequence itself, cut to
+    ``n_steps``; not with ``until``, which may stop earlier)."""
+    same: dict[int, tuple[str, int]] = {}
+    for j, y in enumerate(ys):
+        first = next((jj for jj in range(j) if ys[jj] is y and jj not in same), None)
+        if first is not None:
+            same[j] = ("y", first)
+        elif not until and any(y is slot for slot in seq_slots):
+            i = next(i for i, slot in enumerate(seq_slots) if y is slot)
+            if seqs[i].broadcastable[1:] == y.broadcastable and seqs[i].dtype == y.dtype:
+                same[j] = ("seq", i)
+    return same
 
 
 def _reads_of(inner: ScanInner, v: Variable, c: int) -> set[int]:

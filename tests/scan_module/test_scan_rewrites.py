@@ -43,6 +43,22 @@ def test_unread_outputs_dropped():
     np.testing.assert_allclose(fn([1.0, 2.0, 3.0]), [1.0, 3.0, 6.0])
 
 
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_repeated_and_passthrough_outputs_share_storage(mode):
+    """A per-step output equal to another, or a sequence's own slice, has no history of its own."""
+    (total, twice, again, same_x), _ = scan(lambda v, acc: (acc + v, v * 2, v * 2, v), sequences=x,
+                                            outputs_info=[T.constant(0.0), None, None, None])
+    fn = sg.function([x], [total, twice, again, same_x], mode=mode)
+    (node,) = _scans(fn)
+    assert node.op.n_ys == 1
+    xv = np.array([1.0, 2.0, 3.0, 4.0])
+    got = fn(xv)
+    for g, want in zip(got, [np.cumsum(xv), 2 * xv, 2 * xv, xv]):
+        np.testing.assert_array_equal(g, want)
+    (t3, x3), _ = scan(lambda v, acc: (acc + v, v), sequences=x, outputs_info=[T.constant(0.0), None], n_steps=k)
+    np.testing.assert_array_equal(sg.function([x, k], x3, mode=mode)(xv, 3), xv[:3])  # cut to n_steps
+
+
 def test_dead_carry_dropped():
     (total, count), _ = scan(lambda v, acc, n: (acc + v, n + 1), sequences=x,
                              outputs_info=[T.constant(0.0), T.constant(0.0)])

@@ -1,7 +1,8 @@
 """Graph rewrites run before any backend lowers the graph: merge, indexing lifted before
 one-input elementwise work, constant folding, elementwise fusion, stabilization of fused
-formulas, sparse updates of looked-up rows, and reuse of computed transcendental results (``OPTIMIZE``, shared by every backend);
-scans' step graphs go through the same passes (``rewrite/scan.py``, which also hoists loop invariants).
+formulas, sparse updates of looked-up rows, and reuse of computed transcendental results
+(``OPTIMIZE``, shared by every backend); scans' step graphs go through the same passes
+(``rewrite/scan.py``, which also hoists loop invariants).
 Each pass returns new outputs; graphs are never edited in place.
 
 A backend states its whole pipeline as data (its ``pipeline``): ``OPTIMIZE``, then its own passes

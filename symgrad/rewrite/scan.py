@@ -216,10 +216,10 @@ def _stored_elsewhere(ys: list[Variable], seq_slots: list[Variable], seqs: list[
         first = next((jj for jj in range(j) if ys[jj] is y and jj not in same), None)
         if first is not None:
             same[j] = ("y", first)
-        elif not until and any(y is slot for slot in seq_slots):
-            i = next(i for i, slot in enumerate(seq_slots) if y is slot)
-            if seqs[i].broadcastable[1:] == y.broadcastable and seqs[i].dtype == y.dtype:
-                same[j] = ("seq", i)
+            continue
+        i = None if until else next((i for i, slot in enumerate(seq_slots) if y is slot), None)
+        if i is not None and seqs[i].broadcastable[1:] == y.broadcastable and seqs[i].dtype == y.dtype:
+            same[j] = ("seq", i)
     return same
 
 

@@ -70,15 +70,12 @@ def blas_threads() -> tuple[Callable, Callable] | None:
 SET_SYMBOL, GET_SYMBOL = "symgrad_blas_set_num_threads", "symgrad_blas_get_num_threads"
 
 
-_registered: list = []  # [True] once registered; the no-op functions are kept alive here
+_registered: list = []  # [(setter, getter)] once registered: kept alive while LLVM holds their addresses
 
 
 def _no_blas() -> tuple:  # pragma: no cover - only where scipy has no OpenBLAS
     """A setter that does nothing and a getter that reports one thread (compiled only when needed)."""
-    no_set = numba.cfunc("void(int32)")(lambda n: None)
-    no_get = numba.cfunc("int32()")(lambda: 1)
-    _registered.extend([no_set, no_get])
-    return no_set.ctypes, no_get.ctypes
+    return numba.cfunc("void(int32)")(lambda n: None).ctypes, numba.cfunc("int32()")(lambda: 1).ctypes
 
 
 def register() -> None:
@@ -89,7 +86,7 @@ def register() -> None:
     setter, getter = found if found is not None else _no_blas()
     binding.add_symbol(SET_SYMBOL, ctypes.cast(setter, ctypes.c_void_p).value)
     binding.add_symbol(GET_SYMBOL, ctypes.cast(getter, ctypes.c_void_p).value)
-    _registered.insert(0, True)
+    _registered.append((setter, getter))
 
 
 def keep_blas_threads(fn: Callable) -> Callable:

@@ -40,6 +40,8 @@ class KernelInfo:
     - ``threaded``: whether some part of the kernel runs on several threads;
     - ``loops``: whether it runs a loop of steps (a scan), whose small matrix products run best on one
       BLAS thread (``backend/numba/blas.py``).
+    - ``arena``: whether it takes, last, a byte buffer its caller keeps between calls, from which it
+      carves the arrays no caller sees (``backend/numba/arena.py``).
 
     >>> KernelInfo(may_alias=(False,), row_slots=(0,)).threaded
     False
@@ -51,6 +53,7 @@ class KernelInfo:
     wide_slot: int | None = None
     threaded: bool = False
     loops: bool = False
+    arena: bool = False
 
 
 @dataclass(frozen=True)

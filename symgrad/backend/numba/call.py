@@ -31,6 +31,7 @@ from ...rewrite.alias import overlap
 from ...tensor.reference import interpret
 from ..kernel import DirectCall, Kernel
 from .aligned import aligned_copy, is_aligned
+from .arena import Arena
 from .blas import keep_blas_threads
 from .cache import load_module
 from .plan import KernelPlan
@@ -160,6 +161,10 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
     if info.loops:  # a loop sets BLAS to one thread; one that raises leaves it so (see blas.py)
         jitted = keep_blas_threads(jitted)
         run_loop = run_loop and keep_blas_threads(run_loop)
+    if info.arena:  # the kernel's own arrays live in a buffer kept between calls (arena.py)
+        arena = Arena()
+        jitted = arena.wrap(jitted)
+        run_loop = run_loop and arena.wrap(run_loop)
 
     reference: list = []
 

@@ -30,9 +30,10 @@ from typing import Sequence
 from ...graph import Variable, toposort
 from ...rewrite.alias import alias_root
 from ...tensor.elemwise import Elemwise
+from ...tensor.ifelse import IfElse
 from ...tensor.indexing import IncSubtensor
 from . import indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
-from .emit import EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
+from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
 
@@ -53,6 +54,7 @@ class KernelModule:
 
     prelude: str
     functions: tuple[JitFunction, ...]
+    arena: bool = False  # whether the kernel takes the arena argument last (arena.py)
 
     def __post_init__(self):
         for f in self.functions:  # (a plan read back from disk is built through here too)
@@ -100,13 +102,34 @@ def _consumable(order, outputs: Sequence[Variable]) -> set[int]:
             if v.ndim > 0 and reads.get(id(v)) == 1 and alias_root(v) is v}
 
 
+def _escaping(outputs: Sequence[Variable]) -> set[int]:
+    """Ids of the results whose memory a caller may see, which never live in the arena: the
+    outputs' roots (views: rewrite/alias.py), every value an IfElse among them may return as it is,
+    and the buffer an IncSubtensor among them may add into (``_consumable``)."""
+    seen: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        v = alias_root(stack.pop())
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        op = v.owner.op if v.owner is not None else None
+        if isinstance(op, IfElse):
+            stack.extend(v.owner.inputs[1:])
+            if op.lazy is not None:
+                stack.extend(list(op.lazy.then_outputs) + list(op.lazy.else_outputs))
+        elif isinstance(op, IncSubtensor):
+            stack.append(v.owner.inputs[0])
+    return seen
+
+
 # --- the whole function ---------------------------------------------------------------------
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
 
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
              inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "",
-             global_prefix: str = "C") -> KernelModule:
+             global_prefix: str = "C", arena: bool = False) -> KernelModule:
     """A module whose function ``name(a0, a1, ...)`` returns a tuple of the outputs.
 
     ``inplace``: {output index: input slot} of updates written into their input's buffer (from
@@ -116,12 +139,16 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
     function; ``name`` then calls the parts in order, passing the values each one needs.
     ``global_prefix`` starts the names of module constants (a scan's step module shares the module).
+    ``arena``: large results that no caller can see may be carved from an arena, a byte buffer
+    the caller keeps between calls (arena.py); a kernel that does takes it as its last argument.
     """
     inplace = inplace or {}
     em = Emitter()
     em.row_block = row_block
     em.suffix = suffix
     em.global_prefix = global_prefix
+    em.arena = arena
+    em.escaping = _escaping(outputs) if arena else set()
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
@@ -156,11 +183,15 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     helpers = tuple(f for group in em.extra for f in group)
     prelude = "\n".join(em.globals)
     ret = f"    return ({', '.join(results)}{',' if results else ''})"
+    start = []
+    if em.arena_used:  # (every call carves its arrays from the arena's start again)
+        args.append(ARENA)
+        start = [f"    arena_start({ARENA})"]
     header = f"def {name}{suffix}({', '.join(args)}):"
     if len(em.lines) <= MAX_PART_LINES:
-        body = "\n".join(em.lines)
+        body = "\n".join(start + em.lines)
         main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
-        return KernelModule(prelude, helpers + (main,))
+        return KernelModule(prelude, helpers + (main,), em.arena_used)
     parts, current, size = [], [], 0
     for chunk in chunks:
         if current and size + len(chunk[0]) > MAX_PART_LINES:
@@ -188,5 +219,5 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
                                      + f"\n    return ({', '.join(returns)}{',' if returns else ''})"))
         target = f"{', '.join(returns)}," if returns else "_"
         calls.append(f"    {target} = {part_name}({', '.join(params)})")
-    main = JitFunction(name + suffix, header + "\n" + "\n".join(calls) + "\n" + ret)
-    return KernelModule(prelude, helpers + tuple(functions) + (main,))
+    main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
+    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used)

@@ -24,6 +24,10 @@ from ...graph import Apply, Constant, Variable
 ROW_BLOCK = 8  # rows per block: their dots share each load of w, their gradients each pass over g
 
 
+# The name of the kernel's arena argument (arena.py): a byte buffer the caller keeps between calls.
+ARENA = "ws"
+
+
 # The jit options of a generated function, by their names in helpers.py: plain (JIT), a row pass's
 # loops (JIT_FAST: sums may be reassociated), a row pass's thread dispatch (JIT_PAR: its prange
 # loop runs on threads). Options are data of the function, chosen where it is generated.
@@ -60,6 +64,25 @@ class Emitter:
         self.suffix = ""  # ends the name of every generated function (a copy of a kernel: _W, _L)
         self.global_prefix = "C"  # module constants' names (a scan's step graph gets its own)
         self.consumable: set[int] = set()  # results their one reader may overwrite (codegen._consumable)
+        self.arena = False  # whether results may live in the kernel's arena (codegen.generate, arena.py)
+        self.escaping: set[int] = set()  # results whose memory a caller may see: never in the arena
+        self.arena_used = False
+
+    def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
+        """Whether :meth:`new_array` carves ``v``'s array from the arena."""
+        return self.arena and id(v) not in self.escaping and (dtype or v.dtype) != "bool"
+
+    def new_array(self, v: Variable, shape: str, dtype: str | None = None) -> str:
+        """The expression of a new, uninitialized array of ``v``'s dtype (or ``dtype``) and the
+        tuple expression ``shape``, to hold ``v``: carved from the arena when the kernel has one and
+        no caller can see ``v``'s memory (it is not an output nor a view, branch or buffer of one)."""
+        dtype = dtype or v.dtype
+        if not self.in_arena(v, dtype):
+            return f"np.empty({shape}, dtype={_np(dtype)})"
+        self.arena_used = True
+        self.used.add(ARENA)
+        itemsize = np.dtype("float32" if dtype == "float16" else dtype).itemsize
+        return f"arena_array({ARENA}, {shape}, {_np(dtype)}, {itemsize})"
 
     def fresh(self, prefix: str = "t") -> str:
         self.counter += 1

@@ -124,7 +124,7 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
         return None
     sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
-    fresh = f"np.empty(({', '.join(sizes)},), dtype={_np(op.dtype)})"
+    fresh = em.new_array(out, f"({', '.join(sizes)},)", op.dtype)
     if into is None:
         em.emit(f"{o} = {fresh}")
     else:
@@ -258,7 +258,12 @@ def _dot(em: Emitter, node: Apply) -> None:
         ops = []
         for v, nm in ((a, an), (b, bn)):
             ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype({_np(dtype)})")
-        em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
+        if a.ndim == 2 and b.ndim == 2 and em.in_arena(out):
+            # into an array of the arena (numba's np.dot with ``out`` checks its shape and layout)
+            em.emit(f"{o} = {em.new_array(out, f'({an}.shape[0], {bn}.shape[1])')}")
+            em.emit(f"np.dot({ops[0]}, {ops[1]}, {o})")
+        else:
+            em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
         return
     # integer or bool dot: BLAS has no such type; plain loops in numpy's accumulation dtype
     acc = em.fresh("acc")

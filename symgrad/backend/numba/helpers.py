@@ -136,6 +136,34 @@ def blas_threads_back(n):
         _blas_set(n)
 
 
+# --- the kernel's arena (see arena.py) --------------------------------------------------------------
+ARENA_HEADER = 64  # bytes before the first array: the bump position (int64), alone on its cache line
+
+
+@numba.njit(**JIT)
+def arena_start(ws):
+    """Start a call: the arena's arrays are carved again from its first byte after the header."""
+    ws[:8].view(np.int64)[0] = ARENA_HEADER
+
+
+@numba.njit(**JIT)
+def arena_array(ws, shape, dtype, itemsize):
+    """An uninitialized C array of ``shape`` and ``dtype``: the arena's next bytes when they fit,
+    else a new array (the position moves on either way, so the caller learns the size needed)."""
+    n = itemsize
+    for s in shape:
+        if s < 0:
+            raise ValueError("negative dimensions are not allowed")
+        n *= s
+    pos = ws[:8].view(np.int64)
+    p = pos[0]
+    q = p + (n + 63) // 64 * 64  # each array starts on a cache line
+    pos[0] = q
+    if q <= ws.shape[0]:
+        return ws[p:p + n].view(dtype).reshape(shape)
+    return np.empty(shape, dtype)
+
+
 # --- tanh that LLVM can vectorize --------------------------------------------------------------
 # numba calls libm's tanh one element at a time (llvmlite's PyPI builds have no SVML): 336 us for
 # a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
@@ -366,5 +394,6 @@ def softplus32(x):
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, vexp, _exp_reduced,
-                mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_one_thread, blas_threads_back):
+                mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_one_thread, blas_threads_back,
+                arena_start, arena_array):
     _attach_cache(_helper, _TolerantCache)

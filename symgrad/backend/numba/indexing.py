@@ -150,8 +150,7 @@ def _advanced_subtensor(em: Emitter, node: Apply) -> None:
     k = len(flats)
     rest_shape = ", ".join(f"{view}.shape[{k + r}]" for r in range(rest))
     flat_out = em.fresh("g")
-    em.emit(f"{flat_out} = np.empty(({n}, {rest_shape}), dtype={_np(x.dtype)})" if rest else
-            f"{flat_out} = np.empty(({n},), dtype={_np(x.dtype)})")
+    em.emit(f"{flat_out} = {em.new_array(out, f'({n}, {rest_shape})' if rest else f'({n},)', x.dtype)}")
     em.open(f"for q in range({n}):")
     src = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
     em.emit(f"{flat_out}[q] = {src}")

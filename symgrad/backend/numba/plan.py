@@ -16,8 +16,10 @@ Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codeg
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
 >>> plan = plan_kernel([x], [T.exp(x)], {})
->>> [f.name for f in plan.module.functions], plan.info
-(['kernel'], KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False))
+>>> [f.name for f in plan.module.functions]
+['kernel']
+>>> plan.info
+KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False, arena=False)
 >>> KernelPlan.from_json(plan.to_json()) == plan
 True
 """
@@ -34,12 +36,12 @@ from ...tensor.rowstream import RowStream
 from ...tensor.scan import Scan
 from ..kernel import KernelInfo
 from .codegen import KernelModule, generate
-from .emit import JitFunction
+from .emit import ARENA, JitFunction
 from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,19 @@ class KernelPlan:
         wide = info["wide_slot"]
         plan = cls(
             module=KernelModule(_text(data["prelude"]), tuple(JitFunction(_text(n), _text(s), _text(o))
-                                                              for n, o, s in data["functions"])),
+                                                              for n, o, s in data["functions"]),
+                                _flag(info["arena"])),
             info=KernelInfo(may_alias=tuple(_flag(b) for b in info["may_alias"]),
                             inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
                             wide_slot=None if wide is None else _slot(wide),
-                            threaded=_flag(info["threaded"]), loops=_flag(info["loops"])),
+                            threaded=_flag(info["threaded"]), loops=_flag(info["loops"]),
+                            arena=_flag(info["arena"])),
             uncached=tuple(_text(n) for n in data["uncached"]))
         if plan.info.threaded != plan.module.threaded:
             raise ValueError("plan: threaded flag disagrees with its functions")
+        if plan.info.arena != plan.module.arena:
+            raise ValueError("plan: arena flag disagrees with its module")
         return plan
 
 
@@ -108,11 +114,12 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
     """Generate the kernel of an optimized graph, its copies and its loops (see the module docstring).
     ``updated``: input slot -> index of the output that replaces it between steps of ``loop``."""
     inplace = plan_inplace(inputs, outputs, updated)
-    module = generate(inputs, outputs, inplace=inplace)
+    module = generate(inputs, outputs, inplace=inplace, arena=True)
     wide = wide_slot(inputs, outputs)
     suffixes = [""]
     if wide is not None:  # compiled when first called (see call.py)
-        module = module.extended(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W"))
+        module = module.extended(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W",
+                                                 arena=True))
         suffixes.append("_W")
     threaded = module.threaded
     uncached: tuple[str, ...] = ()
@@ -120,30 +127,33 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
         slots = tuple(inplace.values())
         kernel_suffix = ""
         if threaded:  # the loop's private copy of every kernel (see the module docstring)
-            copies = [generate(inputs, outputs, inplace=inplace, suffix="_L")]
+            copies = [generate(inputs, outputs, inplace=inplace, suffix="_L", arena=True)]
             if wide is not None:
-                copies.append(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W_L"))
+                copies.append(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W_L",
+                                       arena=True))
             module = module.extended(*copies)
             uncached = tuple(f.name for copy in copies for f in copy.functions)
             kernel_suffix = "_L"
-        loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}")
-                      for s in suffixes)
+        loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}",
+                                     module.arena) for s in suffixes)
         module = module.extended(KernelModule("", loops))
     loops = any(isinstance(n.op, Scan) for n in toposort(list(outputs)))
     info = KernelInfo(may_alias=tuple(alias_flags(list(outputs))), inplace_slots=tuple(inplace.values()),
-                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded, loops=loops)
+                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded, loops=loops,
+                      arena=module.arena)
     return KernelPlan(module, info, uncached)
 
 
 def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: str, inplace: Sequence[int],
-                   name: str) -> JitFunction:
-    """``name(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot.
+                   name: str, arena: bool = False) -> JitFunction:
+    """``name(n, a0, ...)``: call ``kernel`` n times, feeding each update back into its input slot
+    (``arena``: the kernel takes the arena last, and so does the loop: every step uses it again).
 
     A slot the kernel writes in place starts as a copy: the caller's buffer stays as it was until
     every step succeeded (the loop's results replace it then)."""
     args = [f"a{i}" for i in range(len(inputs))]
     state = list(args)
-    lines = [f"def {name}(n, " + ", ".join(args) + "):"]
+    lines = [f"def {name}(n, " + ", ".join(args + [ARENA] * arena) + "):"]
     for slot in updated:
         # state is carried in C-contiguous arrays so every call sees one type (one specialization)
         if slot in inplace:
@@ -154,11 +164,11 @@ def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: 
             lines.append(f"    s{slot} = a{slot}")
         state[slot] = f"s{slot}"
     lines.append("    for step in range(n - 1):")
-    lines.append(f"        r = {kernel}({', '.join(state)})")
+    lines.append(f"        r = {kernel}({', '.join(state + [ARENA] * arena)})")
     for slot, out_index in updated.items():
         conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
         lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
-    lines.append(f"    return {kernel}({', '.join(state)})")
+    lines.append(f"    return {kernel}({', '.join(state + [ARENA] * arena)})")
     return JitFunction(name, "\n".join(lines))
 
 

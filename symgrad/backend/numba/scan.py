@@ -51,13 +51,16 @@ def _scan(em: Emitter, node: Apply) -> None:
         # arrays: our own C-ordered copy (the loop variable then has one type; finals never alias inputs)
         em.emit(f"{cv} = np.ascontiguousarray({init}).copy()" if var.ndim else f"{cv} = {_scalar(var.dtype, init)}")
         carries.append(cv)
+    # the node's outputs: finals, then histories, then per-step outputs (bound at the end)
+    history_out = dict(zip([kk for kk in range(c) if op.history[kk]], node.outputs[c:]))
+    ys_out = node.outputs[c + len(history_out):]
     hists = {}
     for kk in range(c):
         if op.history[kk]:
             h = em.fresh("h")
             var = inner.inputs[kk]
-            shape = f"({n},) + {carries[kk]}.shape" if var.ndim else f"{n}"
-            em.emit(f"{h} = np.empty({shape}, dtype={_np(var.dtype)})")
+            shape = f"({n},) + {carries[kk]}.shape" if var.ndim else f"({n},)"
+            em.emit(f"{h} = {em.new_array(history_out[kk], shape, var.dtype)}")
             hists[kk] = h
     ys = []
     for j in range(n_ys):
@@ -89,13 +92,13 @@ def _scan(em: Emitter, node: Apply) -> None:
         val = f"{r}[{c + j}]"
         if y.ndim:
             em.open(f"if {t} == 0:")
-            em.emit(f"{yv} = np.empty(({n},) + {val}.shape, dtype={_np(y.dtype)})")
+            em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape', y.dtype)}")
             em.close()
             em.emit(f"if {val}.shape != {yv}.shape[1:]:")
             em.emit(f"    raise ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
         else:
             em.open(f"if {t} == 0:")
-            em.emit(f"{yv} = np.empty({n}, dtype={_np(y.dtype)})")
+            em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},)', y.dtype)}")
             em.close()
         em.emit(f"{yv}[{t}] = {val}")
     if op.until:

@@ -48,8 +48,7 @@ def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: S
                 em.emit(f"{size} = {nm}.shape[{j}]")
                 first = v
             else:
-                em.emit(f"if {nm}.shape[{j}] != {size}:")
-                em.emit("    raise ValueError(" + _msg(
+                em.fail_if(f"{nm}.shape[{j}] != {size}", "ValueError(" + _msg(
                     f"{what}: shapes do not match in dimension {d}: {_label(first)} and {_label(v)} "
                     "(only dimensions declared broadcastable are broadcast)") + ")")
         sizes.append(size or "1")
@@ -143,7 +142,7 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
             else:
                 t = em.fresh("x")
                 window = _window(v)
-                if window is not None and any(window[1]):
+                if window is not None:
                     em.emit(f"{t} = {_access(v, em.name(window[0]), idx, window[1])}")
                 else:
                     em.emit(f"{t} = {_access(v, nm, idx)}")
@@ -187,8 +186,7 @@ def _reduce(em: Emitter, node: Apply) -> None:
         return
     if op.kind in ("max", "min", "argmax", "argmin"):
         checks = " or ".join(f"{xn}.shape[{a}] == 0" for a in axes)
-        em.emit(f"if {checks}:")
-        em.emit(f"    raise ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
+        em.fail_if(f"{checks}", f"ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
     sizes = [f"{xn}.shape[{d}]" for d in range(x.ndim)]
     kept = [d for d in range(x.ndim) if d not in axes]
     if op.kind in ("argmax", "argmin"):
@@ -251,8 +249,7 @@ def _dot(em: Emitter, node: Apply) -> None:
     out = node.outputs[0]
     an, bn = em.name(a), em.name(b)
     o = em.bind(out, f"v{len(em.names)}")
-    em.emit(f"if {an}.shape[{a.ndim - 1}] != {bn}.shape[0]:")
-    em.emit(f"    raise ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+    em.fail_if(f"{an}.shape[{a.ndim - 1}] != {bn}.shape[0]", f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
     dtype = out.dtype
     if dtype in ("float32", "float64"):
         ops = []
@@ -378,11 +375,9 @@ def _reshape(em: Emitter, node: Apply) -> None:
     em.emit(f"elif {known} != ({size}):")
     em.emit(f"    raise ValueError({bad})")
     for d, s in enumerate(dims):
-        em.emit(f"if {s} < 0:")
-        em.emit(f"    raise ValueError({bad})")
+        em.fail_if(f"{s} < 0", f"ValueError({bad})")
         if out.broadcastable[d]:
-            em.emit(f"if {s} != 1:")
-            em.emit(f"    raise ValueError({bad})")
+            em.fail_if(f"{s} != 1", f"ValueError({bad})")
     src = f"np.full((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
     if out.ndim == 0:
         em.emit(f"{o} = {src}.reshape((1,))[0]")
@@ -394,8 +389,7 @@ def _reshape(em: Emitter, node: Apply) -> None:
 def _arange(em: Emitter, node: Apply) -> None:
     start, stop, step = (em.name(v) for v in node.inputs)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    em.emit(f"if {step} == 0:")
-    em.emit(f"    raise ValueError({_msg('arange: step must not be zero')})")
+    em.fail_if(f"{step} == 0", f"ValueError({_msg('arange: step must not be zero')})")
     em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype({_np(node.op.dtype)})")
 
 
@@ -409,16 +403,14 @@ def _alloc(em: Emitter, node: Apply) -> None:
         em.emit(f"{s} = {em.name(v)}")
         if isinstance(v, Constant):  # checked by make_node
             continue
-        em.emit(f"if {s} < 0:")
-        em.emit(f"    raise ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
+        em.fail_if(f"{s} < 0", f"ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
     pad = len(shape) - value.ndim
     for d in range(value.ndim):
         # the value's dims must have the size asked for, unless declared broadcastable and 1:
         # np.broadcast_to would otherwise stretch (or reject with a message naming nothing)
         stretch = f" and not {vn}.shape[{d}] == 1" if value.broadcastable[d] else ""
-        em.emit(f"if {vn}.shape[{d}] != {dims[pad + d]}{stretch}:")
         bad = f"alloc of {_label(value)}: dimension {d} of the value does not have the requested size"
-        em.emit(f"    raise ValueError({_msg(bad)})")
+        em.fail_if(f"{vn}.shape[{d}] != {dims[pad + d]}{stretch}", f"ValueError({_msg(bad)})")
     if out.ndim == 0:
         em.emit(f"{o} = {_np(out.dtype)}({vn})")
     elif value.ndim == 0:
@@ -437,8 +429,7 @@ def _join(em: Emitter, node: Apply) -> None:
     for v, nm in zip(node.inputs[1:], names[1:]):
         for d in range(first.ndim):
             if d != axis:
-                em.emit(f"if {nm}.shape[{d}] != {names[0]}.shape[{d}]:")
-                em.emit(f"    raise ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
+                em.fail_if(f"{nm}.shape[{d}] != {names[0]}.shape[{d}]", f"ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
     em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
 
 
@@ -526,8 +517,7 @@ def _specify_shape(em: Emitter, node: Apply) -> None:
     checks = [f"{xn}.shape[{d}] != {next(sizes)}" for d, c in enumerate(node.op.checked) if c]
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if checks:
-        em.emit(f"if {' or '.join(checks)}:")
-        em.emit(f"    raise ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+        em.fail_if(f"{' or '.join(checks)}", f"ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
     em.emit(f"{o} = {xn}")
 
 
@@ -536,6 +526,5 @@ def _assert(em: Emitter, node: Apply) -> None:
     x, cond = node.inputs
     xn, cn = em.name(x), em.name(cond)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    em.emit(f"if not {cn}:")
-    em.emit(f"    raise ValueError({_msg(node.op.message)})")
+    em.fail_if(f"not {cn}", f"ValueError({_msg(node.op.message)})")
     em.emit(f"{o} = {xn}")

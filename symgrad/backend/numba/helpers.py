@@ -106,10 +106,23 @@ def _power(a, b):
     return lambda a, b: a ** b
 
 
+@intrinsic
+def unlikely(typingctx, cond):
+    """``cond`` as a bool, with LLVM told it is almost always false (``llvm.expect``): kernels guard
+    every raise with it (``Emitter.fail_if``), so LLVM lays out and optimizes the paths that do not
+    raise as the hot ones."""
+    def codegen(context, builder, signature, args):
+        truth = context.is_true(builder, signature.args[0], args[0])
+        i1 = ir.IntType(1)
+        expect = builder.module.declare_intrinsic("llvm.expect", [i1], ir.FunctionType(i1, [i1, i1]))
+        return builder.call(expect, [truth, ir.Constant(i1, 0)])
+    return types.boolean(cond), codegen
+
+
 @numba.njit(**JIT)
 def check_index(i, n, what_bad):
     """Normalize a possibly negative index into [0, n); a raise instead of reading out of bounds."""
-    if i < -n or i >= n:
+    if unlikely(i < -n or i >= n):
         raise IndexError(what_bad)
     return i + n if i < 0 else i
 
@@ -140,27 +153,41 @@ def blas_threads_back(n):
 ARENA_HEADER = 64  # bytes before the first array: the bump position (int64), alone on its cache line
 
 
+@intrinsic
+def _at(typingctx, ws, offset, dtype):
+    """A pointer to ``dtype`` values at byte ``offset`` of the byte array ``ws`` (callers keep
+    ``offset`` inside ``ws`` and aligned for ``dtype``)."""
+    target = dtype.dtype if isinstance(dtype, types.DTypeSpec) else dtype.instance_type
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.bitcast(builder.gep(arr.data, [args[1]]), context.get_value_type(signature.return_type))
+    return types.CPointer(target)(ws, offset, dtype), codegen
+
+
 @numba.njit(**JIT)
 def arena_start(ws):
     """Start a call: the arena's arrays are carved again from its first byte after the header."""
-    ws[:8].view(np.int64)[0] = ARENA_HEADER
+    _at(ws, 0, np.int64)[0] = ARENA_HEADER
 
 
 @numba.njit(**JIT)
 def arena_array(ws, shape, dtype, itemsize):
     """An uninitialized C array of ``shape`` and ``dtype``: the arena's next bytes when they fit,
-    else a new array (the position moves on either way, so the caller learns the size needed)."""
+    else a new array (the position moves on either way, so the caller learns the size needed).
+    The array is made on the arena's memory with ``numba.carray`` (no owner of its own: the arena
+    outlives the call); a view and a reshape would cost 1.5 s more to compile per shape rank."""
     n = itemsize
     for s in shape:
-        if s < 0:
+        if unlikely(s < 0):
             raise ValueError("negative dimensions are not allowed")
         n *= s
-    pos = ws[:8].view(np.int64)
+    pos = _at(ws, 0, np.int64)
     p = pos[0]
     q = p + (n + 63) // 64 * 64  # each array starts on a cache line
     pos[0] = q
     if q <= ws.shape[0]:
-        return ws[p:p + n].view(dtype).reshape(shape)
+        return numba.carray(_at(ws, p, dtype), shape)
     return np.empty(shape, dtype)
 
 

@@ -17,7 +17,7 @@ from ...tensor.indexing import (
     decode_spec,
     indexed_broadcastable,
 )
-from .emit import Emitter, _label, _msg, _np, emitter
+from .emit import Emitter, _label, _msg, emitter
 
 
 def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry],
@@ -41,8 +41,7 @@ def _slice_text(em: Emitter, e: IndexEntry, idx_names: Sequence[str]) -> str:
     """``start:stop:step`` for a slice entry whose bounds are index inputs; checks step != 0."""
     bounds = ["" if k is None else idx_names[k] for k in e.inputs]
     if bounds[2]:
-        em.emit(f"if {bounds[2]} == 0:")
-        em.emit(f"    raise ValueError({_msg('slice step cannot be zero')})")
+        em.fail_if(f"{bounds[2]} == 0", f"ValueError({_msg('slice step cannot be zero')})")
     return ":".join(bounds) if any(bounds) else ":"
 
 
@@ -237,6 +236,5 @@ def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, re
         if y.broadcastable[j]:
             continue
         target = f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]"
-        em.emit(f"if {yn}.shape[{j}] != {target}:")
-        em.emit(f"    raise ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
+        em.fail_if(f"{yn}.shape[{j}] != {target}", f"ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
 

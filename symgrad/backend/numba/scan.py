@@ -37,14 +37,12 @@ def _scan(em: Emitter, node: Apply) -> None:
 
     n = em.fresh("n")
     em.emit(f"{n} = {em.name(node.inputs[0])}")
-    em.emit(f"if {n} < 0:")
-    em.emit(f"    raise ValueError({_msg(f'{what}: n_steps is negative')})")
+    em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{what}: n_steps is negative')})")
     inits = [em.name(v) for v in node.inputs[1:1 + c]]
     seqs = [em.name(v) for v in node.inputs[1 + c:1 + c + s]]
     invariants = [em.name(v) for v in node.inputs[1 + c + s:]]
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
-        em.emit(f"if {q}.shape[0] < {n}:")
-        em.emit(f"    raise ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
+        em.fail_if(f"{q}.shape[0] < {n}", f"ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
     carries = []
     for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
         cv = em.fresh("c")
@@ -79,9 +77,8 @@ def _scan(em: Emitter, node: Apply) -> None:
     for kk, cv in enumerate(carries):
         var = inner.inputs[kk]
         if var.ndim:
-            em.emit(f"if {r}[{kk}].shape != {cv}.shape:")
             message = f"{what}: recurrent state {kk} ({_label(node.inputs[1 + kk])}) changes shape between steps"
-            em.emit(f"    raise ValueError({_msg(message)})")
+            em.fail_if(f"{r}[{kk}].shape != {cv}.shape", f"ValueError({_msg(message)})")
             em.emit(f"{cv} = {r}[{kk}]")
         else:
             em.emit(f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")
@@ -94,8 +91,7 @@ def _scan(em: Emitter, node: Apply) -> None:
             em.open(f"if {t} == 0:")
             em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape', y.dtype)}")
             em.close()
-            em.emit(f"if {val}.shape != {yv}.shape[1:]:")
-            em.emit(f"    raise ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
+            em.fail_if(f"{val}.shape != {yv}.shape[1:]", f"ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
         else:
             em.open(f"if {t} == 0:")
             em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},)', y.dtype)}")

@@ -1,4 +1,4 @@
-"""backend/numba/emitters.py: elementwise loops over slices read the slice's base at an offset."""
+"""backend/numba/emitters.py: elementwise loops over slices read the slice's base (at an offset)."""
 import numpy as np
 import pytest
 
@@ -14,8 +14,8 @@ def _both(inputs, out, *values):
 
 @pytest.mark.parametrize("cut", [
     lambda p: p[:, 4:8], lambda p: p[1:, 8:], lambda p: p[2:3, :5], lambda p: p[:, 20:],  # past the end: empty
-    lambda p: p[:, 3:100], lambda p: p[5:, 1:],
-], ids=["cols", "tail", "row", "empty", "clipped", "both"])
+    lambda p: p[:, 3:100], lambda p: p[5:, 1:], lambda p: p[:, :5], lambda p: p[:2],
+], ids=["cols", "tail", "row", "empty", "clipped", "both", "head", "rows"])
 def test_slice_of_a_product(cut):
     x, W = T.dmatrix("x"), T.dmatrix("W")
     pre = T.dot(x, W)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from symgrad.backend.numba.helpers import sigmoid32, sigmoid64, softplus64, vexp, vtanh
+from symgrad.backend.numba import helpers
 
 
 def _loop_of(fn):
@@ -128,3 +129,38 @@ def test_a_sigmoid_loop_is_vectorized():
     _sigmoid_all(x)
     asm = _sigmoid_all.inspect_asm(_sigmoid_all.signatures[0])
     assert re.search(r"\b(vrndscalepd|vroundpd|roundpd)\b|frint\w+\s+v\d+\.2d", asm)
+
+
+@numba.njit
+def _truth(a, n):
+    return helpers.unlikely(a), helpers.unlikely(n)
+
+
+def test_unlikely_is_the_truth():
+    assert _truth(True, 0) == (True, False) and _truth(False, 3) == (False, True)
+
+
+def _checked_then_tanh(guard: str):
+    """A kernel's shape: twelve shape checks, each raising, then a tanh loop (LLVM counts every
+    raise branch as taken half the time unless told otherwise, and the loop looks cold)."""
+    checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n" for k in range(12))
+    args = ", ".join(f"a{k}" for k in range(12))
+    source = (f"def f({args}, x):\n    n = x.shape[0]\n{checks}    o = np.empty(n)\n    for i in range(n):\n"
+              "        o[i] = vtanh(x[i])\n    p = np.empty(n)\n    for i in range(n):\n        p[i] = vtanh(o[i] * 2.0)\n"
+              "    return p\n")
+    space = {"np": np, "vtanh": helpers.vtanh, "unlikely": helpers.unlikely}
+    exec(source, space)  # noqa: S102 - the text above
+    return numba.njit(**helpers.JIT)(space["f"])
+
+
+def test_checks_keep_the_loops_hot():
+    import re
+
+    f = _checked_then_tanh("unlikely")
+    x = np.linspace(-2, 2, 16)
+    got = f(*[x] * 13)
+    np.testing.assert_allclose(got, np.tanh(np.tanh(x) * 2), rtol=1e-14)
+    with pytest.raises(ValueError, match="bad 3"):
+        f(*[x] * 3, x[:2], *[x] * 9)
+    llvm = f.inspect_llvm(f.signatures[0])
+    assert not re.search(r"call [^\n]*vtanh", llvm)  # inlined into both loops (then vectorized)

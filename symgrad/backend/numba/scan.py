@@ -40,7 +40,13 @@ def _scan(em: Emitter, node: Apply) -> None:
     em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{what}: n_steps is negative')})")
     inits = [em.name(v) for v in node.inputs[1:1 + c]]
     seqs = [em.name(v) for v in node.inputs[1 + c:1 + c + s]]
-    invariants = [em.name(v) for v in node.inputs[1 + c + s:]]
+    invariants = []
+    for v in node.inputs[1 + c + s:]:
+        name = em.name(v)
+        if v.ndim:  # read every step: C-ordered (a transposed weight made a 16x512 product 1.6x slower)
+            name, view = em.fresh("inv"), name
+            em.emit(f"{name} = contiguous({view})")
+        invariants.append(name)
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
         em.fail_if(f"{q}.shape[0] < {n}", f"ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
     carries = []

@@ -249,7 +249,8 @@ def _dot(em: Emitter, node: Apply) -> None:
     out = node.outputs[0]
     an, bn = em.name(a), em.name(b)
     o = em.bind(out, f"v{len(em.names)}")
-    em.fail_if(f"{an}.shape[{a.ndim - 1}] != {bn}.shape[0]", f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+    em.fail_if(f"{an}.shape[{a.ndim - 1}] != {bn}.shape[0]",
+               f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
     dtype = out.dtype
     if dtype in ("float32", "float64"):
         ops = []
@@ -429,7 +430,8 @@ def _join(em: Emitter, node: Apply) -> None:
     for v, nm in zip(node.inputs[1:], names[1:]):
         for d in range(first.ndim):
             if d != axis:
-                em.fail_if(f"{nm}.shape[{d}] != {names[0]}.shape[{d}]", f"ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
+                em.fail_if(f"{nm}.shape[{d}] != {names[0]}.shape[{d}]",
+                           f"ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
     em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
 
 
@@ -517,7 +519,8 @@ def _specify_shape(em: Emitter, node: Apply) -> None:
     checks = [f"{xn}.shape[{d}] != {next(sizes)}" for d, c in enumerate(node.op.checked) if c]
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if checks:
-        em.fail_if(f"{' or '.join(checks)}", f"ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+        em.fail_if(f"{' or '.join(checks)}",
+                   f"ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
     em.emit(f"{o} = {xn}")
 
 

@@ -236,5 +236,6 @@ def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, re
         if y.broadcastable[j]:
             continue
         target = f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]"
-        em.fail_if(f"{yn}.shape[{j}] != {target}", f"ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
+        em.fail_if(f"{yn}.shape[{j}] != {target}",
+                   f"ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
 

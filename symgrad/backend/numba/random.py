@@ -20,12 +20,14 @@ from .emit import Emitter, _label, _literal, _msg, _np, emitter
 def _sizes(em: Emitter, node: Apply, ndim: int) -> tuple[list[str], str]:
     """Read the ``size`` vector (input 1) into ``ndim`` checked locals; returns them and their product."""
     size = em.name(node.inputs[1])
-    em.fail_if(f"{size}.shape[0] != {ndim}", f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} must have {ndim} entries')})")
+    em.fail_if(f"{size}.shape[0] != {ndim}",
+               f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} must have {ndim} entries')})")
     dims = []
     for d in range(ndim):
         dim = em.fresh("d")
         em.emit(f"{dim} = np.int64({size}[{d}])")
-        em.fail_if(f"{dim} < 0", f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} has a negative entry')})")
+        em.fail_if(f"{dim} < 0",
+                   f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} has a negative entry')})")
         dims.append(dim)
     return dims, " * ".join(dims) if dims else "1"
 
@@ -106,7 +108,8 @@ def _choice(em: Emitter, node: Apply) -> None:
     op = node.op
     pvals, unis, rows, outcomes, n, out = _categorical_head(em, node, "size")
     dtype = node.inputs[0].dtype
-    em.fail_if(f"{outcomes} == 0 and {rows} * {n} > 0", f"ValueError({_msg(f'{op}: the probabilities {_label(node.inputs[0])} have no outcomes')})")
+    em.fail_if(f"{outcomes} == 0 and {rows} * {n} > 0",
+               f"ValueError({_msg(f'{op}: the probabilities {_label(node.inputs[0])} have no outcomes')})")
     if not op.replace:
         message = f"{op}: cannot draw more values without replacement than there are outcomes"
         em.fail_if(f"{n} > {outcomes}", f"ValueError({_msg(message)})")
@@ -193,7 +196,8 @@ def _random_state_draw(em: Emitter, node: Apply) -> None:
         em.emit(f"{out}[{i}] = {cast}({av} + {bv} * mt_gauss({st}))")
     elif op.dist == "binomial":
         count, t = em.fresh("cnt"), em.fresh("t")
-        em.fail_if(f"{av} < 0", f"ValueError({_msg(f'{op}: the number of trials {_label(node.inputs[2])} is negative')})")
+        em.fail_if(f"{av} < 0",
+                   f"ValueError({_msg(f'{op}: the number of trials {_label(node.inputs[2])} is negative')})")
         em.emit(f"{count} = 0")
         em.open(f"for {t} in range(np.int64({av})):")
         em.emit(f"if mt_double({st}) < {bv}:")
@@ -271,7 +275,8 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
     a, p = em.name(node.inputs[2]), em.name(node.inputs[3])
     m, out, pick = em.fresh("m"), em.fresh("z"), em.fresh("pick")
     em.emit(f"{m} = {a}.shape[0]")
-    em.fail_if(f"{m} == 0 and {k} > 0", f"ValueError({_msg(f'{op}: cannot choose from the empty {_label(node.inputs[2])}')})")
+    em.fail_if(f"{m} == 0 and {k} > 0",
+               f"ValueError({_msg(f'{op}: cannot choose from the empty {_label(node.inputs[2])}')})")
     em.emit(f"{out} = np.empty({k}, dtype={_np(op.dtype)})")
     if op.replace:
         message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
@@ -347,7 +352,8 @@ def _random_state_multinomial(em: Emitter, node: Apply) -> None:
     em.emit(f"{n} = np.int64({em.name(node.inputs[2])})")
     em.emit(f"{m} = {em.name(node.inputs[3])}.shape[0]")
     em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{op}: n {_label(node.inputs[2])} is negative')})")
-    em.fail_if(f"{m} == 0 and {n} * {count} > 0", f"ValueError({_msg(f'{op}: pvals {_label(node.inputs[3])} has no outcomes')})")
+    em.fail_if(f"{m} == 0 and {n} * {count} > 0",
+               f"ValueError({_msg(f'{op}: pvals {_label(node.inputs[3])} has no outcomes')})")
     cum, last = _emit_cumulative(em, node, 3, m)
     em.emit(f"{out} = np.zeros(({count}, {m}), dtype={_np(op.dtype)})")
     em.open(f"for {r} in range({count}):")

@@ -145,9 +145,11 @@ def _row_entry_source(name, rows_name, par_name, op, X, w, rows, scalars, data, 
     em = Emitter()
     em.emit("n = X.shape[0]")
     em.emit("m = X.shape[1]")
-    em.fail_if("w.shape[0] != m", f"ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
+    em.fail_if("w.shape[0] != m",
+               f"ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
     for k, v in enumerate(rows):
-        em.fail_if(f"r{k}.shape[0] != n", f"ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
+        em.fail_if(f"r{k}.shape[0] != n",
+                   f"ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
     inner = list(data)
     for k, v in enumerate(scalars):  # scalars arrive 0-d (as numbers) or as 1-element vectors
         if v.ndim:

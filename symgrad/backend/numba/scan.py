@@ -48,7 +48,8 @@ def _scan(em: Emitter, node: Apply) -> None:
             em.emit(f"{name} = contiguous({view})")
         invariants.append(name)
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
-        em.fail_if(f"{q}.shape[0] < {n}", f"ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
+        em.fail_if(f"{q}.shape[0] < {n}",
+                   f"ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
     carries = []
     for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
         cv = em.fresh("c")
@@ -97,7 +98,8 @@ def _scan(em: Emitter, node: Apply) -> None:
             em.open(f"if {t} == 0:")
             em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape', y.dtype)}")
             em.close()
-            em.fail_if(f"{val}.shape != {yv}.shape[1:]", f"ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
+            em.fail_if(f"{val}.shape != {yv}.shape[1:]",
+                       f"ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
         else:
             em.open(f"if {t} == 0:")
             em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},)', y.dtype)}")

@@ -146,8 +146,8 @@ def _checked_then_tanh(guard: str):
     checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n" for k in range(12))
     args = ", ".join(f"a{k}" for k in range(12))
     source = (f"def f({args}, x):\n    n = x.shape[0]\n{checks}    o = np.empty(n)\n    for i in range(n):\n"
-              "        o[i] = vtanh(x[i])\n    p = np.empty(n)\n    for i in range(n):\n        p[i] = vtanh(o[i] * 2.0)\n"
-              "    return p\n")
+              "        o[i] = vtanh(x[i])\n    p = np.empty(n)\n    for i in range(n):\n"
+              "        p[i] = vtanh(o[i] * 2.0)\n    return p\n")
     space = {"np": np, "vtanh": helpers.vtanh, "unlikely": helpers.unlikely}
     exec(source, space)  # noqa: S102 - the text above
     return numba.njit(**helpers.JIT)(space["f"])

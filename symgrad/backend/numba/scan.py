@@ -10,13 +10,31 @@ gets its own copy of the step.
 """
 from __future__ import annotations
 
-from ...graph import Apply
+from ...graph import Apply, Constant, Variable
+from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
 from .emit import Emitter, _label, _msg, _np, emitter
 
 
 def _scalar(dtype: str, value: str) -> str:
     return f"bool({value})" if dtype == "bool" else f"{_np(dtype)}({value})"
+
+
+def _reversed(v: Variable) -> Variable | None:
+    """``x`` when the sequence ``v`` is ``x[::-1]`` (as a backward scan's are): the step then reads
+    row ``len(x) - 1 - t`` of ``x`` itself. A row of the reversed view has numba's layout 'A'
+    (strides known only at run time) and the step's loops over it do not vectorize; a row of a
+    C-ordered ``x`` is C-ordered (the LSTM's backward step: 86 -> 75 us)."""
+    node = v.owner
+    if node is None or type(node.op) is not Subtensor:
+        return None
+    entries = decode_spec(node.op.spec)
+    if len(entries) != 1 or entries[0].kind != "slice":
+        return None
+    lo, hi, step = (None if pos is None else node.inputs[1 + pos] for pos in entries[0].inputs)
+    if lo is None and hi is None and isinstance(step, Constant) and step.data.ndim == 0 and step.data == -1:
+        return node.inputs[0]
+    return None
 
 
 @emitter(Scan)
@@ -73,14 +91,18 @@ def _scan(em: Emitter, node: Apply) -> None:
         yv = em.fresh("y")
         em.emit(f"{yv} = np.empty({(0,) * (y.ndim + 1)!r}, dtype={_np(y.dtype)})")  # sized at step 0
         ys.append(yv)
+    t = em.fresh("t")
+    rows = []  # each sequence's row of step t
+    for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
+        base = _reversed(var)
+        rows.append(f"{q}[{t}]" if base is None else f"{em.name(base)}[{em.name(base)}.shape[0] - 1 - {t}]")
     run = em.fresh("steps")
     em.emit(f"{run} = {n}")
     blas = em.fresh("blas")
     em.emit(f"{blas} = blas_one_thread()  # small products every step: one BLAS thread (blas.py)")
-    t = em.fresh("t")
     em.open(f"for {t} in range({n}):")
     r = em.fresh("r")
-    em.emit(f"{r} = {step}({', '.join(carries + [f'{q}[{t}]' for q in seqs] + invariants)})")
+    em.emit(f"{r} = {step}({', '.join(carries + rows + invariants)})")
     for kk, cv in enumerate(carries):
         var = inner.inputs[kk]
         if var.ndim:

@@ -1,4 +1,5 @@
-"""backend/numba/scan.py: the step reads its loop invariants C-ordered, whatever their layout."""
+"""backend/numba/scan.py: the step reads its loop invariants C-ordered, whatever their layout, and
+the rows of a reversed sequence from the sequence itself."""
 import numpy as np
 
 import symgrad as sg
@@ -22,3 +23,23 @@ def test_invariants_of_any_layout():
     np.testing.assert_allclose(got[0][-1], h, rtol=1e-13)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_reversed_sequences_read_their_base():
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    y = x * 2.0  # a C-ordered result: its reversal's rows are read from it directly
+    outs = []
+    for seq, n in [(y[::-1], None), (y[1:][::-1], 3), (x[::-1], 2), (y[::-2], None)]:
+        hs, _ = sg.scan(lambda r, h: T.tanh(r + h), sequences=seq, outputs_info=h0, n_steps=n)
+        outs.append(hs)
+    outs.append(sg.grad(sum(o.sum() for o in outs), x))
+    values = np.random.default_rng(6).standard_normal((5, 3)), np.zeros(3)
+    f = sg.function([x, h0], outs, mode="numba")
+    got, want = f(*values), sg.function([x, h0], outs, mode="numpy")(*values)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    assert ".shape[0] - 1 - " in f.source  # (the gradient's backward scans read reversed histories)
+    h = values[1]
+    for r in (values[0] * 2)[::-1]:
+        h = np.tanh(r + h)
+    np.testing.assert_allclose(got[0][-1], h, rtol=1e-13)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -106,6 +106,33 @@ class Emitter:
     def close(self, n: int = 1) -> None:
         self.depth -= n
 
+    def copy(self, dst: str, src: str, ndim: int, broadcast: tuple[bool, ...], lead: tuple[str, ...] = (),
+             src_lead: tuple[str, ...] = (), op: str = "=") -> None:
+        """Loops writing ``src[*src_lead, ...]`` into ``dst[*lead, ...]`` (``ndim`` dimensions after
+        the lead indices, the loop bounds read off ``dst``; ``op="+="`` adds). ``broadcast`` has one
+        flag per dimension of ``src`` after ``src_lead``, true where that dimension has length 1 and
+        is broadcast; ``src`` may have fewer dimensions (right-aligned; none: a scalar). The caller
+        has checked the shapes.
+
+        Why loops: numba's array slice assignment (``dst[t] = src``) costs ~0.25 s of compile per
+        site, and its first use in a process ~1 s more (its error message's string formatting);
+        these loops cost what an elementwise loop costs.
+
+        >>> em = Emitter(); em.copy("h", "s", 2, (True, False), lead=("t",)); print("\\n".join(em.lines))
+            for c1 in range(h.shape[1]):
+                for c2 in range(h.shape[2]):
+                    h[t, c1, c2] = s[0, c2]
+        """
+        idx = [self.fresh("c") for _ in range(ndim)]
+        first = len(lead)
+        for k, i in enumerate(idx):
+            self.open(f"for {i} in range({dst}.shape[{first + k}]):")
+        pad = ndim - len(broadcast)
+        at = ", ".join([*src_lead] + ["0" if b else idx[pad + j] for j, b in enumerate(broadcast)])
+        target = ", ".join([*lead] + idx)
+        self.emit(f"{dst}[{target}] {op} {src}[{at}]" if at else f"{dst}[{target}] {op} {src}")
+        self.close(ndim)
+
     def name(self, v: Variable) -> str:
         key = id(v)
         if key not in self.names:
@@ -175,6 +202,18 @@ def _op_text(op, limit: int = 60) -> str:
     compiles a raise for, and the wrapper re-runs the reference backend for the precise text."""
     text = str(op)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def joined(conditions: Sequence[str]) -> str:
+    """One condition, true when any of ``conditions`` is, for one :meth:`Emitter.fail_if`: joined
+    by ``|``, not ``or``, so numba compiles one branch instead of one per condition (each branch
+    and raise costs ~20 ms of compile in a large kernel function; the LSTM kernel had 200). Only
+    for conditions that are safe to evaluate when an earlier one holds: shape comparisons.
+
+    >>> joined(["a.shape[0] != n", "b.shape[1] != m"])
+    '(a.shape[0] != n) | (b.shape[1] != m)'
+    """
+    return conditions[0] if len(conditions) == 1 else " | ".join(f"({c})" for c in conditions)
 
 
 def _msg(text: str) -> str:

@@ -18,7 +18,7 @@ from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
 from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
-from .emit import EMITTERS, Emitter, _label, _literal, _msg, _np, _op_text, emitter
+from .emit import EMITTERS, Emitter, _label, _literal, _msg, _np, _op_text, emitter, joined
 from .scalarcode import scalar_code
 
 
@@ -35,8 +35,9 @@ def _float_width(node: Apply) -> str:
 
 
 def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: Sequence[str], what: str) -> list[str]:
-    """Sizes of each output dim, from the first non-broadcastable input dim; others are checked."""
-    sizes = []
+    """Sizes of each output dim, from the first non-broadcastable input dim; the others are checked,
+    all in one condition (``Emitter.fail_if``, ``joined``)."""
+    sizes, checks, labels = [], [], []
     for d in range(out.ndim):
         size = None
         for v, nm in zip(inputs, names):
@@ -48,10 +49,13 @@ def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: S
                 em.emit(f"{size} = {nm}.shape[{j}]")
                 first = v
             else:
-                em.fail_if(f"{nm}.shape[{j}] != {size}", "ValueError(" + _msg(
-                    f"{what}: shapes do not match in dimension {d}: {_label(first)} and {_label(v)} "
-                    "(only dimensions declared broadcastable are broadcast)") + ")")
+                checks.append(f"{nm}.shape[{j}] != {size}")
+                labels += [_label(u) for u in (first, v) if _label(u) not in labels]
         sizes.append(size or "1")
+    if checks:
+        em.fail_if(joined(checks), "ValueError(" + _msg(
+            f"{what}: shapes do not match: {' and '.join(labels)} "
+            "(only dimensions declared broadcastable are broadcast)") + ")")
     return sizes
 
 
@@ -402,23 +406,24 @@ def _alloc(em: Emitter, node: Apply) -> None:
     dims = [em.fresh("s") for _ in shape]
     for s, v in zip(dims, shape):
         em.emit(f"{s} = {em.name(v)}")
-        if isinstance(v, Constant):  # checked by make_node
-            continue
-        em.fail_if(f"{s} < 0", f"ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
+    negative = [f"{s} < 0" for s, v in zip(dims, shape) if not isinstance(v, Constant)]  # (constants: make_node)
+    if negative:
+        em.fail_if(joined(negative), f"ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
     pad = len(shape) - value.ndim
-    for d in range(value.ndim):
-        # the value's dims must have the size asked for, unless declared broadcastable and 1:
-        # np.broadcast_to would otherwise stretch (or reject with a message naming nothing)
-        stretch = f" and not {vn}.shape[{d}] == 1" if value.broadcastable[d] else ""
-        bad = f"alloc of {_label(value)}: dimension {d} of the value does not have the requested size"
-        em.fail_if(f"{vn}.shape[{d}] != {dims[pad + d]}{stretch}", f"ValueError({_msg(bad)})")
+    # the value's dims must have the size asked for, unless declared broadcastable and 1 (numpy
+    # would otherwise stretch a dim of 1 that was not declared broadcastable)
+    checks = [f"{vn}.shape[{d}] != {dims[pad + d]}"
+              + (f" and not {vn}.shape[{d}] == 1" if value.broadcastable[d] else "") for d in range(value.ndim)]
+    if checks:
+        bad = f"alloc of {_label(value)}: the value does not have the requested shape"
+        em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
     if out.ndim == 0:
         em.emit(f"{o} = {_np(out.dtype)}({vn})")
     elif value.ndim == 0:
         em.emit(f"{o} = np.full(({', '.join(dims)},), {vn}, dtype={_np(out.dtype)})")
     else:
         em.emit(f"{o} = np.empty(({', '.join(dims)},), dtype={_np(out.dtype)})")
-        em.emit(f"{o}[...] = np.broadcast_to({vn}, ({', '.join(dims)},))")
+        em.copy(o, vn, out.ndim, value.broadcastable)
 
 
 @emitter(Join)
@@ -428,10 +433,10 @@ def _join(em: Emitter, node: Apply) -> None:
     axis = node.op.axis
     first = node.inputs[0]
     for v, nm in zip(node.inputs[1:], names[1:]):
-        for d in range(first.ndim):
-            if d != axis:
-                em.fail_if(f"{nm}.shape[{d}] != {names[0]}.shape[{d}]",
-                           f"ValueError({_msg(f'join along axis {axis}: {_label(v)} and {_label(first)} differ in dimension {d}')})")
+        checks = [f"{nm}.shape[{d}] != {names[0]}.shape[{d}]" for d in range(first.ndim) if d != axis]
+        if checks:
+            bad = f"join along axis {axis}: {_label(v)} and {_label(first)} differ in shape"
+            em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
     em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
 
 

@@ -17,7 +17,7 @@ from ...tensor.indexing import (
     decode_spec,
     indexed_broadcastable,
 )
-from .emit import Emitter, _label, _msg, emitter
+from .emit import Emitter, _label, _msg, emitter, joined
 
 
 def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry],
@@ -151,8 +151,7 @@ def _advanced_subtensor(em: Emitter, node: Apply) -> None:
     flat_out = em.fresh("g")
     em.emit(f"{flat_out} = {em.new_array(out, f'({n}, {rest_shape})' if rest else f'({n},)', x.dtype)}")
     em.open(f"for q in range({n}):")
-    src = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
-    em.emit(f"{flat_out}[q] = {src}")
+    em.copy(flat_out, view, rest, (False,) * rest, lead=("q",), src_lead=tuple(f"{f}[q]" for f in flats))
     em.close()
     ndim_b = out.ndim - rest
     target_shape = f"{bshape} + ({rest_shape},)" if rest else bshape
@@ -183,10 +182,9 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
         r = em.fresh("r")
         em.emit(f"{r} = {region}")
         _check_value_shape(em, y, yn, r, region_ndim)
-        if op.set_instead_of_inc:
-            em.emit(f"{r}[...] = {yn}")
-        else:
-            em.emit(f"{r} += {yn}")
+        # loops (Emitter.copy): y cannot be r's memory (o is a copy, or a value only this node reads,
+        # or a buffer written in place whose value is no view of it: inplace.py)
+        em.copy(r, yn, region_ndim, y.broadcastable, op="=" if op.set_instead_of_inc else "+=")
         return
     view, flats, bshape, n, rest = _advanced_prepare(em, node, x, o, op.spec, idx)
     k = len(flats)
@@ -209,18 +207,11 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
             inverse = [perm.index(i) for i in range(len(perm))]
             em.emit(f"{yb} = np.transpose({yb}, ({', '.join(map(str, inverse))},))")
     flat_y = em.fresh("fy")
-    em.emit(f"{flat_y} = np.ascontiguousarray({yb}).reshape(({n}, -1))" if rest else
+    em.emit(f"{flat_y} = np.ascontiguousarray({yb}).reshape(({n}, {rest_shape}))" if rest else
             f"{flat_y} = np.ascontiguousarray({yb}).reshape(-1)")
     em.open(f"for q in range({n}):")
-    tgt = f"{view}[{', '.join(f'{f}[q]' for f in flats)}]"
-    if rest:
-        src = f"{flat_y}[q].reshape(({rest_shape},))"
-    else:
-        src = f"{flat_y}[q]"
-    if op.set_instead_of_inc:
-        em.emit(f"{tgt} = {src}" if not rest else f"{tgt}[...] = {src}")
-    else:
-        em.emit(f"{tgt} += {src}")
+    em.copy(view, flat_y, rest, (False,) * rest, lead=tuple(f"{f}[q]" for f in flats), src_lead=("q",),
+            op="=" if op.set_instead_of_inc else "+=")
     em.close()
 
 
@@ -232,10 +223,9 @@ def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, re
                        shape_code: str | None = None) -> None:
     """y must match the indexed region in every non-broadcastable dim (right-aligned)."""
     pad = region_ndim - y.ndim
-    for j in range(y.ndim):
-        if y.broadcastable[j]:
-            continue
-        target = f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]"
-        em.fail_if(f"{yn}.shape[{j}] != {target}",
+    checks = [f"{yn}.shape[{j}] != " + (f"{region}.shape[{pad + j}]" if region else f"{shape_code}[{pad + j}]")
+              for j in range(y.ndim) if not y.broadcastable[j]]
+    if checks:
+        em.fail_if(joined(checks),
                    f"ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...graph import Apply, Constant, Variable
 from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
-from .emit import Emitter, _label, _msg, _np, emitter
+from .emit import Emitter, _label, _msg, _np, emitter, joined
 
 
 def _scalar(dtype: str, value: str) -> str:
@@ -65,9 +65,10 @@ def _scan(em: Emitter, node: Apply) -> None:
             name, view = em.fresh("inv"), name
             em.emit(f"{name} = contiguous({view})")
         invariants.append(name)
-    for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
-        em.fail_if(f"{q}.shape[0] < {n}",
-                   f"ValueError({_msg(f'{what}: sequence {_label(var)} is shorter than n_steps')})")
+    if seqs:
+        labels = ", ".join(_label(var) for var in node.inputs[1 + c:1 + c + s])
+        em.fail_if(joined([f"{q}.shape[0] < {n}" for q in seqs]),
+                   f"ValueError({_msg(f'{what}: a sequence ({labels}) is shorter than n_steps')})")
     carries = []
     for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
         cv = em.fresh("c")
@@ -103,30 +104,33 @@ def _scan(em: Emitter, node: Apply) -> None:
     em.open(f"for {t} in range({n}):")
     r = em.fresh("r")
     em.emit(f"{r} = {step}({', '.join(carries + rows + invariants)})")
+    vals = [f"{r}[{c + j}]" for j in range(n_ys)]
+    if ys:  # per-step outputs are sized by step 0's
+        em.open(f"if {t} == 0:")
+        for j, (yv, val) in enumerate(zip(ys, vals)):
+            y = inner.outputs[c + j]
+            em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape' if y.ndim else f'({n},)', y.dtype)}")
+        em.close()
+    # every shape check of the step in one condition (emit.joined)
+    checks = ([f"{r}[{kk}].shape != {cv}.shape" for kk, cv in enumerate(carries) if inner.inputs[kk].ndim]
+              + [f"{val}.shape != {yv}.shape[1:]" for j, (yv, val) in enumerate(zip(ys, vals))
+                 if inner.outputs[c + j].ndim])
+    if checks:
+        message = f"{what}: a recurrent state or a per-step output changes shape between steps"
+        em.fail_if(joined(checks), f"ValueError({_msg(message)})")
     for kk, cv in enumerate(carries):
         var = inner.inputs[kk]
-        if var.ndim:
-            message = f"{what}: recurrent state {kk} ({_label(node.inputs[1 + kk])}) changes shape between steps"
-            em.fail_if(f"{r}[{kk}].shape != {cv}.shape", f"ValueError({_msg(message)})")
-            em.emit(f"{cv} = {r}[{kk}]")
-        else:
-            em.emit(f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")
-        if kk in hists:
-            em.emit(f"{hists[kk]}[{t}] = {cv}")
-    for j, yv in enumerate(ys):
+        em.emit(f"{cv} = {r}[{kk}]" if var.ndim else f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")
+        if kk in hists:  # (loops: see Emitter.copy)
+            em.copy(hists[kk], cv, var.ndim, (False,) * var.ndim, lead=(t,))
+    for j, (yv, val) in enumerate(zip(ys, vals)):
         y = inner.outputs[c + j]
-        val = f"{r}[{c + j}]"
         if y.ndim:
-            em.open(f"if {t} == 0:")
-            em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape', y.dtype)}")
-            em.close()
-            em.fail_if(f"{val}.shape != {yv}.shape[1:]",
-                       f"ValueError({_msg(f'{what}: per-step output {j} changes shape between steps')})")
+            row = em.fresh("s")
+            em.emit(f"{row} = {val}")
+            em.copy(yv, row, y.ndim, (False,) * y.ndim, lead=(t,))
         else:
-            em.open(f"if {t} == 0:")
-            em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},)', y.dtype)}")
-            em.close()
-        em.emit(f"{yv}[{t}] = {val}")
+            em.emit(f"{yv}[{t}] = {val}")
     if op.until:
         em.open(f"if {r}[{c + n_ys}]:")
         em.emit(f"{run} = {t} + 1")

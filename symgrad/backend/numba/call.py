@@ -35,6 +35,7 @@ from .arena import Arena
 from .blas import keep_blas_threads
 from .cache import load_module
 from .plan import KernelPlan
+from .sequence import entries
 from .threads import ThreadChooser, parallel_kernel, parallel_loop
 
 # float32 row passes over an input of at least this size run in blocks of rowpass.ROW_BLOCK_WIDE
@@ -132,11 +133,12 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
     """The kernel of ``plan`` (its module loaded from the kernel cache) for this graph's types.
     ``inputs``/``outputs`` may be the unoptimized graph: only their types are read, and the
     reference backend runs them to explain an error."""
-    namespace = load_module(plan.module, plan.uncached)
+    # (a split kernel runs part by part from Python; only ``loop`` compiles it whole: sequence.py)
+    namespace = entries(plan.module.parts, load_module(plan.module, plan.uncached))
     info = plan.info
 
     def load_serial():
-        return load_module(plan.module.serial(), plan.uncached)
+        return entries(plan.module.parts, load_module(plan.module.serial(), plan.uncached))
 
     def entry(suffix: str):
         jitted, run_loop = namespace["kernel" + suffix], namespace.get("loop" + suffix)

@@ -39,6 +39,28 @@ from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/_
 
 
 @dataclass(frozen=True)
+class PartCall:
+    """One call of a split kernel's function ``name``: the values it reads and those it returns."""
+
+    name: str
+    params: tuple[str, ...]
+    returns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """How the function ``name`` of a split kernel runs: from its arguments ``args``, the arena
+    started first when ``arena``, each call in order, then its results. sequence.py runs it from
+    Python with these names (the compiled ``name`` is only compiled for ``loop``)."""
+
+    name: str
+    args: tuple[str, ...]
+    arena: bool
+    calls: tuple[PartCall, ...]
+    results: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class KernelModule:
     """A generated kernel module: ``prelude`` (module-level constants and comments, read by the
     functions) and its jitted functions in order, each with its jit options.
@@ -55,12 +77,19 @@ class KernelModule:
     prelude: str
     functions: tuple[JitFunction, ...]
     arena: bool = False  # whether the kernel takes the arena argument last (arena.py)
+    parts: tuple[Parts, ...] = ()  # of each function that calls the parts of a split kernel
 
     def __post_init__(self):
         for f in self.functions:  # (a plan read back from disk is built through here too)
             if not (isinstance(f, JitFunction) and f.name.isidentifier() and f.options in JIT_OPTIONS
                     and f.source.startswith(f"def {f.name}(")):
                 raise ValueError(f"numba backend: not a generated function: {f!r:.200}")
+        names = {f.name for f in self.functions}
+        for p in self.parts:  # (sequence.py calls these functions by name, with these values)
+            values = [*p.args, *p.results] + [n for c in p.calls for n in (*c.params, *c.returns)]
+            if not (isinstance(p, Parts) and p.name in names and all(c.name in names for c in p.calls)
+                    and all(isinstance(n, str) and n.isidentifier() for n in values)):
+                raise ValueError(f"numba backend: not the parts of a generated function: {p!r:.200}")
 
     @property
     def source(self) -> str:
@@ -84,7 +113,8 @@ class KernelModule:
         for other in others:
             if other.prelude and other.prelude != self.prelude:
                 raise RuntimeError("numba backend: a copy of a kernel has other module constants")
-        return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions))
+        return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions),
+                       parts=self.parts + tuple(p for o in others for p in o.parts))
 
 
 def _consumable(order, outputs: Sequence[Variable]) -> set[int]:
@@ -180,6 +210,12 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         chunks.append((em.lines[start:], em.used - defined, defined))
         em.globals.insert(0, "# updates written in place: " + ", ".join(f"a{slot}" for slot in inplace.values()))
     results = [em.name(v) for v in outputs]
+    if len(em.lines) > MAX_PART_LINES:  # split: every result a value a part returns (sequence.py)
+        for k, r in enumerate(results):
+            if r not in em.variables:  # a constant
+                results[k] = em.bind(outputs[k], em.fresh("k"))
+                chunks.append(([f"    {results[k]} = {r}"], set(), {results[k]}))
+                em.lines.append(chunks[-1][0][0])
     helpers = tuple(f for group in em.extra for f in group)
     prelude = "\n".join(em.globals)
     ret = f"    return ({', '.join(results)}{',' if results else ''})"
@@ -207,7 +243,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         defines = set().union(*(c[2] for c in part))
         needed_later.append(needed_later[-1] - defines | reads)
     needed_later.reverse()  # needed_later[k]: names read after part k
-    functions, calls = [], []
+    functions, calls, steps = [], [], []
     for k, part in enumerate(parts):
         reads = set().union(*(c[1] for c in part))
         defines = set().union(*(c[2] for c in part))
@@ -219,5 +255,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
                                      + f"\n    return ({', '.join(returns)}{',' if returns else ''})"))
         target = f"{', '.join(returns)}," if returns else "_"
         calls.append(f"    {target} = {part_name}({', '.join(params)})")
+        steps.append(PartCall(part_name, tuple(params), tuple(returns)))
     main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
-    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used)
+    sequence = Parts(name + suffix, tuple(args), bool(start), tuple(steps), tuple(results))
+    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used, (sequence,))

@@ -35,13 +35,13 @@ from ...rewrite.alias import alias_flags
 from ...tensor.rowstream import RowStream
 from ...tensor.scan import Scan
 from ..kernel import KernelInfo
-from .codegen import KernelModule, generate
+from .codegen import KernelModule, PartCall, Parts, generate
 from .emit import ARENA, JitFunction
 from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 5
+PLAN_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class KernelPlan:
         """The plan as JSON, with a digest of its content (valid JSON with damaged text is refused)."""
         body = {"version": PLAN_VERSION, "prelude": self.module.prelude,
                 "functions": [[f.name, f.options, f.source] for f in self.module.functions],
-                "uncached": list(self.uncached), "info": asdict(self.info)}
+                "uncached": list(self.uncached), "info": asdict(self.info),
+                "parts": [asdict(p) for p in self.module.parts]}
         return json.dumps(dict(body, digest=_digest(body)))
 
     @classmethod
@@ -73,7 +74,7 @@ class KernelPlan:
         plan = cls(
             module=KernelModule(_text(data["prelude"]), tuple(JitFunction(_text(n), _text(s), _text(o))
                                                               for n, o, s in data["functions"]),
-                                _flag(info["arena"])),
+                                _flag(info["arena"]), tuple(_parts(p) for p in data["parts"])),
             info=KernelInfo(may_alias=tuple(_flag(b) for b in info["may_alias"]),
                             inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
@@ -96,6 +97,17 @@ def _text(value) -> str:
     if not isinstance(value, str):
         raise TypeError(f"plan: expected text, got {type(value).__name__}")
     return value
+
+
+def _names(values) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise TypeError(f"plan: expected a list of names, got {type(values).__name__}")
+    return tuple(_text(v) for v in values)
+
+
+def _parts(data: dict) -> Parts:
+    calls = tuple(PartCall(_text(c["name"]), _names(c["params"]), _names(c["returns"])) for c in data["calls"])
+    return Parts(_text(data["name"]), _names(data["args"]), _flag(data["arena"]), calls, _names(data["results"]))
 
 
 def _slot(value) -> int:

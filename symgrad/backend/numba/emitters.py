@@ -357,32 +357,16 @@ def _reshape(em: Emitter, node: Apply) -> None:
     (x, shp), out = node.inputs, node.outputs[0]
     xn, sn = em.name(x), em.name(shp)
     o = em.bind(out, f"v{len(em.names)}")
+    size = "1" if x.ndim == 0 else " * ".join(f"{xn}.shape[{d}]" for d in range(x.ndim))
+    # the -1 resolved and the total checked here, so the error names the variable (numba's would not)
+    rs = em.fresh("rs")
+    em.emit(f"{rs} = resolve_shape({sn}, {size})")
     dims = [em.fresh("s") for _ in range(out.ndim)]
     for d, s in enumerate(dims):
-        em.emit(f"{s} = {sn}[{d}]")
-    size = "1" if x.ndim == 0 else " * ".join(f"{xn}.shape[{d}]" for d in range(x.ndim))
-    # resolve one -1 and check the total, so the error names the variable
-    known, neg = em.fresh("known"), em.fresh("neg")
-    em.emit(f"{known} = 1")
-    em.emit(f"{neg} = -1")
-    for d, s in enumerate(dims):
-        em.emit(f"if {s} == -1:")
-        em.emit(f"    {neg} = {d}")
-        em.emit("else:")
-        em.emit(f"    {known} *= {s}")
-    bad = _msg(f"cannot reshape {_label(x)} into the requested shape")
-    em.emit(f"if {neg} >= 0:")
-    em.emit(f"    if {known} == 0 or ({size}) % {known} != 0:")
-    em.emit(f"        raise ValueError({bad})")
-    for d, s in enumerate(dims):
-        em.emit(f"    if {neg} == {d}:")
-        em.emit(f"        {s} = ({size}) // {known}")
-    em.emit(f"elif {known} != ({size}):")
-    em.emit(f"    raise ValueError({bad})")
-    for d, s in enumerate(dims):
-        em.fail_if(f"{s} < 0", f"ValueError({bad})")
-        if out.broadcastable[d]:
-            em.fail_if(f"{s} != 1", f"ValueError({bad})")
+        em.emit(f"{s} = {rs}[{d}]")
+    bad = [f"{s} < 0" for s in dims] + [f"{s} != 1" for d, s in enumerate(dims) if out.broadcastable[d]]
+    em.fail_if(joined(bad or [f"({size}) != 1"]),  # (to no dims: one element)
+               f"ValueError({_msg(f'cannot reshape {_label(x)} into the requested shape')})")
     src = f"np.full((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
     if out.ndim == 0:
         em.emit(f"{o} = {src}.reshape((1,))[0]")

@@ -127,6 +127,29 @@ def check_index(i, n, what_bad):
     return i + n if i < 0 else i
 
 
+@numba.njit(**JIT)
+def resolve_shape(shape, size):
+    """The dims of a reshape of ``size`` elements to ``shape`` (ints, one of them may be -1), as
+    int64, the -1 resolved; every dim -1 when there is none (the kernel raises, naming the
+    variable). One call instead of a branch per dim and a raise per case in every kernel."""
+    out = np.empty(shape.shape[0], dtype=np.int64)
+    known, neg = 1, -1
+    for d in range(shape.shape[0]):
+        out[d] = shape[d]
+        if out[d] == -1 and neg < 0:
+            neg = d
+        else:
+            known *= out[d]
+    if neg >= 0:
+        if known > 0 and size % known == 0:
+            out[neg] = size // known
+        else:
+            out[:] = -1
+    elif known != size:
+        out[:] = -1
+    return out
+
+
 # --- BLAS threads around a loop (see blas.py) -------------------------------------------------------
 _register_blas()  # before any kernel that calls the two functions below is compiled or loaded
 _blas_set = types.ExternalFunction(_SET_SYMBOL, types.void(types.int32))
@@ -422,5 +445,5 @@ def softplus32(x):
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, vexp, _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_one_thread, blas_threads_back,
-                arena_start, arena_array):
+                arena_start, arena_array, resolve_shape):
     _attach_cache(_helper, _TolerantCache)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...graph import Apply, Variable
+from ...graph import Apply, Constant, Variable
 from ...tensor.indexing import (
     AdvancedSubtensor,
     IncSubtensor,
@@ -21,8 +21,9 @@ from .emit import Emitter, _label, _msg, emitter, joined
 
 
 def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry],
-                 idx_names: Sequence[str]) -> list[str]:
+                 idx: Sequence[Variable]) -> list[str]:
     """Index parts for a basic (view) index; ints are bounds-checked."""
+    idx_names = [em.name(v) for v in idx]
     parts = []
     for e in entries:
         if e.kind == "int":
@@ -33,14 +34,16 @@ def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry
         elif e.kind == "array":
             parts.append(":")
         else:
-            parts.append(_slice_text(em, e, idx_names))
+            parts.append(_slice_text(em, e, idx, idx_names))
     return parts
 
 
-def _slice_text(em: Emitter, e: IndexEntry, idx_names: Sequence[str]) -> str:
-    """``start:stop:step`` for a slice entry whose bounds are index inputs; checks step != 0."""
+def _slice_text(em: Emitter, e: IndexEntry, idx: Sequence[Variable], idx_names: Sequence[str]) -> str:
+    """``start:stop:step`` for a slice entry whose bounds are index inputs; a step that is not a
+    nonzero constant is checked != 0."""
     bounds = ["" if k is None else idx_names[k] for k in e.inputs]
-    if bounds[2]:
+    step = e.inputs[2]
+    if bounds[2] and not (isinstance(idx[step], Constant) and idx[step].data != 0):
         em.fail_if(f"{bounds[2]} == 0", f"ValueError({_msg('slice step cannot be zero')})")
     return ":".join(bounds) if any(bounds) else ":"
 
@@ -50,7 +53,7 @@ def _subtensor(em: Emitter, node: Apply) -> None:
     x, *idx = node.inputs
     xn = em.name(x)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    parts = _basic_index(em, x, xn, decode_spec(node.op.spec), [em.name(v) for v in idx])
+    parts = _basic_index(em, x, xn, decode_spec(node.op.spec), idx)
     em.emit(f"{o} = {xn}[{', '.join(parts)}]")
 
 
@@ -63,7 +66,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
     parts, arrays = [], []
     for e in decode_spec(spec):
         if e.kind == "slice":
-            parts.append(_slice_text(em, e, idx_names))
+            parts.append(_slice_text(em, e, idx, idx_names))
         else:  # an int among index arrays is a 0-d index array (numpy's rule)
             parts.append(":")
             arrays.append((e.dim, idx_names[e.position], idx[e.position]))
@@ -173,7 +176,7 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
     em.emit(f"{o} = {xn}" if id(x) in em.consumable else f"{o} = {xn}.copy()")  # see codegen._consumable
     if not op.advanced:
         entries = decode_spec(op.spec)
-        parts = _basic_index(em, x, o, entries, [em.name(v) for v in idx])
+        parts = _basic_index(em, x, o, entries, idx)
         region = f"{o}[{', '.join(parts)}]"
         region_ndim = sum(1 for e in entries if e.kind != "int") + x.ndim - len(entries)
         if region_ndim == 0:

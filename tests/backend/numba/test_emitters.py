@@ -38,3 +38,22 @@ def test_variable_start_and_3d():
     _, a, b = _both([x, k], [T.exp(y[1:, :, 2:]), T.exp(y[:, k:])], np.arange(24.0).reshape(2, 3, 4) / 10, 1)
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, rtol=1e-14)
+
+
+def test_reshape_resolves_or_refuses_a_shape():
+    x, s = T.dmatrix("x"), T.lvector("s")
+    f = sg.function([x, s], x.reshape(s, ndim=2), mode="numba")
+    v = np.arange(12.0).reshape(3, 4)
+    for shape in ([6, 2], [-1, 3], [2, -1], [12, 1]):
+        np.testing.assert_array_equal(f(v, shape), v.reshape(shape))
+    for bad in ([5, 2], [-1, -1], [-1, 5], [-2, -6], [0, -1], [-3, 4]):
+        with pytest.raises(ValueError, match="reshape"):
+            f(v, bad)
+    empty = np.zeros((0, 4))
+    assert f(empty, [-1, 2]).shape == (0, 2)  # numpy's rule: -1 of 0 elements with the rest known
+    with pytest.raises(ValueError, match="reshape"):
+        f(empty, [0, -1])  # numpy: ambiguous
+    r = sg.function([x], x.reshape(()), mode="numba")
+    assert r(np.full((1, 1), 3.0)) == 3.0
+    with pytest.raises(ValueError, match="reshape"):
+        r(v)

@@ -86,6 +86,17 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         arr_codes.append(f"np.array([{nm}], dtype=np.int64).reshape(())" if var.ndim == 0 else f"{nm}.astype(np.int64)")
     bshape = em.fresh("bshape")
     flats = []
+    n = em.fresh("n")
+    if len(arrays) > 1 and all(var.ndim == 1 for _, _, var in arrays):
+        # vectors (a row and a column index, the common case): numpy's broadcast by hand, each
+        # length n or 1 (numba's np.broadcast_arrays costs ~1 s of compile in a process)
+        lens = [f"{nm}.shape[0]" for _, nm, _ in arrays]
+        em.emit(f"{n} = 0 if min({', '.join(lens)}) == 0 else max({', '.join(lens)})")
+        em.fail_if(joined([f"({m} != {n}) & ({m} != 1)" for m in lens]),
+                   f"IndexError({_msg('shape mismatch: indexing arrays could not be broadcast together')})")
+        em.emit(f"{bshape} = ({n},)")
+        checked = _checked(em, x, view, arrays, [f"{nm}[min(q, {nm}.shape[0] - 1)]" for _, nm, _ in arrays], n)
+        return view, checked, bshape, n, x.ndim - len(arrays)
     if len(arrays) == 1 and arrays[0][2].ndim > 0:
         em.emit(f"{bshape} = {arr_codes[0]}.shape")
         f = em.fresh("ix")
@@ -114,22 +125,26 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
                 f = em.fresh("ix")
                 em.emit(f"{f} = np.ascontiguousarray({bn}).reshape(-1)")
                 flats.append(f)
-    n = em.fresh("n")
     em.emit(f"{n} = {flats[0]}.shape[0]")
+    checked = _checked(em, x, view, arrays, [f"{f}[q]" for f in flats], n)
+    return view, checked, bshape, n, x.ndim - len(arrays)
+
+
+def _checked(em: Emitter, x: Variable, view: str, arrays: list, items: Sequence[str], n: str) -> list[str]:
+    """Bounds-checked int64 copies of the index arrays (``items``: element ``q`` of each)."""
     checked = []
-    for pos, (f, (d, _, _)) in enumerate(zip(flats, arrays)):
+    for pos, (item, (d, _, _)) in enumerate(zip(items, arrays)):
         msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
         # checked indices go to a new array, not back into a broadcast view (numba 0.60 types those read-only)
         c = em.fresh("ix")
         em.emit(f"{c} = np.empty({n}, dtype=np.int64)")
         em.open(f"for q in range({n}):")
-        em.emit(f"{c}[q] = check_index({f}[q], {view}.shape[{pos}], {msg})")
+        em.emit(f"{c}[q] = check_index({item}, {view}.shape[{pos}], {msg})")
         em.close()
         checked.append(c)
         if arrays[pos][2].ndim == 0:  # numpy checks an integer index even when the result is empty
             em.emit(f"check_index({arrays[pos][1]}, {view}.shape[{pos}], {msg})")
-    rest = x.ndim - len(arrays)
-    return view, checked, bshape, n, rest
+    return checked
 
 
 def _result_perm(spec: tuple, ndim_b: int, rest: int) -> list[int] | None:
@@ -205,7 +220,10 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
         ys = em.fresh("ys")
         em.emit(f"{ys} = {numpy_order}")
         _check_value_shape(em, y, yn, None, out_region_ndim, shape_code=ys)
-        em.emit(f"{yb} = np.broadcast_to({yn}, {ys})")
+        if y.ndim == out_region_ndim and not any(y.broadcastable):  # checked: the region's shape
+            em.emit(f"{yb} = {yn}")
+        else:
+            em.emit(f"{yb} = np.broadcast_to({yn}, {ys})")
         if perm:
             inverse = [perm.index(i) for i in range(len(perm))]
             em.emit(f"{yb} = np.transpose({yb}, ({', '.join(map(str, inverse))},))")

@@ -6,8 +6,8 @@ of at most ``MAX_PART_LINES`` lines when large.
 The printer has one emitter per op type: emitters.py (elementwise, reductions, dot, shape ops,
 softmax, conditionals), indexing.py, rowpass.py, scan.py, random.py; the emitter and literals are in emit.py. Fused
 elementwise nodes become explicit loops with broadcasting and ranks resolved at generation time;
-reductions are loops; dot goes to BLAS through ``np.dot``; indexing is bounds-checked before any
-access, so no input can make the kernel read or write out of bounds. 0-d values are plain scalars
+reductions are loops; dot goes to BLAS through ``helpers.blas_dot``; indexing is bounds-checked
+before any access, so no input can make the kernel read or write out of bounds. 0-d values are plain scalars
 inside the kernel.
 
 The result is a :class:`KernelModule`, data rather than text: module-level lines and the jitted

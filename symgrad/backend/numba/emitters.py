@@ -1,7 +1,7 @@
 """One emitter per op type for the ops computed in the kernel itself: elementwise (explicit loops,
 broadcasting and ranks resolved at generation time), reductions (loops), dot (BLAS through
-``np.dot``; loops for integers), shape ops, softmax, IfElse and SpecifyShape. Each registers in
-``EMITTERS`` (emit.py); indexing has its own module (indexing.py), and so have the row passes
+``helpers.blas_dot``, numba's ``np.dot``; loops for integers), shape ops, softmax, IfElse and
+SpecifyShape. Each registers in ``EMITTERS`` (emit.py); indexing has its own module (indexing.py), and so have the row passes
 (rowpass.py).
 """
 from __future__ import annotations
@@ -257,15 +257,13 @@ def _dot(em: Emitter, node: Apply) -> None:
                f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
     dtype = out.dtype
     if dtype in ("float32", "float64"):
-        ops = []
-        for v, nm in ((a, an), (b, bn)):
-            ops.append(f"blas_ready({nm})" if v.dtype == dtype else f"{nm}.astype({_np(dtype)})")
+        ops = [nm if v.dtype == dtype else f"{nm}.astype({_np(dtype)})" for v, nm in ((a, an), (b, bn))]
         if a.ndim == 2 and b.ndim == 2 and em.in_arena(out):
             # into an array of the arena (numba's np.dot with ``out`` checks its shape and layout)
             em.emit(f"{o} = {em.new_array(out, f'({an}.shape[0], {bn}.shape[1])')}")
-            em.emit(f"np.dot({ops[0]}, {ops[1]}, {o})")
+            em.emit(f"blas_dot_to({ops[0]}, {ops[1]}, {o})")
         else:
-            em.emit(f"{o} = np.dot({ops[0]}, {ops[1]})")
+            em.emit(f"{o} = blas_dot({ops[0]}, {ops[1]})")
         return
     # integer or bool dot: BLAS has no such type; plain loops in numpy's accumulation dtype
     acc = em.fresh("acc")
@@ -433,7 +431,7 @@ def _softmax(em: Emitter, node: Apply) -> None:
     perm = [d for d in range(x.ndim) if d != axis] + [axis]
     t, m, rows, cols = em.fresh("t"), em.fresh("m"), em.fresh("r"), em.fresh("c")
     moved = f"np.transpose({xn}, ({', '.join(map(str, perm))},))" if perm != list(range(x.ndim)) else xn
-    em.emit(f"{t} = np.ascontiguousarray({moved})")
+    em.emit(f"{t} = contiguous({moved})")
     em.emit(f"{cols} = {t}.shape[{x.ndim - 1}]")
     em.emit(f"{rows} = {t}.size // {cols} if {cols} > 0 else 0")
     em.emit(f"{m} = {t}.reshape(({rows}, {cols})).copy()")

@@ -123,7 +123,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
             em.emit(f"{bshape} = {bnames[0]}.shape")
             for bn in bnames:
                 f = em.fresh("ix")
-                em.emit(f"{f} = np.ascontiguousarray({bn}).reshape(-1)")
+                em.emit(f"{f} = contiguous({bn}).reshape(-1)")
                 flats.append(f)
     em.emit(f"{n} = {flats[0]}.shape[0]")
     checked = _checked(em, x, view, arrays, [f"{f}[q]" for f in flats], n)
@@ -228,8 +228,8 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
             inverse = [perm.index(i) for i in range(len(perm))]
             em.emit(f"{yb} = np.transpose({yb}, ({', '.join(map(str, inverse))},))")
     flat_y = em.fresh("fy")
-    em.emit(f"{flat_y} = np.ascontiguousarray({yb}).reshape(({n}, {rest_shape}))" if rest else
-            f"{flat_y} = np.ascontiguousarray({yb}).reshape(-1)")
+    em.emit(f"{flat_y} = contiguous({yb}).reshape(({n}, {rest_shape}))" if rest else
+            f"{flat_y} = contiguous({yb}).reshape(-1)")
     em.open(f"for q in range({n}):")
     em.copy(view, flat_y, rest, (False,) * rest, lead=tuple(f"{f}[q]" for f in flats), src_lead=("q",),
             op="=" if op.set_instead_of_inc else "+=")

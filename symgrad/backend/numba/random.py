@@ -39,7 +39,7 @@ def _mrg_uniform(em: Emitter, node: Apply) -> None:
     state = em.name(node.inputs[0])
     n, streams, new, out = em.fresh("n"), em.fresh("ns"), em.fresh("st"), em.fresh("u")
     em.emit(f"{n} = {total}")
-    em.emit(f"{new} = np.ascontiguousarray({state}).copy()")  # the new state: never the input's buffer
+    em.emit(f"{new} = contiguous({state}).copy()")  # the new state: never the input's buffer
     em.emit(f"{streams} = {new}.shape[0]")
     bad = f"{op}: the state {_label(node.inputs[0])} must have shape (n_streams, 6) with n_streams >= 1"
     em.fail_if(f"{new}.shape[1] != 6 or ({streams} == 0 and {n} > 0)", f"ValueError({_msg(bad)})")
@@ -115,7 +115,7 @@ def _choice(em: Emitter, node: Apply) -> None:
         em.fail_if(f"{n} > {outcomes}", f"ValueError({_msg(message)})")
     p, c, r, m, acc, pick, u = (em.fresh(t) for t in ("p", "c", "r", "j", "acc", "pick", "uu"))
     em.emit(f"{out} = np.zeros(({rows}, {n}), dtype={_np(op.dtype)})")
-    em.emit(f"{p} = np.ascontiguousarray({pvals}).copy()")
+    em.emit(f"{p} = contiguous({pvals}).copy()")
     em.open(f"for {c} in range({n}):")
     em.open(f"for {r} in range({rows}):")
     em.emit(f"{u} = {unis}[{c} * {rows} + {r}]")
@@ -174,7 +174,7 @@ def _flat_param(em: Emitter, var, dims: list[str], i: str) -> str:
     if var.ndim == 0:
         return f"np.float64({name})"
     flat = em.fresh("pf")
-    em.emit(f"{flat} = np.ascontiguousarray(np.broadcast_to({name}, {_shape_tuple(dims)})).ravel()")
+    em.emit(f"{flat} = contiguous(np.broadcast_to({name}, {_shape_tuple(dims)})).ravel()")
     return f"np.float64({flat}[{i}])"
 
 

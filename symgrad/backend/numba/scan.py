@@ -73,7 +73,7 @@ def _scan(em: Emitter, node: Apply) -> None:
     for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
         cv = em.fresh("c")
         # arrays: our own C-ordered copy (the loop variable then has one type; finals never alias inputs)
-        em.emit(f"{cv} = np.ascontiguousarray({init}).copy()" if var.ndim else f"{cv} = {_scalar(var.dtype, init)}")
+        em.emit(f"{cv} = contiguous({init}).copy()" if var.ndim else f"{cv} = {_scalar(var.dtype, init)}")
         carries.append(cv)
     # the node's outputs: finals, then histories, then per-step outputs (bound at the end)
     history_out = dict(zip([kk for kk in range(c) if op.history[kk]], node.outputs[c:]))

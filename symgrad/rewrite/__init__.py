@@ -1,6 +1,6 @@
 """Graph rewrites run before any backend lowers the graph: merge, indexing lifted before
 one-input elementwise work, constant folding, elementwise fusion, stabilization of fused
-formulas, sparse updates of looked-up rows, and reuse of computed transcendental results
+formulas, elementwise identities dropped, sparse updates of looked-up rows, and reuse of computed transcendental results
 (``OPTIMIZE``, shared by every backend); scans' step graphs go through the same passes
 (``rewrite/scan.py``, which also hoists loop invariants).
 Each pass returns new outputs; graphs are never edited in place.
@@ -20,6 +20,7 @@ from __future__ import annotations
 from ..graph import Variable
 from .constant_folding import fold_constants
 from .fusion import fuse
+from .identity import drop_identities
 from .ifelse import lower_ifelse
 from .lift import lift_subtensors
 from .merge import merge
@@ -44,6 +45,7 @@ OPTIMIZE = Pipeline((
     MERGE,
     Pass("fuse", fuse),
     Pass("stabilize", stabilize_graph),
+    Pass("drop_identities", drop_identities),
     Pass("sparse_updates", sparse_updates),
     Pass("reuse_computed", reuse_computed),
     MERGE,

@@ -67,6 +67,9 @@ class Emitter:
         self.arena = False  # whether results may live in the kernel's arena (codegen.generate, arena.py)
         self.escaping: set[int] = set()  # results whose memory a caller may see: never in the arena
         self.arena_used = False
+        # constant fills not yet written: {array name: (its ndim, the value's literal)}. Written
+        # when the array is first read (``name``), unless an increment claims it (``claim_fill``)
+        self.pending_fills: dict[str, tuple[int, str]] = {}
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""
@@ -107,12 +110,13 @@ class Emitter:
         self.depth -= n
 
     def copy(self, dst: str, src: str, ndim: int, broadcast: tuple[bool, ...], lead: tuple[str, ...] = (),
-             src_lead: tuple[str, ...] = (), op: str = "=") -> None:
+             src_lead: tuple[str, ...] = (), op: str = "=", base: str = "") -> None:
         """Loops writing ``src[*src_lead, ...]`` into ``dst[*lead, ...]`` (``ndim`` dimensions after
         the lead indices, the loop bounds read off ``dst``; ``op="+="`` adds). ``broadcast`` has one
         flag per dimension of ``src`` after ``src_lead``, true where that dimension has length 1 and
-        is broadcast; ``src`` may have fewer dimensions (right-aligned; none: a scalar). The caller
-        has checked the shapes.
+        is broadcast; ``src`` may have fewer dimensions (right-aligned; none: a scalar). ``base``:
+        ``base + src`` is written (an increment of a constant fill). The caller has checked the
+        shapes.
 
         Why loops: numba's array slice assignment (``dst[t] = src``) costs ~0.25 s of compile per
         site, and its first use in a process ~1 s more (its error message's string formatting);
@@ -130,7 +134,8 @@ class Emitter:
         pad = ndim - len(broadcast)
         at = ", ".join([*src_lead] + ["0" if b else idx[pad + j] for j, b in enumerate(broadcast)])
         target = ", ".join([*lead] + idx)
-        self.emit(f"{dst}[{target}] {op} {src}[{at}]" if at else f"{dst}[{target}] {op} {src}")
+        value = f"{src}[{at}]" if at else src
+        self.emit(f"{dst}[{target}] {op} {base + ' + ' if base else ''}{value}")
         self.close(ndim)
 
     def name(self, v: Variable) -> str:
@@ -142,7 +147,16 @@ class Emitter:
         name = self.names[key]
         if name in self.variables:
             self.used.add(name)
+        if name in self.pending_fills:
+            ndim, value = self.pending_fills.pop(name)
+            self.copy(name, value, ndim, ())
         return name
+
+    def claim_fill(self, v: Variable) -> str | None:
+        """The literal that ``v``'s array still has to be filled with (the caller writes it where
+        needed), or None: ``v`` is then filled, or no fill."""
+        name = self.names.get(id(v))
+        return self.pending_fills.pop(name)[1] if name in self.pending_fills else None
 
     def bind(self, v: Variable, name: str) -> str:
         self.names[id(v)] = name

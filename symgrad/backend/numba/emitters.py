@@ -1,8 +1,8 @@
 """One emitter per op type for the ops computed in the kernel itself: elementwise (explicit loops,
 broadcasting and ranks resolved at generation time), reductions (loops), dot (BLAS through
 ``helpers.blas_dot``, numba's ``np.dot``; loops for integers), shape ops, softmax, IfElse and
-SpecifyShape. Each registers in ``EMITTERS`` (emit.py); indexing has its own module (indexing.py), and so have the row passes
-(rowpass.py).
+SpecifyShape. Each registers in ``EMITTERS`` (emit.py); indexing has its own module
+(indexing.py), and so have the row passes (rowpass.py).
 """
 from __future__ import annotations
 
@@ -107,8 +107,16 @@ def _window(v: Variable) -> "tuple[Variable, list[int]] | None":
 @emitter(Elemwise)
 def _elemwise(em: Emitter, node: Apply) -> None:
     loop = _elemwise_head(em, node)
-    if loop is not None:
-        loop()
+    if loop is None:
+        return
+    op, out = node.op, node.outputs[0]
+    if op.expr.is_Number and op.dtype in ("float32", "float64") and id(out) in em.consumable:
+        # a constant fill (the zeros a gradient is added into) that only one node reads: written
+        # when read, or where an increment of it needs it (indexing.py: a region that covers the
+        # whole array needs no fill)
+        em.pending_fills[em.name(out)] = (out.ndim, _literal(float(op.expr), op.dtype))
+        return
+    loop()
 
 
 def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:

@@ -186,11 +186,15 @@ def _advanced_subtensor(em: Emitter, node: Apply) -> None:
 def _inc_subtensor(em: Emitter, node: Apply) -> None:
     op = node.op
     x, y, *idx = node.inputs
+    entries = None if op.advanced else decode_spec(op.spec)
+    # a constant fill of x not yet written (emitters._elemwise), claimed where the region is rows
+    # x[a:b] of a slice without step: written only when they are not all the rows
+    rows = entries is not None and len(entries) == 1 and entries[0].kind == "slice" and entries[0].inputs[2] is None
+    fill = em.claim_fill(x) if rows else None
     xn, yn = em.name(x), em.name(y)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     em.emit(f"{o} = {xn}" if id(x) in em.consumable else f"{o} = {xn}.copy()")  # see codegen._consumable
     if not op.advanced:
-        entries = decode_spec(op.spec)
         parts = _basic_index(em, x, o, entries, idx)
         region = f"{o}[{', '.join(parts)}]"
         region_ndim = sum(1 for e in entries if e.kind != "int") + x.ndim - len(entries)
@@ -202,7 +206,15 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
         _check_value_shape(em, y, yn, r, region_ndim)
         # loops (Emitter.copy): y cannot be r's memory (o is a copy, or a value only this node reads,
         # or a buffer written in place whose value is no view of it: inplace.py)
+        if fill is not None:
+            em.open(f"if {r}.shape[0] == {o}.shape[0]:")  # all the rows: the region is o, written whole
+            em.copy(r, yn, region_ndim, y.broadcastable, base="" if op.set_instead_of_inc else fill)
+            em.close()
+            em.open("else:")
+            em.copy(o, fill, x.ndim, ())
         em.copy(r, yn, region_ndim, y.broadcastable, op="=" if op.set_instead_of_inc else "+=")
+        if fill is not None:
+            em.close()
         return
     view, flats, bshape, n, rest = _advanced_prepare(em, node, x, o, op.spec, idx)
     k = len(flats)

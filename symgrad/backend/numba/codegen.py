@@ -214,8 +214,9 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         for k, r in enumerate(results):
             if r not in em.variables:  # a constant
                 results[k] = em.bind(outputs[k], em.fresh("k"))
-                chunks.append(([f"    {results[k]} = {r}"], set(), {results[k]}))
-                em.lines.append(chunks[-1][0][0])
+                line = f"    {results[k]} = {r}"
+                em.lines.append(line)
+                chunks.append(([line], set(), {results[k]}))
     helpers = tuple(f for group in em.extra for f in group)
     prelude = "\n".join(em.globals)
     ret = f"    return ({', '.join(results)}{',' if results else ''})"

@@ -196,9 +196,9 @@ def _reduce(em: Emitter, node: Apply) -> None:
     if x.ndim == 0:
         em.emit(f"{o} = {'np.int64(0)' if op.kind in ('argmax', 'argmin') else f'{_np(dtype)}({xn})'}")
         return
-    if op.kind in ("max", "min", "argmax", "argmin"):
-        checks = " or ".join(f"{xn}.shape[{a}] == 0" for a in axes)
-        em.fail_if(f"{checks}", f"ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
+    if op.kind in ("max", "min", "argmax", "argmin") and axes:
+        em.fail_if(joined([f"{xn}.shape[{a}] == 0" for a in axes]),
+                   f"ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
     sizes = [f"{xn}.shape[{d}]" for d in range(x.ndim)]
     kept = [d for d in range(x.ndim) if d not in axes]
     if op.kind in ("argmax", "argmin"):
@@ -514,7 +514,7 @@ def _specify_shape(em: Emitter, node: Apply) -> None:
     checks = [f"{xn}.shape[{d}] != {next(sizes)}" for d, c in enumerate(node.op.checked) if c]
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if checks:
-        em.fail_if(f"{' or '.join(checks)}",
+        em.fail_if(joined(checks),
                    f"ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
     em.emit(f"{o} = {xn}")
 

@@ -62,7 +62,7 @@ class Sequenced:
             signature = tuple(types[p] for p in call.params)
             entry = dispatcher.compile(signature)
             returned = dispatcher.overloads[signature].signature.return_type
-            types.update(zip(call.returns, returned.types if call.returns else ()))
+            types.update(zip(call.returns, returned.types))  # (a tuple's types, empty for ())
             steps.append((entry, call.params, call.returns))
         start = namespace["arena_start"] if parts.arena else None
         arena = parts.args[-1]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from .. import scalar as S
 from ..graph import Constant, TensorType, Variable, clone_replace, rebuild_graph, toposort
 from ..tensor import elemwise as E
-from ..tensor.indexing import set_subtensor
+from ..tensor.indexing import FULL, Subtensor, set_subtensor
 from ..tensor.scan import Scan, ScanInner
 from ..tensor.shape import concatenate, dimshuffle
 from ..tensor.views import alias_root
@@ -143,8 +143,20 @@ def _scan_vjp(node, *gs):
         result[1 + c + s + i] = bnode.outputs[len(fc) + slot]
     for slot, j in enumerate(fs):
         per_step = back.y_output(bnode, slot)[::-1]  # steps [start, n) in forward order
-        result[1 + c + j] = set_subtensor(E.zeros_like(seqs[j])[start:n], per_step)
+        if op.truncate <= 0 and _first_n(seqs[j], n):  # every row has a step: no zeros around it
+            result[1 + c + j] = per_step
+        else:
+            result[1 + c + j] = set_subtensor(E.zeros_like(seqs[j])[start:n], per_step)
     return result
+
+
+def _first_n(seq: Variable, n: Variable) -> bool:
+    """Whether ``seq`` is ``x[:n]`` with ``n`` the scan's step count (how ``scan`` passes a sequence
+    without taps): a scan that runs has checked that ``x`` has at least ``n`` rows, so ``seq`` has
+    exactly ``n`` and the gradient of all its rows is the backward scan's output itself."""
+    node = seq.owner
+    return (node is not None and isinstance(node.op, Subtensor) and node.op.spec[:1] == (("s", False, True, False),)
+            and all(e == FULL for e in node.op.spec[1:]) and node.inputs[1] is n)
 
 
 def _constants_from_inputs(outputs: list[Variable], available: list[Variable]) -> list[Variable]:

@@ -12,6 +12,7 @@ import pytest
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad.scan_module import foldr, map as scan_map, scan
+from symgrad.tensor.indexing import IncSubtensor
 from symgrad.testing import verify_grad
 from tests.conftest import BACKENDS
 from tests.scan_module.test_scan import tutorial_rnn, tutorial_values
@@ -311,3 +312,27 @@ def test_jacobian_hessian(what, mode):
         got, want = T.hessian(_tanh_scan(x, a).sum(), x), T.hessian(_tanh_unrolled(x, a).sum(), x)
     got, want = sg.function([x, a], [got, want], mode=mode)(XV, 0.7)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("truncate", [-1, 2])
+def test_sequence_gradient_without_zeros(truncate):
+    # the gradient of a sequence every step reads is the backward scan's output itself; with
+    # truncate_gradient the rows it does not reach get zeros around it
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    hs, _ = scan(lambda r, h: T.tanh(r * h + r), sequences=x, outputs_info=h0, n_steps=3,
+                 truncate_gradient=truncate)
+    g = sg.grad((hs ** 2).sum(), x)
+    increments = [n for n in sg.graph.toposort([g]) if isinstance(n.op, IncSubtensor)]
+    assert len(increments) == (1 if truncate < 0 else 2)  # (x[:3]'s own gradient is one)
+    values = RNG.normal(size=(5, 2)), RNG.normal(size=2)
+    got = sg.function([x, h0], g, mode="numpy")(*values)
+    eps, want = 1e-6, np.zeros((5, 2))
+    f = sg.function([x, h0], (hs ** 2).sum(), mode="numpy")
+    for i in np.ndindex(5, 2):
+        d = np.zeros((5, 2))
+        d[i] = eps
+        want[i] = (f(values[0] + d, values[1]) - f(values[0] - d, values[1])) / (2 * eps)
+    if truncate > 0:  # (a truncated gradient is not the derivative: steps before the last 2 get none)
+        want[:1] = 0
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+    assert not got[3:].any()

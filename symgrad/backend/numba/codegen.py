@@ -159,7 +159,8 @@ MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with fun
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
              inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "",
-             global_prefix: str = "C", arena: bool = False) -> KernelModule:
+             global_prefix: str = "C", arena: bool = False,
+             destinations: dict[int, int] | None = None) -> KernelModule:
     """A module whose function ``name(a0, a1, ...)`` returns a tuple of the outputs.
 
     ``inplace``: {output index: input slot} of updates written into their input's buffer (from
@@ -171,6 +172,9 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     ``global_prefix`` starts the names of module constants (a scan's step module shares the module).
     ``arena``: large results that no caller can see may be carved from an arena, a byte buffer
     the caller keeps between calls (arena.py); a kernel that does takes it as its last argument.
+    ``destinations``: {output index: input slot} of elementwise outputs written, in graph order,
+    into the buffer passed in that slot when its shape agrees (a scan step's history rows: the
+    loop around the step then copies nothing). No input may alias such a buffer.
     """
     inplace = inplace or {}
     em = Emitter()
@@ -180,6 +184,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     em.arena = arena
     em.escaping = _escaping(outputs) if arena else set()
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
+    em.into = {id(outputs[k]): args[slot] for k, slot in (destinations or {}).items()
+               if outputs[k].owner is not None and type(outputs[k].owner.op) is Elemwise}
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
     order = toposort(outputs)

@@ -70,6 +70,9 @@ class Emitter:
         # constant fills not yet written: {array name: (its ndim, the value's literal)}. Written
         # when the array is first read (``name``), unless an increment claims it (``claim_fill``)
         self.pending_fills: dict[str, tuple[int, str]] = {}
+        # elementwise results written into a buffer the caller passed when its shape agrees
+        # ({id: the buffer argument's name}: a scan step's history rows, codegen.generate)
+        self.into: dict[int, str] = {}
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""

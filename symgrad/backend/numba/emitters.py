@@ -106,7 +106,7 @@ def _window(v: Variable) -> "tuple[Variable, list[int]] | None":
 
 @emitter(Elemwise)
 def _elemwise(em: Emitter, node: Apply) -> None:
-    loop = _elemwise_head(em, node)
+    loop = _elemwise_head(em, node, em.into.get(id(node.outputs[0])))
     if loop is None:
         return
     op, out = node.op, node.outputs[0]
@@ -122,8 +122,9 @@ def _elemwise(em: Emitter, node: Apply) -> None:
 def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:
     """Emit an elementwise node's shape checks and its result array; return the emitter of its
     loop (None for a 0-d result, computed at once). ``into``: an input buffer of the result's type
-    that the loop writes into when the shapes agree (an update written in place, see inplace.py):
-    every check of every in-place node is emitted before the first loop writes anything."""
+    that the loop writes into when the shapes agree (an update written in place, see inplace.py:
+    every check of every in-place node is emitted before the first loop writes anything; or a row
+    of a scan's history, which no input of the step aliases: ``Emitter.into``)."""
     op, out = node.op, node.outputs[0]
     names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
@@ -141,7 +142,8 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
     else:
         same = " and ".join(f"{into}.shape[{d}] == {n}" for d, n in enumerate(sizes))
         em.emit(f"if {same}:")
-        em.emit(f"    {o} = {into}  # in place: nothing reads the old {into} any more")
+        why = "its row, passed in" if id(out) in em.into else f"in place: nothing reads the old {into} any more"
+        em.emit(f"    {o} = {into}  # {why}")
         em.emit("else:")
         em.emit(f"    {o} = {fresh}")
 

@@ -10,7 +10,8 @@ gets its own copy of the step.
 """
 from __future__ import annotations
 
-from ...graph import Apply, Constant, Variable
+from ...graph import Apply, Constant, TensorType, Variable
+from ...tensor.elemwise import Elemwise
 from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
 from .emit import Emitter, _label, _msg, _np, emitter, joined
@@ -46,8 +47,19 @@ def _scan(em: Emitter, node: Apply) -> None:
     c, s, n_ys = op.n_carry, op.n_seq, op.n_ys
     k = em.fresh("")
     suffix = f"{em.suffix}_s{k}"
-    module = generate(list(inner.inputs), list(inner.outputs), name="step", row_block=em.row_block,
-                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_")
+    # the step writes each stored value computed by an elementwise node straight into its row of
+    # the history (a destination argument): no copy per step (the LSTM's forward step: nine rows)
+    stored = [kk for kk in range(c) if op.history[kk]] + [c + j for j in range(n_ys)]
+    direct: dict[int, int] = {}  # inner output index -> destination argument slot
+    seen: set[int] = set()
+    for index in stored:
+        var = inner.outputs[index]
+        if var.ndim and var.owner is not None and type(var.owner.op) is Elemwise and id(var) not in seen:
+            direct[index] = len(inner.inputs) + len(direct)
+        seen.add(id(var))
+    dests = [TensorType(inner.outputs[i].dtype, inner.outputs[i].broadcastable)(f"row_{i}") for i in direct]
+    module = generate(list(inner.inputs) + dests, list(inner.outputs), name="step", row_block=em.row_block,
+                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct)
     em.globals.extend(line for line in module.prelude.splitlines())
     em.extra.append(module.functions)
     step = f"step{suffix}"
@@ -87,11 +99,15 @@ def _scan(em: Emitter, node: Apply) -> None:
             em.emit(f"{h} = {em.new_array(history_out[kk], shape, var.dtype)}")
             hists[kk] = h
     ys = []
+    spare = {}  # per-step output -> the destination of step 0, before the output is sized
     for j in range(n_ys):
         y = inner.outputs[c + j]
         yv = em.fresh("y")
         em.emit(f"{yv} = np.empty({(0,) * (y.ndim + 1)!r}, dtype={_np(y.dtype)})")  # sized at step 0
         ys.append(yv)
+        if c + j in direct:
+            spare[j] = em.fresh("y")
+            em.emit(f"{spare[j]} = np.empty({(0,) * y.ndim!r}, dtype={_np(y.dtype)})")
     t = em.fresh("t")
     rows = []  # each sequence's row of step t
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):
@@ -103,13 +119,17 @@ def _scan(em: Emitter, node: Apply) -> None:
     em.emit(f"{blas} = blas_one_thread()  # small products every step: one BLAS thread (blas.py)")
     em.open(f"for {t} in range({n}):")
     r = em.fresh("r")
-    em.emit(f"{r} = {step}({', '.join(carries + rows + invariants)})")
+    rows_out = [f"{hists[i]}[{t}]" if i < c else f"({ys[i - c]}[{t}] if {t} > 0 else {spare[i - c]})"
+                for i in direct]
+    em.emit(f"{r} = {step}({', '.join(carries + rows + invariants + rows_out)})")
     vals = [f"{r}[{c + j}]" for j in range(n_ys)]
     if ys:  # per-step outputs are sized by step 0's
         em.open(f"if {t} == 0:")
         for j, (yv, val) in enumerate(zip(ys, vals)):
             y = inner.outputs[c + j]
             em.emit(f"{yv} = {em.new_array(ys_out[j], f'({n},) + {val}.shape' if y.ndim else f'({n},)', y.dtype)}")
+            if c + j in direct:  # (step 0 wrote into the spare: later steps write into their row)
+                em.copy(yv, val, y.ndim, (False,) * y.ndim, lead=(t,))
         em.close()
     # every shape check of the step in one condition (emit.joined)
     checks = ([f"{r}[{kk}].shape != {cv}.shape" for kk, cv in enumerate(carries) if inner.inputs[kk].ndim]
@@ -121,10 +141,12 @@ def _scan(em: Emitter, node: Apply) -> None:
     for kk, cv in enumerate(carries):
         var = inner.inputs[kk]
         em.emit(f"{cv} = {r}[{kk}]" if var.ndim else f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")
-        if kk in hists:  # (loops: see Emitter.copy)
+        if kk in hists and kk not in direct:  # (loops: see Emitter.copy)
             em.copy(hists[kk], cv, var.ndim, (False,) * var.ndim, lead=(t,))
     for j, (yv, val) in enumerate(zip(ys, vals)):
         y = inner.outputs[c + j]
+        if c + j in direct:
+            continue
         if y.ndim:
             row = em.fresh("s")
             em.emit(f"{row} = {val}")

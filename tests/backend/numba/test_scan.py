@@ -1,6 +1,7 @@
 """backend/numba/scan.py: the step reads its loop invariants C-ordered, whatever their layout, and
 the rows of a reversed sequence from the sequence itself."""
 import numpy as np
+import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
@@ -43,3 +44,31 @@ def test_reversed_sequences_read_their_base():
     for r in (values[0] * 2)[::-1]:
         h = np.tanh(r + h)
     np.testing.assert_allclose(got[0][-1], h, rtol=1e-13)
+
+
+def test_stored_values_written_into_their_rows():
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+
+    def step(r, h):
+        new = T.tanh(r + h)
+        # a carry with history and a per-step output computed in the step (written into their rows),
+        # the same value stored twice and a row of the sequence itself (copied)
+        return new, new * 2.0, new, r
+
+    (hs, doubled, again, rows), _ = sg.scan(step, sequences=x, outputs_info=[h0, None, None, None])
+    outs = [hs, doubled, again, rows]
+    f = sg.function([x, h0], outs, mode="numba")
+    assert f.source.count("# its row, passed in") == 2
+    rng = np.random.default_rng(7)
+    for shape in [(4, 3), (1, 3), (0, 3), (3, 0)]:
+        values = rng.standard_normal(shape), rng.standard_normal(shape[1])
+        got, want = f(*values), sg.function([x, h0], outs, mode="numpy")(*values)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15)  # (tanh: helpers.vtanh, within 2 ulp)
+    k = T.lvector("k")
+    g = sg.function([k], sg.scan(lambda i: T.exp(T.arange(i) * 0.5), sequences=k)[0], mode="numba")
+    assert "# its row, passed in" in g.source
+    np.testing.assert_allclose(g(np.array([2, 2, 2])), np.exp(np.arange(2) * 0.5)[None].repeat(3, 0), rtol=1e-15)
+    with pytest.raises(ValueError, match="keep one shape"):  # a row that does not fit is not written
+        g(np.array([2, 2, 3]))

@@ -1,13 +1,14 @@
-"""One BLAS thread while a kernel runs a loop of small steps.
+"""At most two BLAS threads while a kernel runs a loop of small steps.
 
 numba's ``np.dot`` calls scipy's BLAS (OpenBLAS in the wheels), which splits any product above a
-small size over all cores. A scan calls such products once per step: an LSTM step's
-``h (16x128) @ U (128x512)`` takes ~50 us on one thread and, on a machine whose other core is
-busy, ~0.2-6 ms on two (the threads wait for each other at every call). The kernel therefore sets
-scipy's BLAS to one thread just before a scan's loop and puts the previous count back just after it
-(``helpers.blas_one_thread`` / ``blas_threads_back``), so the large products outside the loop (an
-LSTM's input projection and its weight gradients) still use every core. A loop that raises skips
-the second call: the call path restores the count the kernel found (``keep_blas_threads``).
+small size over all cores. A scan calls such products once per step, and every call splits, starts
+and joins its threads: the more threads, the more of a small product is spent waiting for the
+slowest of them. The kernel therefore caps scipy's BLAS at ``LOOP_BLAS_THREADS`` just before a
+scan's loop and puts the previous count back just after it (``helpers.blas_threads_at_most`` /
+``blas_threads_back``), so the large products outside the loop (an LSTM's input projection and its
+weight gradients) still use every core. A loop that raises skips the second call: the call path
+restores the count the kernel found (``keep_blas_threads``). Measurements of the cap (one thread or
+two): docs/PERFORMANCE.md; ``OPENBLAS_NUM_THREADS=1`` keeps every product on one thread.
 
 The kernels reach OpenBLAS's setter and getter by two fixed symbol names registered with LLVM
 (``register``), the way numba reaches its own C helpers: the compiled code names the symbol, never
@@ -35,6 +36,10 @@ _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads
 _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
             "openblas_get_num_threads")
 _found: list = []  # [(set, get)] or [None], once looked up
+# BLAS threads inside a scan's loop: an LSTM step's h (16x128) @ U (128x512) takes 56 us on one
+# thread and 38 us on two here; the loop's products on two threads suffer more than on one when
+# another process keeps a core busy (docs/PERFORMANCE.md)
+LOOP_BLAS_THREADS = 2
 
 
 def _scipy_openblas() -> tuple[Callable, Callable] | None:
@@ -91,7 +96,7 @@ def register() -> None:
 
 def keep_blas_threads(fn: Callable) -> Callable:
     """``fn`` that leaves scipy's BLAS thread count as it found it, even when ``fn`` raises inside a
-    loop (between the kernel's ``blas_one_thread`` and ``blas_threads_back``)."""
+    loop (between the kernel's ``blas_threads_at_most`` and ``blas_threads_back``)."""
     found = blas_threads()
     if found is None:
         return fn

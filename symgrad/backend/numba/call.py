@@ -160,7 +160,7 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
             def run_loop(n, *args):
                 return (wide_loop if args[wide_at].nbytes >= WIDE_MIN_BYTES else narrow_loop)(n, *args)
 
-    if info.loops:  # a loop sets BLAS to one thread; one that raises leaves it so (see blas.py)
+    if info.loops:  # a loop caps BLAS's threads; one that raises leaves them capped (see blas.py)
         jitted = keep_blas_threads(jitted)
         run_loop = run_loop and keep_blas_threads(run_loop)
     if info.arena:  # the kernel's own arrays live in a buffer kept between calls (arena.py)

@@ -174,18 +174,18 @@ _blas_get = types.ExternalFunction(_GET_SYMBOL, types.int32())
 
 
 @numba.njit(**JIT)
-def blas_one_thread():
-    """Set scipy's BLAS to one thread; the count it had, for ``blas_threads_back``."""
+def blas_threads_at_most(k):
+    """Set scipy's BLAS to at most ``k`` threads; the count it had, for ``blas_threads_back``."""
     n = _blas_get()
-    if n > 1:
-        _blas_set(1)
+    if n > k:
+        _blas_set(k)
     return n
 
 
 @numba.njit(**JIT)
 def blas_threads_back(n):
-    """Put back the count ``blas_one_thread`` returned."""
-    if n > 1:
+    """Put back the count ``blas_threads_at_most`` returned."""
+    if _blas_get() != n:
         _blas_set(n)
 
 
@@ -461,6 +461,6 @@ def softplus32(x):
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, vexp, _exp_reduced,
-                mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_one_thread, blas_threads_back,
+                mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
                 arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to):
     _attach_cache(_helper, _TolerantCache)

@@ -14,6 +14,7 @@ from ...graph import Apply, Constant, TensorType, Variable
 from ...tensor.elemwise import Elemwise
 from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
+from .blas import LOOP_BLAS_THREADS
 from .emit import Emitter, _label, _msg, _np, emitter, joined
 
 
@@ -116,7 +117,7 @@ def _scan(em: Emitter, node: Apply) -> None:
     run = em.fresh("steps")
     em.emit(f"{run} = {n}")
     blas = em.fresh("blas")
-    em.emit(f"{blas} = blas_one_thread()  # small products every step: one BLAS thread (blas.py)")
+    em.emit(f"{blas} = blas_threads_at_most({LOOP_BLAS_THREADS})  # small products every step (blas.py)")
     em.open(f"for {t} in range({n}):")
     r = em.fresh("r")
     rows_out = [f"{hists[i]}[{t}]" if i < c else f"({ys[i - c]}[{t}] if {t} > 0 else {spare[i - c]})"

@@ -1,4 +1,4 @@
-"""backend/numba/blas.py: a scan's loop runs scipy's BLAS on one thread, and the count comes back."""
+"""backend/numba/blas.py: a scan's loop runs scipy's BLAS on at most two threads, and the count comes back."""
 import numba
 import numpy as np
 import pytest
@@ -22,16 +22,19 @@ def two_threads():
 
 
 @numba.njit
-def _inside_and_after():
-    was = helpers.blas_one_thread()
+def _inside_and_after(k):
+    was = helpers.blas_threads_at_most(k)
     inside = helpers._blas_get()
     helpers.blas_threads_back(was)
     return inside, helpers._blas_get()
 
 
 @needs_openblas
-def test_one_thread_inside(two_threads):
-    assert _inside_and_after() == (1, 2)
+def test_at_most_k_inside(two_threads):
+    assert _inside_and_after(1) == (1, 2)
+    assert _inside_and_after(2) == (2, 2)
+    FOUND[0](3)  # (a count above the cap comes back too; OpenBLAS caps it at its own maximum)
+    assert _inside_and_after(1) == (1, two_threads())
 
 
 @needs_openblas

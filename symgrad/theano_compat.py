@@ -71,9 +71,6 @@ _PLANNED: dict[str, str] = {
     "symgrad.sandbox": "random streams (MRG_RandomStreams) come with issue 14",
     "symgrad.sandbox.rng_mrg": "random streams (MRG_RandomStreams) come with issue 14",
     "symgrad.tensor.shared_randomstreams": "random streams (RandomStreams) come with issue 14",
-    "symgrad.tensor.signal": "pooling (pool_2d) comes with issue 15",
-    "symgrad.tensor.signal.pool": "pooling (pool_2d) comes with issue 15",
-    "symgrad.tensor.nnet.conv": "convolution (conv2d) comes with issue 15",
 }
 
 

@@ -97,10 +97,16 @@ def test_a_name_that_is_not_a_module_is_refused(switch):
     assert config is symgrad.config
 
 
-@pytest.mark.skipif(_has("symgrad.tensor.signal"), reason="pooling has landed")
-def test_planned_path_says_where_it_comes_from(switch):
-    with pytest.raises(ModuleNotFoundError, match=r"'symgrad\.tensor\.signal'.*pooling.*issue 15"):
-        from theano.tensor.signal import pool  # noqa: F401
+def test_convolution_and_pooling_paths(switch):
+    import theano.tensor as T
+    import theano.tensor.nnet.conv
+    from theano.tensor.nnet import conv2d
+    from theano.tensor.signal import pool
+
+    import symgrad.tensor.nnet.conv
+    import symgrad.tensor.signal.pool
+    assert pool is symgrad.tensor.signal.pool and theano.tensor.nnet.conv is symgrad.tensor.nnet.conv
+    assert conv2d is T.nnet.conv2d is symgrad.tensor.nnet.conv2d
 
 
 def test_random_streams_paths(switch):

@@ -21,12 +21,14 @@ from ..tensor.elemwise import make_elemwise
 from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
 from ..tensor.linalg import Dot, dot, outer
 from ..tensor.nnet import Softmax
+from ..tensor.nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from ..tensor.reduction import Reduce, keep_reduced_dims, prod
 from ..tensor.reduction import sum as tsum
 from ..tensor.random import (ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
                              RandomStateDraw, RandomStateMultinomial, RandomStatePermutation)
 from ..tensor.shape import (
-    Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape)
+    Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape, shape_i)
+from ..tensor.signal.pool import Pool, PoolGrad
 from ..tensor.variable import constant
 
 
@@ -185,6 +187,42 @@ def _specify_shape_vjp(node, g):
     return [SpecifyShape(node.op.checked)(match_type(g, node.outputs[0]), *dims)] + [None] * len(dims)
 
 
+def _conv2d_vjp(node, g):
+    x, w = node.inputs
+    p = node.op.params
+    return [Conv2dGradInputs(p)(w, g, shape_i(x, 2), shape_i(x, 3)),
+            Conv2dGradWeights(p)(x, g, shape_i(w, 2), shape_i(w, 3))]
+
+
+# The three convolution ops are the partial derivatives of one trilinear form <gz, conv2d(x, w)>:
+# <g, GradInputs(w, gz)> = <gz, conv2d(g, w)> and <g, GradWeights(x, gz)> = <gz, conv2d(x, g)>,
+# so the gradients of the gradients are the three ops again (second derivatives, Rop through Lop).
+def _conv2d_grad_inputs_vjp(node, g):
+    w, gz = node.inputs[:2]
+    p = node.op.params
+    return [Conv2dGradWeights(p)(g, gz, shape_i(w, 2), shape_i(w, 3)), Conv2d(p)(g, w), None, None]
+
+
+def _conv2d_grad_weights_vjp(node, g):
+    x, gz = node.inputs[:2]
+    p = node.op.params
+    return [Conv2dGradInputs(p)(g, gz, shape_i(x, 2), shape_i(x, 3)), Conv2d(p)(x, g), None, None]
+
+
+def _pool_vjp(node, g):
+    return [PoolGrad(node.op.params)(node.inputs[0], node.outputs[0], g)]
+
+
+def _pool_grad_vjp(node, g):
+    """PoolGrad is linear in the output gradient; for sum and averages its transpose is the pooling
+    itself (each window's share gathered back), and the input only gives shapes."""
+    p = node.op.params
+    if p.mode == "max":
+        raise NotImplementedError("grad: no second derivative through max pooling (the gradient of PoolGrad in "
+                                  "mode 'max'); sum and average pooling have one")
+    return [None, None, Pool(p)(g)]
+
+
 def _no_gradient(node, *gs):
     return [None] * len(node.inputs)
 
@@ -202,6 +240,11 @@ VJP_RULES: dict[type, Callable] = {
     AdvancedSubtensor: _subtensor_vjp,
     IncSubtensor: _incsubtensor_vjp,
     Softmax: _softmax_vjp,
+    Conv2d: _conv2d_vjp,
+    Conv2dGradInputs: _conv2d_grad_inputs_vjp,
+    Conv2dGradWeights: _conv2d_grad_weights_vjp,
+    Pool: _pool_vjp,
+    PoolGrad: _pool_grad_vjp,
     Shape: _no_gradient,
     ARange: _no_gradient,
     IfElse: _ifelse_vjp,

@@ -27,6 +27,7 @@ from .ifelse import IfElse
 from .indexing import AdvancedSubtensor, IncSubtensor, IndexEntry, Subtensor, decode_spec
 from .linalg import Dot
 from .nnet import Softmax
+from .nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ConvParams
 from .random import (NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
                      RandomStateDraw, RandomStateMultinomial, RandomStatePermutation, mrg31k3p_step,
                      pack_random_state, unpack_random_state)
@@ -34,6 +35,7 @@ from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
 from .shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from .signal.pool import Pool, PoolGrad, PoolParams
 
 IMPLS: dict[type, Callable[[Apply], Callable]] = {}
 
@@ -693,6 +695,151 @@ def _random_state_multinomial(node):
             idx = _first_above(np.cumsum(p), rs.random_sample(count * n), p).reshape(count, n)
             np.add.at(out, (np.repeat(np.arange(count), n), idx.ravel()), 1)
         return [pack_random_state(rs), out.reshape(shape + (m,))]
+
+    return run
+
+
+# --- convolution and pooling (nnet/abstract_conv.py, signal/pool.py) ---------------------------------
+def _conv_windows(x, params: ConvParams, kh: int, kw: int, oh: int, ow: int):
+    """The padded input's windows as a read-only view: ``(B, C, oh, ow, kh, kw)``."""
+    ph, pw = params.pads(kh, kw)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else np.ascontiguousarray(x)
+    (sh, sw), (dh, dw) = params.subsample, params.dilation
+    s = xp.strides
+    return np.lib.stride_tricks.as_strided(xp, (x.shape[0], x.shape[1], oh, ow, kh, kw),
+                                           (s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw), writeable=False)
+
+
+def _conv_out(node, who: str, x_var, x_shape, w_var, w_shape, params: ConvParams) -> tuple[int, int]:
+    """The output size, after checking that the channels agree and the filters fit."""
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"{who}: {describe(x_var, np.empty(x_shape))} has {x_shape[1]} channels but "
+                         f"{describe(w_var, np.empty(w_shape))} expects {w_shape[1]}")
+    oh, ow = params.out_size(x_shape[2], x_shape[3], w_shape[2], w_shape[3])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{who}: the filters {describe(w_var, np.empty(w_shape))} (dilation "
+                         f"{params.dilation}) do not fit the input {describe(x_var, np.empty(x_shape))} padded by "
+                         f"{params.pads(w_shape[2], w_shape[3])}")
+    return oh, ow
+
+
+def _flipped(w, params: ConvParams):
+    return w[:, :, ::-1, ::-1] if params.flip else w
+
+
+@impl(Conv2d)
+def _conv2d(node):
+    params = node.op.params
+
+    def run(x, w):
+        oh, ow = _conv_out(node, "conv2d", node.inputs[0], x.shape, node.inputs[1], w.shape, params)
+        win = _conv_windows(x, params, w.shape[2], w.shape[3], oh, ow)
+        out = np.tensordot(win, _flipped(w, params), axes=([1, 4, 5], [1, 2, 3]))  # (B, oh, ow, K)
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    return run
+
+
+def _grad_geometry(who, x_shape, w_shape, gz, params: ConvParams) -> tuple[int, int]:
+    """The output size of a convolution of ``x_shape`` by ``w_shape``, checked against ``gz``."""
+    oh, ow = params.out_size(x_shape[2], x_shape[3], w_shape[2], w_shape[3])
+    if gz.shape != (x_shape[0], w_shape[0], oh, ow):
+        expected = (x_shape[0], w_shape[0], oh, ow)
+        raise ValueError(f"{who}: the output gradient has shape {gz.shape}, expected {expected} for an input of "
+                         f"shape {x_shape} and filters of shape {w_shape}")
+    return oh, ow
+
+
+@impl(Conv2dGradInputs)
+def _conv2d_grad_inputs(node):
+    params = node.op.params
+
+    def run(w, gz, h, wd):
+        x_shape = (gz.shape[0], w.shape[1], int(h), int(wd))
+        oh, ow = _grad_geometry("conv2d gradient", x_shape, w.shape, gz, params)
+        ph, pw = params.pads(w.shape[2], w.shape[3])
+        (sh, sw), (dh, dw) = params.subsample, params.dilation
+        gxp = np.zeros((x_shape[0], x_shape[1], x_shape[2] + 2 * ph, x_shape[3] + 2 * pw),
+                       dtype=node.outputs[0].dtype)
+        wf = _flipped(w, params)
+        for u in range(w.shape[2]):
+            for v in range(w.shape[3]):
+                part = np.tensordot(gz, wf[:, :, u, v], axes=([1], [0])).transpose(0, 3, 1, 2)  # (B, C, oh, ow)
+                gxp[:, :, u * dh:u * dh + sh * (oh - 1) + 1:sh, v * dw:v * dw + sw * (ow - 1) + 1:sw] += part
+        return np.ascontiguousarray(gxp[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]])
+
+    return run
+
+
+@impl(Conv2dGradWeights)
+def _conv2d_grad_weights(node):
+    params = node.op.params
+
+    def run(x, gz, kh, kw):
+        w_shape = (gz.shape[1], x.shape[1], int(kh), int(kw))
+        oh, ow = _grad_geometry("conv2d gradient", x.shape, w_shape, gz, params)
+        win = _conv_windows(x, params, w_shape[2], w_shape[3], oh, ow)
+        gw = np.tensordot(gz, win, axes=([0, 2, 3], [0, 2, 3]))  # (K, C, kh, kw)
+        return np.ascontiguousarray(_flipped(gw, params)).astype(node.outputs[0].dtype, copy=False)
+
+    return run
+
+
+def pool_windows(n: int, params: PoolParams, axis: int) -> list[tuple[int, int, int]]:
+    """Per output index along one axis: the window's ``(start, stop)`` in the input (clipped to it)
+    and the count an average divides by (module docstring of signal/pool.py)."""
+    k, s, p = params.ws[axis], params.stride[axis], params.pad[axis]
+    out = []
+    for r in range(params.out_size(n, n)[0] if axis == 0 else params.out_size(n, n)[1]):
+        start, stop = r * s, min(r * s + k, n + 2 * p)
+        lo, hi = max(start, p), min(stop, n + p)
+        out.append((lo - p, hi - p, stop - start if params.mode == "average_inc_pad" else hi - lo))
+    return out
+
+
+@impl(Pool)
+def _pool(node):
+    params = node.op.params
+
+    def run(x):
+        h, w = x.shape[-2:]
+        rows, cols = pool_windows(h, params, 0), pool_windows(w, params, 1)
+        out = np.empty(x.shape[:-2] + (len(rows), len(cols)), dtype=x.dtype)
+        for i, (r0, r1, rc) in enumerate(rows):
+            for j, (c0, c1, cc) in enumerate(cols):
+                block = x[..., r0:r1, c0:c1]
+                if params.mode == "max":
+                    out[..., i, j] = block.max(axis=(-2, -1))
+                else:
+                    total = block.sum(axis=(-2, -1))
+                    out[..., i, j] = total if params.mode == "sum" else total / (rc * cc)
+        return out
+
+    return run
+
+
+@impl(PoolGrad)
+def _pool_grad(node):
+    params = node.op.params
+
+    def run(x, z, gz):
+        h, w = x.shape[-2:]
+        rows, cols = pool_windows(h, params, 0), pool_windows(w, params, 1)
+        expected = x.shape[:-2] + (len(rows), len(cols))
+        if z.shape != expected or gz.shape != expected:
+            raise ValueError(f"pool_2d gradient: pooled values of shape {z.shape} and their gradient of shape "
+                             f"{gz.shape} do not match an input of shape {x.shape} (expected {expected})")
+        gx = np.zeros_like(x)
+        for i, (r0, r1, rc) in enumerate(rows):
+            for j, (c0, c1, cc) in enumerate(cols):
+                g = gz[..., i, j][..., None, None]
+                if params.mode == "max":
+                    gx[..., r0:r1, c0:c1] += (x[..., r0:r1, c0:c1] == z[..., i, j][..., None, None]) * g
+                elif params.mode == "sum":
+                    gx[..., r0:r1, c0:c1] += g
+                else:
+                    gx[..., r0:r1, c0:c1] += g / (rc * cc)
+        return gx
 
     return run
 

@@ -41,6 +41,8 @@ import numpy as np
 import numba
 from symgrad.backend.numba.helpers import *  # noqa: F401,F403
 from symgrad.backend.numba.helpers import JIT, JIT_FAST, JIT_PAR
+from symgrad.backend.numba.convkernels import (  # noqa: F401
+    conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, pool_backward, pool_forward)
 """
 _warned = False
 

@@ -32,7 +32,7 @@ from ...rewrite.alias import alias_root
 from ...tensor.elemwise import Elemwise
 from ...tensor.ifelse import IfElse
 from ...tensor.indexing import IncSubtensor
-from . import indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
+from . import conv, indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..graph import Apply, Op, TensorType, Variable
-from .elemwise import cast, log, relu, sigmoid, softplus  # noqa: F401  (part of T.nnet)
-from .indexing import getitem
-from .reduction import sum as reduce_sum
-from .shape import arange
-from .variable import as_tensor_variable
+from ...graph import Apply, Op, TensorType, Variable
+from ..elemwise import cast, log, relu, sigmoid, softplus  # noqa: F401  (part of T.nnet)
+from ..indexing import getitem
+from ..reduction import sum as reduce_sum
+from ..shape import arange
+from ..variable import as_tensor_variable
+from .abstract_conv import conv2d  # noqa: F401  (T.nnet.conv2d, Theano's path)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,196 @@
+"""Convolution and pooling kernels: jitted functions the generated code calls, one per op (like
+``helpers.blas_dot``: compiled once per installation into numba's disk cache, not in every kernel).
+The semantics are tensor/nnet/abstract_conv.py's and tensor/signal/pool.py's; the generated code
+has checked the shapes before a call (emitters in conv.py), so these functions index only inside
+the arrays they were given.
+
+Convolution: per image, the padded input's windows are laid out as the columns of a matrix
+(im2col: ``C * kh * kw`` rows, one column per output position; padding is written as zeros) and
+the filters as rows, so the image's output is one matrix product (BLAS). The input gradient is
+the transposed product followed by the columns added back into their windows (col2im); the filter
+gradient sums one product per image.
+
+>>> import numpy as np
+>>> x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+>>> out = np.empty((1, 1, 2, 2))
+>>> conv2d_forward(x, w, 0, 0, 1, 1, 1, 1, True, out)
+>>> out[0, 0]
+array([[4., 4.],
+       [4., 4.]])
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
+from .helpers import JIT, blas_dot_to, contiguous
+
+
+@numba.njit(**JIT)
+def _filter_rows(w, flip):
+    """The filters as a ``(K, C * kh * kw)`` C-ordered matrix, flipped in both spatial axes when ``flip``."""
+    k, c, kh, kw = w.shape
+    m = np.empty((k, c * kh * kw), dtype=w.dtype)
+    for a in range(k):
+        for b in range(c):
+            for u in range(kh):
+                for v in range(kw):
+                    m[a, (b * kh + u) * kw + v] = w[a, b, kh - 1 - u, kw - 1 - v] if flip else w[a, b, u, v]
+    return m
+
+
+@numba.njit(**JIT)
+def _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
+    """``cols[(c * kh + u) * kw + v, i * ow + j]`` = the padded image ``x[n]`` at the window of
+    output ``(i, j)``, offset ``(u, v)`` (zero in the padding)."""
+    c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(c_in):
+        for u in range(kh):
+            for v in range(kw):
+                row = (c * kh + u) * kw + v
+                for i in range(oh):
+                    r = i * sh + u * dh - ph
+                    base = i * ow
+                    if r < 0 or r >= h:
+                        for j in range(ow):
+                            cols[row, base + j] = 0
+                        continue
+                    for j in range(ow):
+                        q = j * sw + v * dw - pw
+                        cols[row, base + j] = x[n, c, r, q] if 0 <= q < w else 0
+
+
+@numba.njit(**JIT)
+def conv2d_forward(x, w, ph, pw, sh, sw, dh, dw, flip, out):
+    """``out[b, k]`` (``(B, K, oh, ow)``, C-ordered) = the convolution of ``x`` by ``w``."""
+    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    oh, ow = out.shape[2], out.shape[3]
+    rows = _filter_rows(w, flip)
+    cols = np.empty((rows.shape[1], oh * ow), dtype=out.dtype)
+    for n in range(x.shape[0]):
+        _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
+        blas_dot_to(rows, cols, out[n].reshape((k, oh * ow)))
+
+
+@numba.njit(**JIT)
+def conv2d_grad_inputs(w, gz, ph, pw, sh, sw, dh, dw, flip, gx):
+    """``gx`` (``(B, C, H, W)``, C-ordered) = the gradient of the input of a convolution by ``w``
+    whose output gradient is ``gz``."""
+    k, c_in, kh, kw = w.shape
+    oh, ow = gz.shape[2], gz.shape[3]
+    h, wd = gx.shape[2], gx.shape[3]
+    rows_t = np.ascontiguousarray(_filter_rows(w, flip).T)  # (C * kh * kw, K)
+    g = contiguous(gz)
+    cols = np.empty((rows_t.shape[0], oh * ow), dtype=gx.dtype)
+    gx[...] = 0
+    for n in range(g.shape[0]):
+        blas_dot_to(rows_t, g[n].reshape((k, oh * ow)), cols)
+        for c in range(c_in):
+            for u in range(kh):
+                for v in range(kw):
+                    row = (c * kh + u) * kw + v
+                    for i in range(oh):
+                        r = i * sh + u * dh - ph
+                        if r < 0 or r >= h:
+                            continue
+                        for j in range(ow):
+                            q = j * sw + v * dw - pw
+                            if 0 <= q < wd:
+                                gx[n, c, r, q] += cols[row, i * ow + j]
+
+
+@numba.njit(**JIT)
+def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
+    """``gw`` (``(K, C, kh, kw)``, C-ordered) = the gradient of the filters of a convolution of
+    ``x`` whose output gradient is ``gz``."""
+    k, c_in, kh, kw = gw.shape
+    oh, ow = gz.shape[2], gz.shape[3]
+    g = contiguous(gz)
+    cols = np.empty((c_in * kh * kw, oh * ow), dtype=gw.dtype)
+    part = np.empty((k, c_in * kh * kw), dtype=gw.dtype)
+    total = np.zeros((k, c_in * kh * kw), dtype=gw.dtype)
+    for n in range(x.shape[0]):
+        _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
+        blas_dot_to(g[n].reshape((k, oh * ow)), cols.T, part)
+        total += part
+    for a in range(k):
+        for b in range(c_in):
+            for u in range(kh):
+                for v in range(kw):
+                    value = total[a, (b * kh + u) * kw + v]
+                    if flip:
+                        gw[a, b, kh - 1 - u, kw - 1 - v] = value
+                    else:
+                        gw[a, b, u, v] = value
+
+
+@numba.njit(**JIT)
+def _window(r, k, s, p, n, inc_pad):
+    """One axis of a pooling window (tensor/reference.py ``pool_windows``): start and stop in the
+    input, and the count an average divides by."""
+    start = r * s
+    stop = min(start + k, n + 2 * p)
+    lo = max(start, p)
+    hi = min(stop, n + p)
+    return lo - p, hi - p, (stop - start) if inc_pad else (hi - lo)
+
+
+@numba.njit(**JIT)
+def pool_forward(x, kh, kw, sh, sw, ph, pw, mode, out):
+    """``out[m]`` = the pooled ``x[m]`` for the images ``x`` (``(M, H, W)``); ``mode`` 0 max, 1 sum,
+    2 average including the padding, 3 average excluding it."""
+    h, w = x.shape[1], x.shape[2]
+    for m in range(x.shape[0]):
+        for i in range(out.shape[1]):
+            r0, r1, rc = _window(i, kh, sh, ph, h, mode == 2)
+            for j in range(out.shape[2]):
+                c0, c1, cc = _window(j, kw, sw, pw, w, mode == 2)
+                if mode == 0:
+                    best = x[m, r0, c0]
+                    for r in range(r0, r1):
+                        for q in range(c0, c1):
+                            value = x[m, r, q]
+                            if value > best or value != value:  # (numpy's max: a NaN wins)
+                                best = value
+                                if value != value:
+                                    break
+                    out[m, i, j] = best
+                else:
+                    total = 0.0
+                    for r in range(r0, r1):
+                        for q in range(c0, c1):
+                            total += x[m, r, q]
+                    out[m, i, j] = total if mode == 1 else total / (rc * cc)
+
+
+@numba.njit(**JIT)
+def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
+    """``gx`` = the gradient of ``x`` (``(M, H, W)``) through the pooling that gave ``z`` whose
+    gradient is ``gz``: every position holding its window's maximum gets the window's gradient
+    (ties included), or each position its share (sum, averages)."""
+    h, w = x.shape[1], x.shape[2]
+    gx[...] = 0
+    for m in range(x.shape[0]):
+        for i in range(gz.shape[1]):
+            r0, r1, rc = _window(i, kh, sh, ph, h, mode == 2)
+            for j in range(gz.shape[2]):
+                c0, c1, cc = _window(j, kw, sw, pw, w, mode == 2)
+                g = gz[m, i, j]
+                if mode == 0:
+                    top = z[m, i, j]
+                    for r in range(r0, r1):
+                        for q in range(c0, c1):
+                            if x[m, r, q] == top:
+                                gx[m, r, q] += g
+                else:
+                    share = g if mode == 1 else g / (rc * cc)
+                    for r in range(r0, r1):
+                        for q in range(c0, c1):
+                            gx[m, r, q] += share
+
+
+# A damaged cache entry is compiled again, not raised (as the helpers' are).
+for _kernel in (_filter_rows, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _window, pool_forward,
+                pool_backward):
+    _attach_cache(_kernel, _TolerantCache)

@@ -1,0 +1,1 @@
+"""Signal processing on tensors, as Theano's ``theano.tensor.signal``: pooling (``pool``)."""

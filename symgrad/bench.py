@@ -223,11 +223,116 @@ def _lstm(steps: int = 100, batch: int = 16, dim: int = 128, words: int = 10000,
                     steps * batch * dim * 40)
 
 
+def _cnn(dtype: str = "float32", batch: int = 100) -> Workload:
+    """The lecture's CNN (examples/digits_cnn.py) for one SGD step on a batch of 28x28 images:
+    conv 4@5x5 tanh, conv 8@3x3 tanh, max-pool 2x2, conv 16@3x3 relu, max-pool 2x2, dense 128 tanh,
+    dense 10 softmax, cross-entropy (convolutions unflipped, as Keras's). The hand-written numpy step
+    lays out the windows with im2col (``sliding_window_view``) and multiplies with ``@``."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0, 1, (batch, 1, 28, 28)).astype(dtype)
+    Y = rng.integers(0, 10, batch)
+    shapes = [(4, 1, 5, 5), (4,), (8, 4, 3, 3), (8,), (16, 8, 3, 3), (16,), (256, 128), (128,), (128, 10), (10,)]
+    init = [(rng.uniform(-1, 1, s) * np.sqrt(6.0 / (np.prod(s[1:]) + s[0] * np.prod(s[2:]))) if len(s) == 4
+             else rng.uniform(-1, 1, s) * np.sqrt(6.0 / sum(s)) if len(s) == 2 else np.zeros(s)).astype(dtype)
+            for s in shapes]
+    lr = 0.05
+
+    def build(mode):
+        x, y = T.tensor4("x", dtype=dtype), T.lvector("y")
+        params = [sg.shared(v.copy(), name=f"p{k}") for k, v in enumerate(init)]
+        w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
+
+        def conv(h, w, b):
+            return T.nnet.conv2d(h, w, filter_flip=False) + b.dimshuffle("x", 0, "x", "x")
+
+        from .tensor.signal.pool import pool_2d
+        h = T.tanh(conv(x, w1, b1))
+        h = pool_2d(T.tanh(conv(h, w2, b2)), ws=(2, 2), ignore_border=True)
+        h = pool_2d(T.nnet.relu(conv(h, w3, b3)), ws=(2, 2), ignore_border=True)
+        h = T.tanh(T.dot(h.flatten(2), w4) + b4)
+        p = T.nnet.softmax(T.dot(h, w5) + b5)
+        cost = T.nnet.categorical_crossentropy(p, y).mean()
+        grads = T.grad(cost, params)
+        train = sg.function([x, y], cost, updates=[(v, v - np.asarray(lr, dtype) * g) for v, g in zip(params, grads)],
+                            mode=mode)
+        return train, (X, Y), params
+
+    def im2col(x, k):  # (B, C, H, W) -> (B, OH, OW, C*k*k)
+        win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+        b, c, oh, ow = win.shape[:4]
+        return win.transpose(0, 2, 3, 1, 4, 5).reshape(b, oh, ow, c * k * k)
+
+    def conv_fwd(x, w, b):
+        cols = im2col(x, w.shape[2])
+        return (cols @ w.reshape(w.shape[0], -1).T).transpose(0, 3, 1, 2) + b[:, None, None], cols
+
+    def conv_bwd(g, cols, w, x_shape, want_input):
+        k, kk = w.shape[0], w.shape[2]
+        g2 = g.transpose(0, 2, 3, 1).reshape(-1, k)
+        gw = (g2.T @ cols.reshape(-1, cols.shape[-1])).reshape(w.shape)
+        if not want_input:
+            return None, gw, g.sum(axis=(0, 2, 3))
+        oh, ow = g.shape[2:]
+        gcols = (g2 @ w.reshape(k, -1)).reshape(g.shape[0], oh, ow, w.shape[1], kk, kk)
+        gx = np.zeros(x_shape, dtype)
+        for u in range(kk):
+            for v in range(kk):
+                gx[:, :, u:u + oh, v:v + ow] += gcols[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+        return gx, gw, g.sum(axis=(0, 2, 3))
+
+    def pool_fwd(x):  # 2x2, ignore_border
+        b, c, h, w = x.shape
+        r = x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(b, c, h // 2, 2, w // 2, 2)
+        return r.max(axis=(3, 5)), r
+
+    def pool_bwd(g, r, out, x_shape):
+        gx = np.zeros(x_shape, dtype)
+        hits = (r == out[:, :, :, None, :, None]) * g[:, :, :, None, :, None]
+        gx[:, :, :r.shape[2] * 2, :r.shape[4] * 2] = hits.reshape(hits.shape[0], hits.shape[1], r.shape[2] * 2, -1)
+        return gx
+
+    def numpy_step(state):
+        w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = state[:10]
+        z1, c1 = conv_fwd(X, w1, b1)
+        a1 = np.tanh(z1)
+        z2, c2 = conv_fwd(a1, w2, b2)
+        a2 = np.tanh(z2)
+        p2, r2 = pool_fwd(a2)
+        z3, c3 = conv_fwd(p2, w3, b3)
+        a3 = np.maximum(z3, 0)
+        p3, r3 = pool_fwd(a3)
+        f = p3.reshape(batch, -1)
+        a4 = np.tanh(f @ w4 + b4)
+        z5 = a4 @ w5 + b5
+        e = np.exp(z5 - z5.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        cost = -np.log(p[np.arange(batch), Y]).mean()
+        dz5 = p.copy()
+        dz5[np.arange(batch), Y] -= 1
+        dz5 /= batch
+        gw5, gb5 = a4.T @ dz5, dz5.sum(0)
+        dz4 = (dz5 @ w5.T) * (1 - a4 * a4)
+        gw4, gb4 = f.T @ dz4, dz4.sum(0)
+        dz3 = pool_bwd((dz4 @ w4.T).reshape(p3.shape), r3, p3, a3.shape) * (z3 > 0)
+        dp2, gw3, gb3 = conv_bwd(dz3, c3, w3, p2.shape, True)
+        dz2 = pool_bwd(dp2, r2, p2, a2.shape) * (1 - a2 * a2)
+        da1, gw2, gb2 = conv_bwd(dz2, c2, w2, a1.shape, True)
+        _, gw1, gb1 = conv_bwd(da1 * (1 - a1 * a1), c1, w1, X.shape, False)
+        grads = [gw1, gb1, gw2, gb2, gw3, gb3, gw4, gb4, gw5, gb5]
+        return [v - np.asarray(lr, dtype) * g for v, g in zip(state[:10], grads)] + [cost]
+
+    return Workload(f"cnn-{dtype[5:]}", build, numpy_step, lambda: [v.copy() for v in init],
+                    f"CNN (the lecture's): batch {batch} of 28x28, 3 conv + 2 max-pool + 2 dense, {dtype}",
+                    batch * 28 * 28 * 40)
+
+
 WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n))
              for n, size in [(400, ""), (4000, "-4k"), (40000, "-40k")]
              for short, dtype in [("f64", "float64"), ("f32", "float32")]}
 WORKLOADS["mlp"] = _mlp
 WORKLOADS["lstm"] = _lstm
+WORKLOADS["cnn-f32"] = lambda: _cnn("float32")
+WORKLOADS["cnn-f64"] = lambda: _cnn("float64")
 FULL_WORKLOADS = list(WORKLOADS)
 DEFAULT_WORKLOADS = ["logreg-f64", "logreg-f32", "mlp"]  # the quick set: the seed and the MLP
 FULL_STEPS = 10000  # --full: steps per repetition at 400x784 (larger data runs proportionally fewer)

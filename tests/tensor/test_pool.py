@@ -127,3 +127,10 @@ def test_bad_input():
     with pytest.raises(NotImplementedError, match="max pooling"):
         g = sg.grad(pool_2d(X, ws=(2, 2), ignore_border=True).sum(), X)
         sg.grad(g.sum(), X)
+
+
+def test_nan_wins_a_max_window(mode):
+    x = T.dmatrix("x")
+    xv = np.array([[1.0, np.nan, 0.0, 2.0], [3.0, 0.5, 1.0, 1.0]])
+    got = sg.function([x], pool_2d(x, ws=(2, 2), ignore_border=True), mode=mode)(xv)
+    assert np.isnan(got[0, 0]) and got[0, 1] == 2.0

@@ -126,71 +126,87 @@ def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
 
 
 @numba.njit(**JIT)
-def _window(r, k, s, p, n, inc_pad):
-    """One axis of a pooling window (tensor/reference.py ``pool_windows``): start and stop in the
-    input, and the count an average divides by."""
-    start = r * s
-    stop = min(start + k, n + 2 * p)
-    lo = max(start, p)
-    hi = min(stop, n + p)
-    return lo - p, hi - p, (stop - start) if inc_pad else (hi - lo)
+def _windows(n, k, s, p, count, inc_pad):
+    """The pooling windows along one axis (tensor/reference.py ``pool_windows``): per output index,
+    the start and stop in the input (clipped to it) and the count an average divides by."""
+    out = np.empty((count, 3), dtype=np.int64)
+    for r in range(count):
+        start = r * s
+        stop = min(start + k, n + 2 * p)
+        lo = max(start, p)
+        hi = min(stop, n + p)
+        out[r, 0] = lo - p
+        out[r, 1] = hi - p
+        out[r, 2] = (stop - start) if inc_pad else (hi - lo)
+    return out
 
 
 @numba.njit(**JIT)
 def pool_forward(x, kh, kw, sh, sw, ph, pw, mode, out):
     """``out[m]`` = the pooled ``x[m]`` for the images ``x`` (``(M, H, W)``); ``mode`` 0 max, 1 sum,
     2 average including the padding, 3 average excluding it."""
-    h, w = x.shape[1], x.shape[2]
+    rows = _windows(x.shape[1], kh, sh, ph, out.shape[1], mode == 2)
+    cols = _windows(x.shape[2], kw, sw, pw, out.shape[2], mode == 2)
     for m in range(x.shape[0]):
         for i in range(out.shape[1]):
-            r0, r1, rc = _window(i, kh, sh, ph, h, mode == 2)
+            r0, r1 = rows[i, 0], rows[i, 1]
             for j in range(out.shape[2]):
-                c0, c1, cc = _window(j, kw, sw, pw, w, mode == 2)
+                c0, c1 = cols[j, 0], cols[j, 1]
                 if mode == 0:
                     best = x[m, r0, c0]
                     for r in range(r0, r1):
                         for q in range(c0, c1):
                             value = x[m, r, q]
-                            if value > best or value != value:  # (numpy's max: a NaN wins)
-                                best = value
-                                if value != value:
-                                    break
+                            # numpy's max: a NaN wins and stays
+                            best = value if (value > best or value != value) and best == best else best
                     out[m, i, j] = best
                 else:
                     total = 0.0
                     for r in range(r0, r1):
                         for q in range(c0, c1):
                             total += x[m, r, q]
-                    out[m, i, j] = total if mode == 1 else total / (rc * cc)
+                    out[m, i, j] = total if mode == 1 else total / (rows[i, 2] * cols[j, 2])
 
 
 @numba.njit(**JIT)
 def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
     """``gx`` = the gradient of ``x`` (``(M, H, W)``) through the pooling that gave ``z`` whose
     gradient is ``gz``: every position holding its window's maximum gets the window's gradient
-    (ties included), or each position its share (sum, averages)."""
-    h, w = x.shape[1], x.shape[2]
+    (ties included), or each position its share (sum, averages). Windows that do not overlap
+    (stride >= window) write their positions instead of adding to them."""
+    rows = _windows(x.shape[1], kh, sh, ph, gz.shape[1], mode == 2)
+    cols = _windows(x.shape[2], kw, sw, pw, gz.shape[2], mode == 2)
+    apart = sh >= kh and sw >= kw
     gx[...] = 0
     for m in range(x.shape[0]):
         for i in range(gz.shape[1]):
-            r0, r1, rc = _window(i, kh, sh, ph, h, mode == 2)
+            r0, r1 = rows[i, 0], rows[i, 1]
             for j in range(gz.shape[2]):
-                c0, c1, cc = _window(j, kw, sw, pw, w, mode == 2)
+                c0, c1 = cols[j, 0], cols[j, 1]
                 g = gz[m, i, j]
                 if mode == 0:
                     top = z[m, i, j]
-                    for r in range(r0, r1):
-                        for q in range(c0, c1):
-                            if x[m, r, q] == top:
-                                gx[m, r, q] += g
+                    if apart:
+                        for r in range(r0, r1):
+                            for q in range(c0, c1):
+                                gx[m, r, q] = g if x[m, r, q] == top else 0
+                    else:
+                        for r in range(r0, r1):
+                            for q in range(c0, c1):
+                                gx[m, r, q] += g if x[m, r, q] == top else 0
                 else:
-                    share = g if mode == 1 else g / (rc * cc)
-                    for r in range(r0, r1):
-                        for q in range(c0, c1):
-                            gx[m, r, q] += share
+                    share = g if mode == 1 else g / (rows[i, 2] * cols[j, 2])
+                    if apart:
+                        for r in range(r0, r1):
+                            for q in range(c0, c1):
+                                gx[m, r, q] = share
+                    else:
+                        for r in range(r0, r1):
+                            for q in range(c0, c1):
+                                gx[m, r, q] += share
 
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (_filter_rows, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _window, pool_forward,
+for _kernel in (_filter_rows, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows, pool_forward,
                 pool_backward):
     _attach_cache(_kernel, _TolerantCache)

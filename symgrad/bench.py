@@ -1,8 +1,10 @@
 """``python -m symgrad.bench``: symgrad against hand-written numpy, side by side in one process.
 
 Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
-and float32) and a two-layer tanh/softmax MLP. Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python
-per step, symgrad numba ``loop`` (all steps in one compiled call), and symgrad's numpy backend.
+and float32), a two-layer tanh/softmax MLP, lstm.py's LSTM training step (``lstm``) and the
+lecture's CNN (``cnn-f32``, ``cnn-f64``). Variants: hand-written numpy (the gradient derived by
+hand), symgrad numba called from Python per step, symgrad numba ``loop`` (all steps in one
+compiled call), and symgrad's numpy backend.
 Every variant's final weights are checked against the hand-written numpy run. The repetitions of
 the variants are interleaved, so a noisy stretch of a shared machine hits them alike. Compile time
 of the seed program (graph + grad + function + first call) is measured in fresh processes, with an

@@ -221,6 +221,6 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (_filter_rows, _inside, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows, pool_forward,
-                pool_backward):
+for _kernel in (_filter_rows, _inside, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
+                pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

@@ -17,7 +17,8 @@ def test_inside_range_is_exact():
 
 def test_im2col_matches_definition():
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 4))
-    for kh, kw, ph, pw, sh, sw, dh, dw in [(3, 2, 1, 2, 2, 1, 1, 2), (1, 3, 0, 3, 1, 3, 2, 1), (2, 2, 2, 0, 3, 2, 1, 1)]:
+    cases = [(3, 2, 1, 2, 2, 1, 1, 2), (1, 3, 0, 3, 1, 3, 2, 1), (2, 2, 2, 0, 3, 2, 1, 1)]
+    for kh, kw, ph, pw, sh, sw, dh, dw in cases:
         oh = (5 + 2 * ph - (kh - 1) * dh - 1) // sh + 1
         ow = (4 + 2 * pw - (kw - 1) * dw - 1) // sw + 1
         cols = np.full((2 * kh * kw, oh * ow), np.nan)

@@ -41,15 +41,6 @@ def _filter_rows(w, flip):
 
 
 @numba.njit(**JIT)
-def _inside(n, v, s, d, p, count):
-    """The output indices ``j`` whose input index ``j * s + v * d - p`` lies in ``[0, n)``: the
-    half-open range ``(lo, hi)`` (the rest read padding)."""
-    lo = max(0, -((v * d - p) // s)) if v * d < p else 0
-    hi = min(count, (n - 1 + p - v * d) // s + 1) if n - 1 + p - v * d >= 0 else 0
-    return lo, max(lo, hi)
-
-
-@numba.njit(**JIT)
 def _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
     """``cols[(c * kh + u) * kw + v, i * ow + j]`` = the padded image ``x[n]`` at the window of
     output ``(i, j)``, offset ``(u, v)`` (zero in the padding)."""
@@ -58,8 +49,6 @@ def _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
         for u in range(kh):
             for v in range(kw):
                 row = (c * kh + u) * kw + v
-                lo, hi = _inside(w, v, sw, dw, pw, ow)
-                shift = v * dw - pw
                 for i in range(oh):
                     r = i * sh + u * dh - ph
                     base = i * ow
@@ -67,12 +56,9 @@ def _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
                         for j in range(ow):
                             cols[row, base + j] = 0
                         continue
-                    for j in range(lo):
-                        cols[row, base + j] = 0
-                    for j in range(lo, hi):
-                        cols[row, base + j] = x[n, c, r, j * sw + shift]
-                    for j in range(hi, ow):
-                        cols[row, base + j] = 0
+                    for j in range(ow):
+                        q = j * sw + v * dw - pw
+                        cols[row, base + j] = x[n, c, r, q] if 0 <= q < w else 0
 
 
 @numba.njit(**JIT)
@@ -104,14 +90,14 @@ def conv2d_grad_inputs(w, gz, ph, pw, sh, sw, dh, dw, flip, gx):
             for u in range(kh):
                 for v in range(kw):
                     row = (c * kh + u) * kw + v
-                    lo, hi = _inside(wd, v, sw, dw, pw, ow)
-                    shift = v * dw - pw
                     for i in range(oh):
                         r = i * sh + u * dh - ph
                         if r < 0 or r >= h:
                             continue
-                        for j in range(lo, hi):
-                            gx[n, c, r, j * sw + shift] += cols[row, i * ow + j]
+                        for j in range(ow):
+                            q = j * sw + v * dw - pw
+                            if 0 <= q < wd:
+                                gx[n, c, r, q] += cols[row, i * ow + j]
 
 
 @numba.njit(**JIT)
@@ -221,6 +207,6 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (_filter_rows, _inside, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
+for _kernel in (_filter_rows, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
                 pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

@@ -1,18 +1,9 @@
-"""backend/numba/convkernels.py: the range of output columns that read inside the input, against
-enumeration; im2col against the definition (every stride, dilation and padding up to small sizes)."""
+"""backend/numba/convkernels.py: im2col against the definition (strides, dilations, paddings)."""
 import itertools
 
 import numpy as np
 
-from symgrad.backend.numba.convkernels import _im2col, _inside
-
-
-def test_inside_range_is_exact():
-    for n, v, s, d, p, count in itertools.product(range(0, 5), range(3), range(1, 4), range(1, 3), range(4),
-                                                  range(0, 6)):
-        inside = [j for j in range(count) if 0 <= j * s + v * d - p < n]
-        lo, hi = _inside(n, v, s, d, p, count)
-        assert list(range(lo, hi)) == inside, (n, v, s, d, p, count)
+from symgrad.backend.numba.convkernels import _im2col
 
 
 def test_im2col_matches_definition():

@@ -41,6 +41,7 @@ import numpy as np
 
 import symgrad as sg
 import symgrad.tensor as T
+from symgrad.tensor.signal.pool import pool_2d
 
 
 @dataclass
@@ -247,7 +248,6 @@ def _cnn(dtype: str = "float32", batch: int = 100) -> Workload:
         def conv(h, w, b):
             return T.nnet.conv2d(h, w, filter_flip=False) + b.dimshuffle("x", 0, "x", "x")
 
-        from .tensor.signal.pool import pool_2d
         h = T.tanh(conv(x, w1, b1))
         h = pool_2d(T.tanh(conv(h, w2, b2)), ws=(2, 2), ignore_border=True)
         h = pool_2d(T.nnet.relu(conv(h, w3, b3)), ws=(2, 2), ignore_border=True)

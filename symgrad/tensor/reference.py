@@ -790,7 +790,7 @@ def pool_windows(n: int, params: PoolParams, axis: int) -> list[tuple[int, int, 
     and the count an average divides by (module docstring of signal/pool.py)."""
     k, s, p = params.ws[axis], params.stride[axis], params.pad[axis]
     out = []
-    for r in range(params.out_size(n, n)[0] if axis == 0 else params.out_size(n, n)[1]):
+    for r in range(params.out_size(n, n)[axis]):
         start, stop = r * s, min(r * s + k, n + 2 * p)
         lo, hi = max(start, p), min(stop, n + p)
         out.append((lo - p, hi - p, stop - start if params.mode == "average_inc_pad" else hi - lo))

@@ -184,8 +184,10 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     em.arena = arena
     em.escaping = _escaping(outputs) if arena else set()
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
-    em.into = {id(outputs[k]): args[slot] for k, slot in (destinations or {}).items()
-               if outputs[k].owner is not None and type(outputs[k].owner.op) is Elemwise}
+    for k in destinations or {}:  # (the caller copies nothing for these: each must be written)
+        if outputs[k].owner is None or type(outputs[k].owner.op) is not Elemwise or outputs[k].ndim == 0:
+            raise ValueError(f"numba backend: output {k} has no elementwise loop to write into its destination")
+    em.into = {id(outputs[k]): args[slot] for k, slot in (destinations or {}).items()}
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
     order = toposort(outputs)

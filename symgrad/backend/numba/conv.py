@@ -53,34 +53,37 @@ def _conv2d(em: Emitter, node: Apply) -> None:
     em.emit(f"conv2d_forward({xn}, {wn}, {_args(p, pads)}, {o})")
 
 
-@emitter(Conv2dGradInputs)
-def _conv2d_grad_inputs(em: Emitter, node: Apply) -> None:
-    w, gz, h, wd = node.inputs
-    wn, gn, hn, wdn = (em.name(v) for v in node.inputs)
+def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[str, str], kernel: str,
+              checks: list[str], against: str, shape: str) -> None:
+    """A convolution gradient: the padding (from the filter size ``sizes``), the output size that
+    the gradient ``node.inputs[1]`` must have (from the input size ``spatial``), ``checks`` on top,
+    the result of ``shape``, one call."""
+    a, gz = node.inputs[:2]
+    an, gn = em.name(a), em.name(gz)
     p = node.op.params
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    pads = _geometry(em, p, f"{wn}.shape[2]", f"{wn}.shape[3]")
-    oh, ow = _out_sizes(em, p, hn, wdn, f"{wn}.shape[2]", f"{wn}.shape[3]", pads)
-    em.fail_if(joined([f"{hn} < 0", f"{wdn} < 0", f"{gn}.shape[1] != {wn}.shape[0]", f"{gn}.shape[2] != {oh}",
-                       f"{gn}.shape[3] != {ow}"]),
-               f"ValueError({_msg(f'conv2d gradient: {_label(gz)} does not match the filters {_label(w)}')})")
-    em.emit(f"{o} = {em.new_array(node.outputs[0], f'({gn}.shape[0], {wn}.shape[1], {hn}, {wdn})')}")
-    em.emit(f"conv2d_grad_inputs({wn}, {gn}, {_args(p, pads)}, {o})")
+    pads = _geometry(em, p, *sizes)
+    oh, ow = _out_sizes(em, p, *spatial, *sizes, pads)
+    bad = f"conv2d gradient: {_label(gz)} does not match {against} {_label(a)}"
+    em.fail_if(joined(checks + [f"{gn}.shape[2] != {oh}", f"{gn}.shape[3] != {ow}"]), f"ValueError({_msg(bad)})")
+    em.emit(f"{o} = {em.new_array(node.outputs[0], shape)}")
+    em.emit(f"{kernel}({an}, {gn}, {_args(p, pads)}, {o})")
+
+
+@emitter(Conv2dGradInputs)
+def _conv2d_grad_inputs(em: Emitter, node: Apply) -> None:
+    wn, gn, hn, wdn = (em.name(v) for v in node.inputs)
+    _gradient(em, node, (hn, wdn), (f"{wn}.shape[2]", f"{wn}.shape[3]"), "conv2d_grad_inputs",
+              [f"{hn} < 0", f"{wdn} < 0", f"{gn}.shape[1] != {wn}.shape[0]"], "the filters",
+              f"({gn}.shape[0], {wn}.shape[1], {hn}, {wdn})")
 
 
 @emitter(Conv2dGradWeights)
 def _conv2d_grad_weights(em: Emitter, node: Apply) -> None:
-    x, gz, kh, kw = node.inputs
     xn, gn, khn, kwn = (em.name(v) for v in node.inputs)
-    p = node.op.params
-    o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    pads = _geometry(em, p, khn, kwn)
-    oh, ow = _out_sizes(em, p, f"{xn}.shape[2]", f"{xn}.shape[3]", khn, kwn, pads)
-    em.fail_if(joined([f"{khn} < 1", f"{kwn} < 1", f"{gn}.shape[0] != {xn}.shape[0]", f"{gn}.shape[2] != {oh}",
-                       f"{gn}.shape[3] != {ow}"]),
-               f"ValueError({_msg(f'conv2d gradient: {_label(gz)} does not match the input {_label(x)}')})")
-    em.emit(f"{o} = {em.new_array(node.outputs[0], f'({gn}.shape[1], {xn}.shape[1], {khn}, {kwn})')}")
-    em.emit(f"conv2d_grad_weights({xn}, {gn}, {_args(p, pads)}, {o})")
+    _gradient(em, node, (f"{xn}.shape[2]", f"{xn}.shape[3]"), (khn, kwn), "conv2d_grad_weights",
+              [f"{khn} < 1", f"{kwn} < 1", f"{gn}.shape[0] != {xn}.shape[0]"], "the input",
+              f"({gn}.shape[1], {xn}.shape[1], {khn}, {kwn})")
 
 
 def _pool_sizes(em: Emitter, p: PoolParams, xn: str, nd: int) -> list[str]:

@@ -62,6 +62,25 @@ def _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
 
 
 @numba.njit(**JIT)
+def _col2im(cols, gx, n, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
+    """``_im2col`` transposed: each column entry added back into its position of the image
+    ``gx[n]`` (entries that read padding are dropped)."""
+    c_in, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
+    for c in range(c_in):
+        for u in range(kh):
+            for v in range(kw):
+                row = (c * kh + u) * kw + v
+                for i in range(oh):
+                    r = i * sh + u * dh - ph
+                    if r < 0 or r >= h:
+                        continue
+                    for j in range(ow):
+                        q = j * sw + v * dw - pw
+                        if 0 <= q < w:
+                            gx[n, c, r, q] += cols[row, i * ow + j]
+
+
+@numba.njit(**JIT)
 def conv2d_forward(x, w, ph, pw, sh, sw, dh, dw, flip, out):
     """``out[b, k]`` (``(B, K, oh, ow)``, C-ordered) = the convolution of ``x`` by ``w``."""
     k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
@@ -77,27 +96,15 @@ def conv2d_forward(x, w, ph, pw, sh, sw, dh, dw, flip, out):
 def conv2d_grad_inputs(w, gz, ph, pw, sh, sw, dh, dw, flip, gx):
     """``gx`` (``(B, C, H, W)``, C-ordered) = the gradient of the input of a convolution by ``w``
     whose output gradient is ``gz``."""
-    k, c_in, kh, kw = w.shape
+    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
     oh, ow = gz.shape[2], gz.shape[3]
-    h, wd = gx.shape[2], gx.shape[3]
     rows_t = np.ascontiguousarray(_filter_rows(w, flip).T)  # (C * kh * kw, K)
     g = contiguous(gz)
     cols = np.empty((rows_t.shape[0], oh * ow), dtype=gx.dtype)
     gx[...] = 0
     for n in range(g.shape[0]):
         blas_dot_to(rows_t, g[n].reshape((k, oh * ow)), cols)
-        for c in range(c_in):
-            for u in range(kh):
-                for v in range(kw):
-                    row = (c * kh + u) * kw + v
-                    for i in range(oh):
-                        r = i * sh + u * dh - ph
-                        if r < 0 or r >= h:
-                            continue
-                        for j in range(ow):
-                            q = j * sw + v * dw - pw
-                            if 0 <= q < wd:
-                                gx[n, c, r, q] += cols[row, i * ow + j]
+        _col2im(cols, gx, n, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
 
 
 @numba.njit(**JIT)
@@ -207,6 +214,6 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (_filter_rows, _im2col, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
+for _kernel in (_filter_rows, _im2col, _col2im, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
                 pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

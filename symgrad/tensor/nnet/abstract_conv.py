@@ -120,6 +120,18 @@ class Conv2d(Op):
         return f"Conv2d{{{self.params}}}"
 
 
+def _gradient_node(op: Op, a, what: str, gz, sizes, size_names, broadcastable) -> Apply:
+    """The node of a convolution gradient: a 4-D float operand ``a`` (``what``), the output
+    gradient ``gz`` (one dtype for both), and two integer sizes the result's shape needs."""
+    who = "conv2d gradient"
+    a, gz = as_tensor_variable(a), as_tensor_variable(gz)
+    _float4(a, what, who)
+    _float4(gz, "the output gradient", who)
+    a, gz, dtype = _common(a, gz)
+    sizes = [_int_scalar(v, name, who) for v, name in zip(sizes, size_names)]
+    return Apply(op, [a, gz, *sizes], [TensorType(dtype, broadcastable(a, gz))])
+
+
 @dataclass(frozen=True)
 class Conv2dGradInputs(Op):
     """The gradient of ``Conv2d`` with respect to its input: ``(filters, output gradient, H, W)``
@@ -128,14 +140,8 @@ class Conv2dGradInputs(Op):
     params: ConvParams
 
     def make_node(self, w, gz, h, wd) -> Apply:
-        w, gz = as_tensor_variable(w), as_tensor_variable(gz)
-        _float4(w, "the filters", "conv2d gradient")
-        _float4(gz, "the output gradient", "conv2d gradient")
-        w, gz, dtype = _common(w, gz)
-        h, wd = _int_scalar(h, "the input height", "conv2d gradient"), _int_scalar(wd, "the input width",
-                                                                                   "conv2d gradient")
-        return Apply(self, [w, gz, h, wd], [TensorType(dtype, (gz.broadcastable[0], w.broadcastable[1], False,
-                                                                False))])
+        return _gradient_node(self, w, "the filters", gz, (h, wd), ("the input height", "the input width"),
+                              lambda w, gz: (gz.broadcastable[0], w.broadcastable[1], False, False))
 
     def __str__(self):
         return f"Conv2dGradInputs{{{self.params}}}"
@@ -149,14 +155,8 @@ class Conv2dGradWeights(Op):
     params: ConvParams
 
     def make_node(self, x, gz, kh, kw) -> Apply:
-        x, gz = as_tensor_variable(x), as_tensor_variable(gz)
-        _float4(x, "the input", "conv2d gradient")
-        _float4(gz, "the output gradient", "conv2d gradient")
-        x, gz, dtype = _common(x, gz)
-        kh, kw = _int_scalar(kh, "the filter height", "conv2d gradient"), _int_scalar(kw, "the filter width",
-                                                                                      "conv2d gradient")
-        return Apply(self, [x, gz, kh, kw], [TensorType(dtype, (gz.broadcastable[1], x.broadcastable[1], False,
-                                                                 False))])
+        return _gradient_node(self, x, "the input", gz, (kh, kw), ("the filter height", "the filter width"),
+                              lambda x, gz: (gz.broadcastable[1], x.broadcastable[1], False, False))
 
     def __str__(self):
         return f"Conv2dGradWeights{{{self.params}}}"

@@ -15,7 +15,7 @@ each operand.
 
 >>> import symgrad.tensor as T
 >>> conv2d(T.tensor4("x"), T.tensor4("w"), border_mode="half").type
-TensorType(float64, (False, False, False, False))
+TensorType(float64, tensor4)
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ included, as Theano's ``MaxPoolGrad``), or spreads evenly (sum, averages): ``Poo
 
 >>> import symgrad.tensor as T
 >>> pool_2d(T.tensor4("x"), ws=(2, 2), ignore_border=True).type
-TensorType(float64, (False, False, False, False))
+TensorType(float64, tensor4)
 """
 from __future__ import annotations
 

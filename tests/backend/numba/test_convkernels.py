@@ -1,9 +1,10 @@
-"""backend/numba/convkernels.py: im2col against the definition (strides, dilations, paddings)."""
+"""backend/numba/convkernels.py: im2col against the definition (strides, dilations, paddings); the
+unrolled 2x2 max pooling against numpy."""
 import itertools
 
 import numpy as np
 
-from symgrad.backend.numba.convkernels import _im2col
+from symgrad.backend.numba.convkernels import _im2col, pool_backward, pool_forward
 
 
 def test_im2col_matches_definition():
@@ -17,3 +18,23 @@ def test_im2col_matches_definition():
         xp = np.pad(x[1], ((0, 0), (ph, ph), (pw, pw)))
         for c, u, v, i, j in itertools.product(range(2), range(kh), range(kw), range(oh), range(ow)):
             assert cols[(c * kh + u) * kw + v, i * ow + j] == xp[c, i * sh + u * dh, j * sw + v * dw]
+
+
+def test_max_pool_2x2_matches_numpy():
+    # the unrolled 2x2 kernels: odd sizes (a row and a column no window reads), ties, a NaN
+    rng = np.random.default_rng(1)
+    for h, w, dtype in [(6, 8, np.float64), (7, 5, np.float32), (2, 3, np.float64)]:
+        x = rng.integers(0, 3, (3, h, w)).astype(dtype)
+        x[1, 0, 1] = np.nan
+        oh, ow = h // 2, w // 2
+        z = np.full((3, oh, ow), -1, dtype)
+        pool_forward(x, 2, 2, 2, 2, 0, 0, 0, z)
+        blocks = x[:, :2 * oh, :2 * ow].reshape(3, oh, 2, ow, 2)
+        np.testing.assert_array_equal(z, blocks.max(axis=(2, 4)))
+        gz = rng.standard_normal((3, oh, ow)).astype(dtype)
+        gx = np.full_like(x, np.nan)
+        pool_backward(x, z, gz, 2, 2, 2, 2, 0, 0, 0, gx)
+        expect = np.zeros_like(x)
+        up = np.repeat(np.repeat(z, 2, axis=1), 2, axis=2)
+        expect[:, :2 * oh, :2 * ow] = np.where(x[:, :2 * oh, :2 * ow] == up, np.repeat(np.repeat(gz, 2, 1), 2, 2), 0)
+        np.testing.assert_array_equal(gx, expect)

@@ -42,6 +42,8 @@ class KernelInfo:
       BLAS thread (``backend/numba/blas.py``).
     - ``arena``: whether it takes, last, a byte buffer its caller keeps between calls, from which it
       carves the arrays no caller sees (``backend/numba/arena.py``).
+    - ``one_blas_thread``: whether it runs convolutions on threads; the call path then keeps
+      scipy's BLAS on one thread while it runs (``backend/numba/blas.py``).
 
     >>> KernelInfo(may_alias=(False,), row_slots=(0,)).threaded
     False
@@ -54,6 +56,7 @@ class KernelInfo:
     threaded: bool = False
     loops: bool = False
     arena: bool = False
+    one_blas_thread: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ Pooling runs over the last two axes: the leading axes are seen as one (a C-order
 """
 from __future__ import annotations
 
+from ...config import config
 from ...graph import Apply
 from ...tensor.nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ConvParams
 from ...tensor.signal.pool import MODES, Pool, PoolGrad, PoolParams
-from .emit import Emitter, _label, _msg, emitter, joined
+from .emit import Emitter, JitFunction, _label, _msg, emitter, joined
+from .rowpass import ROW_THREADS
 
 
 def _geometry(em: Emitter, p: ConvParams, kh: str, kw: str) -> list[str]:
@@ -33,8 +35,52 @@ def _out_sizes(em: Emitter, p: ConvParams, h: str, w: str, kh: str, kw: str, pad
     return names
 
 
-def _args(p: ConvParams, pads: list[str]) -> str:
-    return ", ".join([*pads, *map(str, p.subsample), *map(str, p.dilation), str(p.flip)])
+def _args(p: ConvParams, pads: list[str], flip: bool = True) -> str:
+    return ", ".join([*pads, *map(str, p.subsample), *map(str, p.dilation)] + ([str(p.flip)] if flip else []))
+
+
+# --- the batch on threads --------------------------------------------------------------------
+# With ``config.parallel`` a convolution's images are split into fixed chunks, one per thread
+# (``image_chunks``: the count is fixed when the kernel is generated, so a filter gradient, summed
+# chunk by chunk, never depends on how many threads run). The function that runs the chunks on
+# threads is generated into the kernel's module (one per kind of convolution and module), as a
+# row pass's is: a kernel with one is ``threaded`` (threads.py chooses all threads or one per
+# call, a forked child gets a serial build). Such a kernel runs with scipy's BLAS on one thread
+# (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads would compete with numba's.
+_IMAGES = {  # kind: (the function over images lo:hi, its first two parameters, its result)
+    "forward": ("conv2d_forward_images", "x, rows", "out"),
+    "grad_inputs": ("conv2d_grad_inputs_images", "rows_t, gz", "gx"),
+    "grad_weights": ("conv2d_grad_weights_images", "x, gz", "totals"),  # (one partial sum per chunk)
+}
+
+
+def _threaded(em: Emitter, kind: str) -> str:
+    """The name of the module's function that runs ``kind``'s image chunks on threads (generated
+    once per module): ``name(nt, ...)``, the chunk count first."""
+    name = f"{em.global_prefix}conv_{kind}_par{em.suffix}"
+    if any(f.name == name for group in em.extra for f in group):
+        return name
+    images, operands, result = _IMAGES[kind]
+    params = f"{operands}, kh, kw, ph, pw, sh, sw, dh, dw, {result}"
+    part = "[c]" if kind == "grad_weights" else ""
+    source = "\n".join([
+        f"def {name}(nt, {params}):",
+        f"    n = {operands.split(', ')[1 if kind == 'grad_inputs' else 0]}.shape[0]",
+        "    if nt == 1:",
+        f"        {images}({params}{part.replace('c', '0')}, n - n, n)",
+        "        return 0",
+        "    for c in numba.prange(nt):",
+        f"        {images}({params}{part}, c * n // nt, (c + 1) * n // nt)",
+        "    return 0",
+    ])
+    em.extra.append((JitFunction(name, source, "JIT_PAR"),))
+    return name
+
+
+def _chunks(em: Emitter, images: str, work: str) -> str:
+    nt = em.fresh("nt")
+    em.emit(f"{nt} = image_chunks({images}, {work}, {ROW_THREADS})")
+    return nt
 
 
 @emitter(Conv2d)
@@ -50,7 +96,15 @@ def _conv2d(em: Emitter, node: Apply) -> None:
     bad = f"conv2d: the filters {_label(w)} do not fit the input {_label(x)} (with its padding)"
     em.fail_if(joined([f"{oh} < 1", f"{ow} < 1"]), f"ValueError({_msg(bad)})")
     em.emit(f"{o} = {em.new_array(node.outputs[0], f'({xn}.shape[0], {wn}.shape[0], {oh}, {ow})')}")
-    em.emit(f"conv2d_forward({xn}, {wn}, {_args(p, pads)}, {o})")
+    em.c_ordered.add(o)
+    if not config.parallel:
+        em.emit(f"conv2d_forward({xn}, {wn}, {_args(p, pads)}, {o})")
+        return
+    rows = em.fresh("rows")
+    em.emit(f"{rows} = filter_rows({wn}, {p.flip})")
+    work = f"{o}.size * {rows}.shape[1]"
+    em.emit(f"{_threaded(em, 'forward')}({_chunks(em, f'{xn}.shape[0]', work)}, {xn}, {rows}, {wn}.shape[2], "
+            f"{wn}.shape[3], {_args(p, pads, flip=False)}, {o})")
 
 
 def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[str, str], kernel: str,
@@ -67,7 +121,26 @@ def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[s
     bad = f"conv2d gradient: {_label(gz)} does not match {against} {_label(a)}"
     em.fail_if(joined(checks + [f"{gn}.shape[2] != {oh}", f"{gn}.shape[3] != {ow}"]), f"ValueError({_msg(bad)})")
     em.emit(f"{o} = {em.new_array(node.outputs[0], shape)}")
-    em.emit(f"{kernel}({an}, {gn}, {_args(p, pads)}, {o})")
+    em.c_ordered.add(o)
+    if not config.parallel:
+        em.emit(f"{kernel}({an}, {gn}, {_args(p, pads)}, {o})")
+        return
+    g = em.fresh("g")
+    em.emit(f"{g} = contiguous({gn})")
+    if kernel == "conv2d_grad_inputs":
+        rows = em.fresh("rows")
+        em.emit(f"{rows} = np.ascontiguousarray(filter_rows({an}, {p.flip}).T)")
+        em.emit(f"{_threaded(em, 'grad_inputs')}({_chunks(em, f'{g}.shape[0]', f'{g}.size * {rows}.shape[0]')}, "
+                f"{rows}, {g}, {an}.shape[2], {an}.shape[3], {_args(p, pads, flip=False)}, {o})")
+    else:
+        per_filter = f"{o}.shape[1] * {o}.shape[2] * {o}.shape[3]"
+        nt, totals = _chunks(em, f"{g}.shape[0]", f"{g}.size * {per_filter}"), em.fresh("totals")
+        em.emit(f"{totals} = np.zeros(({nt}, {o}.shape[0], {per_filter}), dtype={o}.dtype)")
+        em.emit(f"{_threaded(em, 'grad_weights')}({nt}, {an}, {g}, {o}.shape[2], {o}.shape[3], "
+                f"{_args(p, pads, flip=False)}, {totals})")
+        em.emit(f"for c in range(1, {nt}):")  # chunk order: the same bits for a given chunk count
+        em.emit(f"    {totals}[0] += {totals}[c]")
+        em.emit(f"filters_from_rows({totals}[0], {p.flip}, {o})")
 
 
 @emitter(Conv2dGradInputs)
@@ -119,6 +192,7 @@ def _pool(em: Emitter, node: Apply) -> None:
     oh, ow = _pool_sizes(em, p, xn, nd)
     lead = "".join(f"{xn}.shape[{d}], " for d in range(nd - 2))
     em.emit(f"{o} = {em.new_array(out, f'({lead}{oh}, {ow},)')}")
+    em.c_ordered.add(o)
     m = _images(xn, nd)
     em.emit(f"pool_forward(contiguous({xn}).reshape(({m}, {xn}.shape[{nd - 2}], {xn}.shape[{nd - 1}])), "
             f"{_pool_args(p)}, {o}.reshape(({m}, {oh}, {ow})))")
@@ -136,6 +210,7 @@ def _pool_grad(em: Emitter, node: Apply) -> None:
     bad = f"pool_2d gradient: {_label(gz)} does not match the input {_label(x)}"
     em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
     em.emit(f"{o} = {em.new_array(out, f'{xn}.shape')}")
+    em.c_ordered.add(o)
     m = _images(xn, nd)
     em.emit(f"pool_backward(contiguous({xn}).reshape(({m}, {xn}.shape[{nd - 2}], {xn}.shape[{nd - 1}])), "
             f"contiguous({zn}).reshape(({m}, {oh}, {ow})), contiguous({gn}).reshape(({m}, {oh}, {ow})), "

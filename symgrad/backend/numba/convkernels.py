@@ -28,7 +28,7 @@ from .helpers import JIT, blas_dot_to, contiguous
 
 
 @numba.njit(**JIT)
-def _filter_rows(w, flip):
+def filter_rows(w, flip):
     """The filters as a ``(K, C * kh * kw)`` C-ordered matrix, flipped in both spatial axes when ``flip``."""
     k, c, kh, kw = w.shape
     m = np.empty((k, c * kh * kw), dtype=w.dtype)
@@ -81,46 +81,62 @@ def _col2im(cols, gx, n, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow):
 
 
 @numba.njit(**JIT)
-def conv2d_forward(x, w, ph, pw, sh, sw, dh, dw, flip, out):
-    """``out[b, k]`` (``(B, K, oh, ow)``, C-ordered) = the convolution of ``x`` by ``w``."""
-    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
-    oh, ow = out.shape[2], out.shape[3]
-    rows = _filter_rows(w, flip)
+def conv2d_forward_images(x, rows, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi):
+    """``out[lo:hi]`` = the convolution of the images ``x[lo:hi]`` by the filters whose
+    ``filter_rows`` are ``rows`` (``out``: ``(B, K, oh, ow)``, C-ordered)."""
+    k, oh, ow = out.shape[1], out.shape[2], out.shape[3]
     cols = np.empty((rows.shape[1], oh * ow), dtype=out.dtype)
-    for n in range(x.shape[0]):
+    for n in range(lo, hi):
         _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
         blas_dot_to(rows, cols, out[n].reshape((k, oh * ow)))
+
+
+@numba.njit(**JIT)
+def conv2d_forward(x, w, ph, pw, sh, sw, dh, dw, flip, out):
+    """``out[b, k]`` (``(B, K, oh, ow)``, C-ordered) = the convolution of ``x`` by ``w``."""
+    conv2d_forward_images(x, filter_rows(w, flip), w.shape[2], w.shape[3], ph, pw, sh, sw, dh, dw, out,
+                          0, x.shape[0])
+
+
+@numba.njit(**JIT)
+def conv2d_grad_inputs_images(rows_t, gz, kh, kw, ph, pw, sh, sw, dh, dw, gx, lo, hi):
+    """``gx[lo:hi]`` = the input gradient of the images ``lo:hi`` of a convolution whose output
+    gradient is ``gz``, by the filters whose ``filter_rows`` are ``rows_t`` transposed."""
+    k, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
+    cols = np.empty((rows_t.shape[0], oh * ow), dtype=gx.dtype)
+    gx[lo:hi] = 0
+    for n in range(lo, hi):
+        blas_dot_to(rows_t, gz[n].reshape((k, oh * ow)), cols)
+        _col2im(cols, gx, n, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
 
 
 @numba.njit(**JIT)
 def conv2d_grad_inputs(w, gz, ph, pw, sh, sw, dh, dw, flip, gx):
     """``gx`` (``(B, C, H, W)``, C-ordered) = the gradient of the input of a convolution by ``w``
     whose output gradient is ``gz``."""
-    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
-    oh, ow = gz.shape[2], gz.shape[3]
-    rows_t = np.ascontiguousarray(_filter_rows(w, flip).T)  # (C * kh * kw, K)
-    g = contiguous(gz)
-    cols = np.empty((rows_t.shape[0], oh * ow), dtype=gx.dtype)
-    gx[...] = 0
-    for n in range(g.shape[0]):
-        blas_dot_to(rows_t, g[n].reshape((k, oh * ow)), cols)
-        _col2im(cols, gx, n, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
+    rows_t = np.ascontiguousarray(filter_rows(w, flip).T)  # (C * kh * kw, K)
+    conv2d_grad_inputs_images(rows_t, contiguous(gz), w.shape[2], w.shape[3], ph, pw, sh, sw, dh, dw, gx,
+                              0, gz.shape[0])
 
 
 @numba.njit(**JIT)
-def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
-    """``gw`` (``(K, C, kh, kw)``, C-ordered) = the gradient of the filters of a convolution of
-    ``x`` whose output gradient is ``gz``."""
-    k, c_in, kh, kw = gw.shape
-    oh, ow = gz.shape[2], gz.shape[3]
-    g = contiguous(gz)
-    cols = np.empty((c_in * kh * kw, oh * ow), dtype=gw.dtype)
-    part = np.empty((k, c_in * kh * kw), dtype=gw.dtype)
-    total = np.zeros((k, c_in * kh * kw), dtype=gw.dtype)
-    for n in range(x.shape[0]):
+def conv2d_grad_weights_images(x, gz, kh, kw, ph, pw, sh, sw, dh, dw, total, lo, hi):
+    """``total`` (``(K, C * kh * kw)``, the layout of ``filter_rows``) += the filter gradient of the
+    images ``lo:hi`` (one product per image, added in image order)."""
+    k, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
+    cols = np.empty((total.shape[1], oh * ow), dtype=total.dtype)
+    part = np.empty(total.shape, dtype=total.dtype)
+    for n in range(lo, hi):
         _im2col(x, n, cols, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow)
-        blas_dot_to(g[n].reshape((k, oh * ow)), cols.T, part)
+        blas_dot_to(gz[n].reshape((k, oh * ow)), cols.T, part)
         total += part
+
+
+@numba.njit(**JIT)
+def filters_from_rows(total, flip, gw):
+    """``gw`` (``(K, C, kh, kw)``) = the filter-row matrix ``total`` (``filter_rows``' layout) laid
+    out as filters, flipped back when ``flip``."""
+    k, c_in, kh, kw = gw.shape
     for a in range(k):
         for b in range(c_in):
             for u in range(kh):
@@ -130,6 +146,26 @@ def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
                         gw[a, b, kh - 1 - u, kw - 1 - v] = value
                     else:
                         gw[a, b, u, v] = value
+
+
+@numba.njit(**JIT)
+def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
+    """``gw`` (``(K, C, kh, kw)``, C-ordered) = the gradient of the filters of a convolution of
+    ``x`` whose output gradient is ``gz``."""
+    k, c_in, kh, kw = gw.shape
+    total = np.zeros((k, c_in * kh * kw), dtype=gw.dtype)
+    conv2d_grad_weights_images(x, contiguous(gz), kh, kw, ph, pw, sh, sw, dh, dw, total, 0, x.shape[0])
+    filters_from_rows(total, flip, gw)
+
+
+@numba.njit(**JIT)
+def image_chunks(n, work, most):
+    """Chunks of images (one per thread) for a convolution of ``work`` multiply-adds over ``n``
+    images: ``most`` for large ones, one below ~2**20 (a few hundred microseconds: waking the
+    threads would cost more than it saves)."""
+    if work < 1 << 20:
+        return 1
+    return max(1, min(most, n))
 
 
 @numba.njit(**JIT)
@@ -263,6 +299,8 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 
 
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (_filter_rows, _im2col, _col2im, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, _windows,
+for _kernel in (filter_rows, _im2col, _col2im, conv2d_forward_images, conv2d_forward, conv2d_grad_inputs_images,
+                conv2d_grad_inputs, conv2d_grad_weights_images, filters_from_rows, conv2d_grad_weights,
+                image_chunks, _windows,
                 _halves, _max_pool_2x2, _max_pool_2x2_grad, pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

@@ -73,6 +73,9 @@ class Emitter:
         # elementwise results written into a buffer the caller passed when its shape agrees
         # ({id: the buffer argument's name}: a scan step's history rows, codegen.generate)
         self.into: dict[int, str] = {}
+        # names of arrays this kernel allocated C-ordered (np.empty or the arena): an elementwise
+        # loop may read them through a reshape that merges trailing axes (emitters._merged_from)
+        self.c_ordered: set[str] = set()
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""

@@ -61,6 +61,34 @@ _attach_cache(round_half_away, _TolerantCache)  # (a damaged cache entry is comp
 
 
 @numba.njit(**JIT)
+def vsum(a):
+    """The sum of the 1-d array ``a`` in its own dtype, in eight interleaved partial sums added
+    pairwise at the end (numpy sums in blocks too). One running sum is a chain of dependent adds
+    that LLVM may not reorder (no fastmath): eight run as one vector. A float32 bias gradient over
+    (100, 8, 22, 22): 0.21 -> 0.08 ms, and 13x closer to the exact sum.
+
+    >>> float(vsum(np.arange(10.0)))
+    45.0
+    """
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0)
+    m = n - n % 8
+    for i in range(0, m, 8):
+        s0 += a[i]
+        s1 += a[i + 1]
+        s2 += a[i + 2]
+        s3 += a[i + 3]
+        s4 += a[i + 4]
+        s5 += a[i + 5]
+        s6 += a[i + 6]
+        s7 += a[i + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(m, n):
+        s += a[i]
+    return s
+
+
+@numba.njit(**JIT)
 def row_chunks(n, m, most):
     """Row chunks (one per thread) for a row pass over an n x m matrix: ``most`` for large inputs,
     one for small ones; at least 32 rows per chunk."""
@@ -236,8 +264,8 @@ def arena_array(ws, shape, dtype, itemsize):
 # a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
 # calls, which LLVM inlines into the kernel's loop and runs 8 elements at a time: ~60 us.
 # Accuracy, checked against numpy over the whole range in tests/backend/numba/test_helpers.py: within
-# 4 ulp (libm: within 1), exact at 0, -0, +-inf, nan and subnormals. A float32 tanh is this one, rounded once: kernels print
-# np.float32(vtanh(np.float64(x))) (one call from the loop, so it is still inlined and vectorized).
+# 4 ulp (libm: within 1), exact at 0, -0, +-inf, nan and subnormals. A float32 tanh is vtanh32: the
+# same formula in float64 with the terms a float32 result needs, rounded once.
 @intrinsic
 def _from_bits(typingctx, i):
     """The float64 whose bits are the int64 ``i``."""
@@ -323,6 +351,31 @@ def vtanh(x):
     u = small if y <= _TAYLOR_MAX else big
     t = np.copysign(u / (u + 2.0), x)
     return t if x == x else x
+
+
+@numba.njit(**JIT_FMA)
+def vtanh32(x):
+    """tanh of a float32 ``x`` as a float32 (what float32 kernels print): expm1(2|x|) / (expm1(2|x|)
+    + 2) in float64 with expm1 = exp - 1 (the cancellation costs at most ~1e-12 relative above
+    |x| = 2**-12, far below a float32 ulp; below it tanh(x) rounds to x), exp from its Taylor
+    series up to r**8 (truncation below 6e-9 relative). No branch: LLVM vectorizes the loop. Within
+    1 float32 ulp of tanh rounded from float64, exact on 99.99 % of points (numpy's own float32
+    tanh: within 1 ulp, exact on 78 %), at 1.6x the speed of vtanh rounded."""
+    x = np.float64(x)
+    a = np.abs(x)
+    y = 2.0 * (a if a < 10.0 else 10.0)  # tanh(5) rounds to 1 in float32
+    k = np.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = _E8 * r + _E7
+    p = p * r + _E6
+    p = p * r + _E5
+    p = p * r + _E4
+    p = p * r + _E3
+    p = p * r + _E2
+    p = p * r + 1.0
+    u = (p * r + 1.0) * _from_bits((np.int64(k) + 1023) << 52) - 1.0
+    t = np.copysign(u / (u + 2.0), x)
+    return np.float32(t if a >= 2.0 ** -12 else x)  # (x: also a NaN)
 
 
 # MRG31k3p: the reference's own step function (tensor/random.py), compiled, so both backends
@@ -460,7 +513,7 @@ def softplus32(x):
 
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, check_index, vtanh, vexp, _exp_reduced,
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp, _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
                 arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to):
     _attach_cache(_helper, _TolerantCache)

@@ -19,7 +19,7 @@ Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codeg
 >>> [f.name for f in plan.module.functions]
 ['kernel']
 >>> plan.info
-KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False, arena=False)
+KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False, arena=False, one_blas_thread=False)
 >>> KernelPlan.from_json(plan.to_json()) == plan
 True
 """
@@ -32,6 +32,7 @@ from typing import Sequence
 
 from ...graph import Variable, toposort
 from ...rewrite.alias import alias_flags
+from ...tensor.nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from ...tensor.rowstream import RowStream
 from ...tensor.scan import Scan
 from ..kernel import KernelInfo
@@ -41,7 +42,7 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 6
+PLAN_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class KernelPlan:
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
                             wide_slot=None if wide is None else _slot(wide),
                             threaded=_flag(info["threaded"]), loops=_flag(info["loops"]),
-                            arena=_flag(info["arena"])),
+                            arena=_flag(info["arena"]), one_blas_thread=_flag(info["one_blas_thread"])),
             uncached=tuple(_text(n) for n in data["uncached"]))
         if plan.info.threaded != plan.module.threaded:
             raise ValueError("plan: threaded flag disagrees with its functions")
@@ -149,10 +150,12 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
         loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}",
                                      module.arena) for s in suffixes)
         module = module.extended(KernelModule("", loops))
-    loops = any(isinstance(n.op, Scan) for n in toposort(list(outputs)))
+    ops = [type(n.op) for n in toposort(list(outputs))]
+    loops = Scan in ops
+    convolutions = threaded and any(op in (Conv2d, Conv2dGradInputs, Conv2dGradWeights) for op in ops)
     info = KernelInfo(may_alias=tuple(alias_flags(list(outputs))), inplace_slots=tuple(inplace.values()),
                       row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded, loops=loops,
-                      arena=module.arena)
+                      arena=module.arena, one_blas_thread=convolutions)
     return KernelPlan(module, info, uncached)
 
 

@@ -38,7 +38,7 @@ class ScalarPrinter(NumpyExprPrinter):
         self._top = None
         suffix = "32" if float_dtype == "float32" else "64"
         # tanh: helpers.vtanh, plain arithmetic that LLVM vectorizes (libm's is a call per element)
-        tanh = "vtanh({0})" if suffix == "64" else "np.float32(vtanh(np.float64({0})))"
+        tanh = "vtanh({0})" if suffix == "64" else "vtanh32({0})"
         self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"sigmoid{suffix}({{0}})",
                               softplus=f"softplus{suffix}({{0}})", tanh=tanh)
 

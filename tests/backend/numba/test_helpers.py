@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from symgrad.backend.numba.helpers import sigmoid32, sigmoid64, softplus64, vexp, vtanh
+from symgrad.backend.numba.helpers import sigmoid32, sigmoid64, softplus64, vexp, vtanh, vtanh32
 from symgrad.backend.numba import helpers
 
 
@@ -23,7 +23,7 @@ def _loop_of(fn):
 def _tanh32_all(x):  # what float32 kernels print
     out = np.empty_like(x)
     for i in range(x.size):
-        out[i] = np.float32(vtanh(np.float64(x[i])))
+        out[i] = vtanh32(x[i])
     return out
 
 
@@ -61,12 +61,19 @@ def test_tanh_is_within_four_ulp_of_numpy_and_exact_at_special_values():
 
 
 def test_float32_tanh_is_within_one_float32_ulp_of_float64():
-    x = _sample(np.random.default_rng(1), 12.0).astype(np.float32)
+    rng = np.random.default_rng(1)
+    # dense around the switch to tanh(x) = x (2**-12) and where 2|x| crosses powers of two
+    x = np.concatenate([_sample(rng, 12.0), rng.uniform(2.0 ** -13, 2.0 ** -11, 100000), rng.uniform(0.3, 0.4, 100000),
+                        SPECIAL]).astype(np.float32)
     got = _tanh32_all(x)
     assert got.dtype == np.float32
-    ref = np.tanh(x.astype(np.float64))
-    ok = ref != 0
-    assert np.all(np.abs(got[ok] - ref[ok]) <= np.spacing(np.abs(ref[ok]).astype(np.float32)))
+    ref = np.tanh(x.astype(np.float64)).astype(np.float32)
+    finite = np.isfinite(ref)
+    assert np.abs(got[finite].view(np.int32).astype(np.int64) - ref[finite].view(np.int32).astype(np.int64)).max() <= 1
+    np.testing.assert_array_equal(got[~finite], ref[~finite])  # nan
+    special = _tanh32_all(SPECIAL.astype(np.float32))
+    np.testing.assert_array_equal(special[:8], np.tanh(SPECIAL[:8].astype(np.float32)))  # 0, -0, inf, nan, subnormals
+    assert np.signbit(special[1])
 
 
 @pytest.mark.parametrize("loop", [_tanh_all, _tanh32_all], ids=["float64", "float32"])

@@ -63,16 +63,17 @@ def test_tanh_is_within_four_ulp_of_numpy_and_exact_at_special_values():
 def test_float32_tanh_is_within_one_float32_ulp_of_float64():
     rng = np.random.default_rng(1)
     # dense around the switch to tanh(x) = x (2**-12) and where 2|x| crosses powers of two
-    x = np.concatenate([_sample(rng, 12.0), rng.uniform(2.0 ** -13, 2.0 ** -11, 100000), rng.uniform(0.3, 0.4, 100000),
-                        SPECIAL]).astype(np.float32)
+    special32 = SPECIAL[(np.abs(SPECIAL) < 1e30) | ~np.isfinite(SPECIAL)].astype(np.float32)  # inf, nan kept
+    x = np.concatenate([_sample(rng, 12.0).astype(np.float32), rng.uniform(2.0 ** -13, 2.0 ** -11, 100000).astype(np.float32),
+                        rng.uniform(0.3, 0.4, 100000).astype(np.float32), special32])
     got = _tanh32_all(x)
     assert got.dtype == np.float32
     ref = np.tanh(x.astype(np.float64)).astype(np.float32)
     finite = np.isfinite(ref)
     assert np.abs(got[finite].view(np.int32).astype(np.int64) - ref[finite].view(np.int32).astype(np.int64)).max() <= 1
     np.testing.assert_array_equal(got[~finite], ref[~finite])  # nan
-    special = _tanh32_all(SPECIAL.astype(np.float32))
-    np.testing.assert_array_equal(special[:8], np.tanh(SPECIAL[:8].astype(np.float32)))  # 0, -0, inf, nan, subnormals
+    special = _tanh32_all(special32)
+    np.testing.assert_array_equal(special[:8], np.tanh(special32[:8]))  # 0, -0, inf, nan, subnormals
     assert np.signbit(special[1])
 
 

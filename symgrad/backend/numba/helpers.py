@@ -513,7 +513,8 @@ def softplus32(x):
 
 
 # A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp, _exp_reduced,
+for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp,
+                _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
                 arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to):
     _attach_cache(_helper, _TolerantCache)

@@ -18,8 +18,8 @@ Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codeg
 >>> plan = plan_kernel([x], [T.exp(x)], {})
 >>> [f.name for f in plan.module.functions]
 ['kernel']
->>> plan.info
-KernelInfo(may_alias=(False,), inplace_slots=(), row_slots=(), wide_slot=None, threaded=False, loops=False, arena=False, one_blas_thread=False)
+>>> plan.info.threaded, plan.info.loops, plan.info.one_blas_thread
+(False, False, False)
 >>> KernelPlan.from_json(plan.to_json()) == plan
 True
 """

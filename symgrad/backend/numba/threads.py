@@ -1,8 +1,9 @@
-"""Calling kernels whose row passes run on numba's threads: fast on an idle machine, never a
-disaster on a busy one.
+"""Calling kernels whose row passes or convolutions run on numba's threads: fast on an idle
+machine, never a disaster on a busy one.
 
-Row passes split X into a fixed number of chunks (chosen when the kernel is generated), so a result
-never depends on how many threads run them. That freedom is used here, per call:
+Row passes split X into a fixed number of chunks (chosen when the kernel is generated), and
+convolutions their images (conv.py), so a result never depends on how many threads run them. That
+freedom is used here, per call:
 
 - **Busy machines.** OpenMP threads spin while they wait for each other. When another process
   holds a core, a parallel region can stall for a scheduler time slice: measured 75 µs -> 4.7 ms per

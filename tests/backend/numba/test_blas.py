@@ -68,3 +68,16 @@ def test_kernels_with_a_loop_say_so():
     for _ in range(3):
         want = np.tanh(Wv @ want)
     np.testing.assert_allclose(looped(xv, Wv), want, rtol=1e-15)
+
+
+@needs_openblas
+def test_threaded_convolutions_run_on_one_blas_thread(two_threads):
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = T.nnet.conv2d(x, w)
+    f = sg.function([x, w], [y, T.dot(y.flatten(2), y.flatten(2).T)], mode="numba")
+    assert f._kernel.info.one_blas_thread and f._kernel.info.threaded
+    xv, wv = np.ones((16, 4, 20, 20)), np.ones((8, 4, 3, 3))  # 1.5 M multiply-adds: in chunks on threads
+    assert f(xv, wv)[0][0, 0, 0, 0] == 36 and two_threads() == 2  # (the count comes back)
+    with pytest.raises(ValueError, match="channels"):
+        f(xv, np.ones((8, 3, 3, 3)))
+    assert two_threads() == 2

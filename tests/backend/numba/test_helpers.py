@@ -64,8 +64,8 @@ def test_float32_tanh_is_within_one_float32_ulp_of_float64():
     rng = np.random.default_rng(1)
     # dense around the switch to tanh(x) = x (2**-12) and where 2|x| crosses powers of two
     special32 = SPECIAL[(np.abs(SPECIAL) < 1e30) | ~np.isfinite(SPECIAL)].astype(np.float32)  # inf, nan kept
-    x = np.concatenate([_sample(rng, 12.0).astype(np.float32), rng.uniform(2.0 ** -13, 2.0 ** -11, 100000).astype(np.float32),
-                        rng.uniform(0.3, 0.4, 100000).astype(np.float32), special32])
+    parts = [_sample(rng, 12.0), rng.uniform(2.0 ** -13, 2.0 ** -11, 100000), rng.uniform(0.3, 0.4, 100000)]
+    x = np.concatenate([p.astype(np.float32) for p in parts] + [special32])
     got = _tanh32_all(x)
     assert got.dtype == np.float32
     ref = np.tanh(x.astype(np.float64)).astype(np.float32)

@@ -36,51 +36,66 @@ def _out_sizes(em: Emitter, p: ConvParams, h: str, w: str, kh: str, kw: str, pad
 
 
 def _args(p: ConvParams, pads: list[str], flip: bool = True) -> str:
-    return ", ".join([*pads, *map(str, p.subsample), *map(str, p.dilation)] + ([str(p.flip)] if flip else []))
+    """The padding, strides, dilation (and the flip) as the arguments of a kernel of convkernels.py.
+    Integers go as ``np.int64(...)``: numba types a constant argument as a literal and compiles
+    the callee again for every other value (a pooling table of 24 geometries: 24 compilations
+    of each kernel, ~1.4 s each)."""
+    ints = [f"np.int64({v})" for v in [*pads, *p.subsample, *p.dilation]]
+    return ", ".join(ints + ([str(p.flip)] if flip else []))
 
 
 # --- the batch on threads --------------------------------------------------------------------
 # With ``config.parallel`` a convolution's images are split into fixed chunks, one per thread
 # (``image_chunks``: the count is fixed when the kernel is generated, so a filter gradient, summed
-# chunk by chunk, never depends on how many threads run). The function that runs the chunks on
-# threads is generated into the kernel's module (one per kind of convolution and module), as a
-# row pass's is: a kernel with one is ``threaded`` (threads.py chooses all threads or one per
-# call, a forked child gets a serial build). Such a kernel runs with scipy's BLAS on one thread
-# (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads would compete with numba's.
-_IMAGES = {  # kind: (the function over images lo:hi, its first two parameters, its result)
-    "forward": ("conv2d_forward_images", "x, rows", "out"),
-    "grad_inputs": ("conv2d_grad_inputs_images", "rows_t, gz", "gx"),
-    "grad_weights": ("conv2d_grad_weights_images", "x, gz", "totals"),  # (one partial sum per chunk)
-}
+# chunk by chunk, never depends on how many threads run). One function generated into the
+# kernel's module runs the chunks of every convolution of the module on threads, as a row pass's
+# does: a kernel with it is ``threaded`` (threads.py chooses all threads or one per call, a forked
+# child gets a serial build). One for all three kinds because numba compiles a parallel function
+# in 1-2 s: LeNet's training kernel took 7 s longer to compile with three. Such a kernel runs with
+# scipy's BLAS on one thread (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads
+# would compete with numba's.
+FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
+_PARALLEL = """def {name}(nt, x, g, rows, out, totals, kh, kw, geometry):
+    ph, pw, sh, sw, dh, dw, kind = (geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5],
+                                    geometry[6])
+    n = g.shape[0]
+    for c in numba.prange(nt):
+        lo, hi = c * n // nt, (c + 1) * n // nt
+        if kind == 0:
+            conv2d_forward_images(x, rows, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
+        elif kind == 1:
+            conv2d_grad_inputs_images(rows, g, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
+        else:
+            conv2d_grad_weights_images(x, g, kh, kw, ph, pw, sh, sw, dh, dw, totals[c], lo, hi)
+    return 0"""
 
 
-def _threaded(em: Emitter, kind: str) -> str:
-    """The name of the module's function that runs ``kind``'s image chunks on threads (generated
-    once per module): ``name(nt, ...)``, the chunk count first."""
-    name = f"{em.global_prefix}conv_{kind}_par{em.suffix}"
-    if any(f.name == name for group in em.extra for f in group):
-        return name
-    images, operands, result = _IMAGES[kind]
-    params = f"{operands}, kh, kw, ph, pw, sh, sw, dh, dw, {result}"
-    part = "[c]" if kind == "grad_weights" else ""
-    source = "\n".join([
-        f"def {name}(nt, {params}):",
-        f"    n = {operands.split(', ')[1 if kind == 'grad_inputs' else 0]}.shape[0]",
-        "    if nt == 1:",
-        f"        {images}({params}{part.replace('c', '0')}, n - n, n)",
-        "        return 0",
-        "    for c in numba.prange(nt):",
-        f"        {images}({params}{part}, c * n // nt, (c + 1) * n // nt)",
-        "    return 0",
-    ])
-    em.extra.append((JitFunction(name, source, "JIT_PAR"),))
-    return name
-
-
-def _chunks(em: Emitter, images: str, work: str) -> str:
-    nt = em.fresh("nt")
-    em.emit(f"{nt} = image_chunks({images}, {work}, {ROW_THREADS})")
-    return nt
+def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, totals: str, kh: str, kw: str,
+                p: ConvParams, pads: list[str], work: str) -> None:
+    """Emit the call that runs a convolution's images in chunks (``x``, ``g``: the input and the
+    output gradient, each a 4-d array of the batch; ``g`` gives the batch size; the forward pass
+    passes its result as ``g``): on threads through the module's parallel function, or in one
+    chunk on this thread through the helper when the work is small (a parallel region would cost
+    more than it saves)."""
+    name = f"{em.global_prefix}conv_par{em.suffix}"
+    if not any(f.name == name for group in em.extra for f in group):
+        em.extra.append((JitFunction(name, _PARALLEL.format(name=name), "JIT_PAR"),))
+    nt, geometry = em.fresh("nt"), em.fresh("geometry")
+    em.emit(f"{nt} = image_chunks({g}.shape[0], {work}, {ROW_THREADS})")
+    # the padding, strides, dilation and the kind in an int64 array: numba types integer constants
+    # passed to a function as literals and compiles it again for every other value (1-2 s each)
+    em.emit(f"{geometry} = np.array(({', '.join([*pads, *map(str, p.subsample), *map(str, p.dilation)])}, {kind}), "
+            "dtype=np.int64)")
+    em.open(f"if {nt} == 1:")
+    sizes = ", ".join([kh, kw] + [f"{geometry}[{k}]" for k in range(6)])
+    chunk = f"{out}, {g}.shape[0] - {g}.shape[0], {g}.shape[0]"
+    em.emit(f"conv2d_forward_images({x}, {rows}, {sizes}, {chunk})" if kind == FORWARD else
+            f"conv2d_grad_inputs_images({rows}, {g}, {sizes}, {chunk})" if kind == GRAD_INPUTS else
+            f"conv2d_grad_weights_images({x}, {g}, {sizes}, {totals}[0], {g}.shape[0] - {g}.shape[0], {g}.shape[0])")
+    em.close()
+    em.open("else:")
+    em.emit(f"{name}({nt}, {x}, {g}, {rows}, {out}, {totals}, {kh}, {kw}, {geometry})")
+    em.close()
 
 
 @emitter(Conv2d)
@@ -100,11 +115,11 @@ def _conv2d(em: Emitter, node: Apply) -> None:
     if not config.parallel:
         em.emit(f"conv2d_forward({xn}, {wn}, {_args(p, pads)}, {o})")
         return
-    rows = em.fresh("rows")
+    rows, none = em.fresh("rows"), em.fresh("none")
     em.emit(f"{rows} = filter_rows({wn}, {p.flip})")
-    work = f"{o}.size * {rows}.shape[1]"
-    em.emit(f"{_threaded(em, 'forward')}({_chunks(em, f'{xn}.shape[0]', work)}, {xn}, {rows}, {wn}.shape[2], "
-            f"{wn}.shape[3], {_args(p, pads, flip=False)}, {o})")
+    em.emit(f"{none} = np.empty((0, 0, 0), dtype={o}.dtype)")
+    _run_images(em, FORWARD, xn, o, rows, o, none, f"{wn}.shape[2]", f"{wn}.shape[3]", p, pads,
+                f"{o}.size * {rows}.shape[1]")
 
 
 def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[str, str], kernel: str,
@@ -125,22 +140,20 @@ def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[s
     if not config.parallel:
         em.emit(f"{kernel}({an}, {gn}, {_args(p, pads)}, {o})")
         return
-    g = em.fresh("g")
+    g, rows, none = em.fresh("g"), em.fresh("rows"), em.fresh("none")
     em.emit(f"{g} = contiguous({gn})")
     if kernel == "conv2d_grad_inputs":
-        rows = em.fresh("rows")
         em.emit(f"{rows} = np.ascontiguousarray(filter_rows({an}, {p.flip}).T)")
-        em.emit(f"{_threaded(em, 'grad_inputs')}({_chunks(em, f'{g}.shape[0]', f'{g}.size * {rows}.shape[0]')}, "
-                f"{rows}, {g}, {an}.shape[2], {an}.shape[3], {_args(p, pads, flip=False)}, {o})")
+        em.emit(f"{none} = np.empty((0, 0, 0), dtype={o}.dtype)")
+        _run_images(em, GRAD_INPUTS, o, g, rows, o, none, f"{an}.shape[2]", f"{an}.shape[3]", p, pads,
+                    f"{g}.size * {rows}.shape[0]")
     else:
-        per_filter = f"{o}.shape[1] * {o}.shape[2] * {o}.shape[3]"
-        nt, totals = _chunks(em, f"{g}.shape[0]", f"{g}.size * {per_filter}"), em.fresh("totals")
-        em.emit(f"{totals} = np.zeros(({nt}, {o}.shape[0], {per_filter}), dtype={o}.dtype)")
-        em.emit(f"{_threaded(em, 'grad_weights')}({nt}, {an}, {g}, {o}.shape[2], {o}.shape[3], "
-                f"{_args(p, pads, flip=False)}, {totals})")
-        em.emit(f"for c in range(1, {nt}):")  # chunk order: the same bits for a given chunk count
-        em.emit(f"    {totals}[0] += {totals}[c]")
-        em.emit(f"filters_from_rows({totals}[0], {p.flip}, {o})")
+        per_filter, totals = f"{o}.shape[1] * {o}.shape[2] * {o}.shape[3]", em.fresh("totals")
+        em.emit(f"{rows} = np.empty((0, 0), dtype={o}.dtype)")
+        em.emit(f"{totals} = np.zeros(({ROW_THREADS}, {o}.shape[0], {per_filter}), dtype={o}.dtype)")
+        _run_images(em, GRAD_WEIGHTS, an, g, rows, o, totals, f"{o}.shape[2]", f"{o}.shape[3]", p, pads,
+                    f"{g}.size * {per_filter}")
+        em.emit(f"filters_from_rows({totals}, {p.flip}, {o})")  # (the chunks' sums added in chunk order)
 
 
 @emitter(Conv2dGradInputs)
@@ -180,7 +193,8 @@ def _images(xn: str, nd: int) -> str:
 
 
 def _pool_args(p: PoolParams) -> str:
-    return ", ".join(map(str, [*p.ws, *p.stride, *p.pad, MODES.index(p.mode)]))
+    """Window, stride, padding and mode as plain int64 arguments (see ``_args``)."""
+    return ", ".join(f"np.int64({v})" for v in [*p.ws, *p.stride, *p.pad, MODES.index(p.mode)])
 
 
 @emitter(Pool)

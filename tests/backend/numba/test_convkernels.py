@@ -9,7 +9,7 @@ from symgrad.backend.numba.convkernels import _im2col, pool_backward, pool_forwa
 
 def test_im2col_matches_definition():
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 4))
-    cases = [(3, 2, 1, 2, 2, 1, 1, 2), (1, 3, 0, 3, 1, 3, 2, 1), (2, 2, 2, 0, 3, 2, 1, 1)]
+    cases = [(3, 2, 1, 2, 2, 1, 1, 2), (1, 3, 0, 3, 1, 3, 2, 1), (2, 2, 2, 0, 3, 2, 1, 1), (2, 3, 0, 0, 1, 1, 1, 1)]
     for kh, kw, ph, pw, sh, sw, dh, dw in cases:
         oh = (5 + 2 * ph - (kh - 1) * dh - 1) // sh + 1
         ow = (4 + 2 * pw - (kw - 1) * dw - 1) // sw + 1

@@ -18,7 +18,7 @@ or ``.dylibs`` on macOS). Where there is none (another BLAS, a system scipy) the
 functions that do nothing and report one thread.
 
 Kernels that run convolutions on numba's threads run with BLAS on one thread instead
-(``on_one_blas_thread``, ``KernelInfo.one_blas_thread``).
+(``keep_blas_threads(fn, at=1)``, ``KernelInfo.one_blas_thread``).
 
 >>> run = keep_blas_threads(lambda x: x + 1)
 >>> run(1)
@@ -97,34 +97,16 @@ def register() -> None:
     _registered.append((setter, getter))
 
 
-def keep_blas_threads(fn: Callable) -> Callable:
+def keep_blas_threads(fn: Callable, at: int | None = None) -> Callable:
     """``fn`` that leaves scipy's BLAS thread count as it found it, even when ``fn`` raises inside a
-    loop (between the kernel's ``blas_threads_at_most`` and ``blas_threads_back``)."""
-    found = blas_threads()
-    if found is None:
-        return fn
-    set_threads, get_threads = found
+    loop (between the kernel's ``blas_threads_at_most`` and ``blas_threads_back``); with ``at``,
+    ``fn`` runs with BLAS on ``at`` threads. ``at=1`` is for kernels that run convolutions on numba's
+    threads: OpenBLAS's threads spin for a while after each product split over them, and one
+    spinning beside numba's threads on a two-core machine stalls both (measured: a 100x256x128
+    product on two BLAS threads, then a convolution's image chunks on two numba threads, 8.6 ms
+    against 0.49 ms with the product on one thread).
 
-    def run(*args):
-        before = get_threads()
-        try:
-            return fn(*args)
-        finally:
-            if get_threads() != before:
-                set_threads(before)
-
-    return run
-
-
-def on_one_blas_thread(fn: Callable) -> Callable:
-    """``fn`` run with scipy's BLAS on one thread, the count put back after it (also when it
-    raises): for kernels that run convolutions on numba's threads. OpenBLAS's threads spin for a
-    while after each product split over them, and one spinning beside numba's threads on a
-    two-core machine stalls both (measured: a 100x256x128 product on two BLAS threads, then a
-    convolution's image chunks on two numba threads, 8.6 ms against 0.49 ms with the product on
-    one thread). The kernel's products are then all on one thread; the threads are the images'.
-
-    >>> on_one_blas_thread(lambda x: x + 1)(1)
+    >>> keep_blas_threads(lambda x: x + 1, at=1)(1)
     2
     """
     found = blas_threads()
@@ -134,12 +116,12 @@ def on_one_blas_thread(fn: Callable) -> Callable:
 
     def run(*args):
         before = get_threads()
-        if before != 1:
-            set_threads(1)
+        if at is not None and at != before:
+            set_threads(at)
         try:
             return fn(*args)
         finally:
-            if before != 1:
+            if get_threads() != before:
                 set_threads(before)
 
     return run

@@ -42,8 +42,8 @@ import numba
 from symgrad.backend.numba.helpers import *  # noqa: F401,F403
 from symgrad.backend.numba.helpers import JIT, JIT_FAST, JIT_PAR
 from symgrad.backend.numba.convkernels import (  # noqa: F401
-    conv2d_forward, conv2d_forward_images, conv2d_grad_inputs, conv2d_grad_inputs_images, conv2d_grad_weights,
-    conv2d_grad_weights_images, filter_rows, filters_from_rows, image_chunks, pool_backward, pool_forward)
+    conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, conv2d_images, filter_rows, filters_from_rows,
+    image_chunks, pool_backward, pool_forward)
 """
 _warned = False
 

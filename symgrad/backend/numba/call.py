@@ -32,7 +32,7 @@ from ...tensor.reference import interpret
 from ..kernel import DirectCall, Kernel
 from .aligned import aligned_copy, is_aligned
 from .arena import Arena
-from .blas import keep_blas_threads, on_one_blas_thread
+from .blas import keep_blas_threads
 from .cache import load_module
 from .plan import KernelPlan
 from .sequence import entries
@@ -164,8 +164,8 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
         jitted = keep_blas_threads(jitted)
         run_loop = run_loop and keep_blas_threads(run_loop)
     if info.one_blas_thread:  # (numba's threads run the convolutions: blas.py)
-        jitted = on_one_blas_thread(jitted)
-        run_loop = run_loop and on_one_blas_thread(run_loop)
+        jitted = keep_blas_threads(jitted, at=1)
+        run_loop = run_loop and keep_blas_threads(run_loop, at=1)
     if info.arena:  # the kernel's own arrays live in a buffer kept between calls (arena.py)
         arena = Arena()
         jitted = arena.wrap(jitted)

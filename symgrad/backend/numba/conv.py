@@ -54,29 +54,20 @@ def _args(p: ConvParams, pads: list[str], flip: bool = True) -> str:
 # in 1-2 s: LeNet's training kernel took 7 s longer to compile with three. Such a kernel runs with
 # scipy's BLAS on one thread (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads
 # would compete with numba's.
-FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
+FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2  # (convkernels.conv2d_images)
 _PARALLEL = """def {name}(nt, x, g, rows, out, totals, kh, kw, geometry):
-    ph, pw, sh, sw, dh, dw, kind = (geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5],
-                                    geometry[6])
     n = g.shape[0]
     for c in numba.prange(nt):
-        lo, hi = c * n // nt, (c + 1) * n // nt
-        if kind == 0:
-            conv2d_forward_images(x, rows, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
-        elif kind == 1:
-            conv2d_grad_inputs_images(rows, g, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
-        else:
-            conv2d_grad_weights_images(x, g, kh, kw, ph, pw, sh, sw, dh, dw, totals[c], lo, hi)
+        conv2d_images(x, g, rows, out, totals, kh, kw, geometry, c, c * n // nt, (c + 1) * n // nt)
     return 0"""
 
 
 def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, totals: str, kh: str, kw: str,
                 p: ConvParams, pads: list[str], work: str) -> None:
-    """Emit the call that runs a convolution's images in chunks (``x``, ``g``: the input and the
-    output gradient, each a 4-d array of the batch; ``g`` gives the batch size; the forward pass
-    passes its result as ``g``): on threads through the module's parallel function, or in one
-    chunk on this thread through the helper when the work is small (a parallel region would cost
-    more than it saves)."""
+    """Emit the call that runs a convolution's images in chunks (``convkernels.conv2d_images``;
+    ``g`` gives the batch size, the forward pass passes its result as ``g``): on threads through
+    the module's parallel function, or in one chunk on this thread when the work is small (a
+    parallel region would cost more than it saves)."""
     name = f"{em.global_prefix}conv_par{em.suffix}"
     if not any(f.name == name for group in em.extra for f in group):
         em.extra.append((JitFunction(name, _PARALLEL.format(name=name), "JIT_PAR"),))
@@ -86,15 +77,13 @@ def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, tot
     # passed to a function as literals and compiles it again for every other value (1-2 s each)
     em.emit(f"{geometry} = np.array(({', '.join([*pads, *map(str, p.subsample), *map(str, p.dilation)])}, {kind}), "
             "dtype=np.int64)")
+    args = f"{x}, {g}, {rows}, {out}, {totals}, {kh}, {kw}, {geometry}"
     em.open(f"if {nt} == 1:")
-    sizes = ", ".join([kh, kw] + [f"{geometry}[{k}]" for k in range(6)])
-    chunk = f"{out}, {g}.shape[0] - {g}.shape[0], {g}.shape[0]"
-    em.emit(f"conv2d_forward_images({x}, {rows}, {sizes}, {chunk})" if kind == FORWARD else
-            f"conv2d_grad_inputs_images({rows}, {g}, {sizes}, {chunk})" if kind == GRAD_INPUTS else
-            f"conv2d_grad_weights_images({x}, {g}, {sizes}, {totals}[0], {g}.shape[0] - {g}.shape[0], {g}.shape[0])")
+    zero = f"{g}.shape[0] - {g}.shape[0]"  # (not a literal 0: the argument types of the threads' calls)
+    em.emit(f"conv2d_images({args}, {zero}, {zero}, {g}.shape[0])")
     em.close()
     em.open("else:")
-    em.emit(f"{name}({nt}, {x}, {g}, {rows}, {out}, {totals}, {kh}, {kw}, {geometry})")
+    em.emit(f"{name}({nt}, {args})")
     em.close()
 
 
@@ -142,7 +131,7 @@ def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[s
         return
     g, rows, none = em.fresh("g"), em.fresh("rows"), em.fresh("none")
     em.emit(f"{g} = contiguous({gn})")
-    if kernel == "conv2d_grad_inputs":
+    if isinstance(node.op, Conv2dGradInputs):
         em.emit(f"{rows} = np.ascontiguousarray(filter_rows({an}, {p.flip}).T)")
         em.emit(f"{none} = np.empty((0, 0, 0), dtype={o}.dtype)")
         _run_images(em, GRAD_INPUTS, o, g, rows, o, none, f"{an}.shape[2]", f"{an}.shape[3]", p, pads,

@@ -184,6 +184,23 @@ def conv2d_grad_weights(x, gz, ph, pw, sh, sw, dh, dw, flip, gw):
 
 
 @numba.njit(**JIT)
+def conv2d_images(x, g, rows, out, totals, kh, kw, geometry, c, lo, hi):
+    """The images ``lo:hi`` of one of the three convolutions, for chunk ``c``: ``geometry`` holds
+    the padding, strides, dilation and the kind (0 forward: ``x`` by ``rows`` into ``out``; 1 input
+    gradient: ``g`` by ``rows`` (transposed filter rows) into ``out``; 2 filter gradient of ``x``
+    and ``g`` into ``totals[c]``). One signature for all three: the generated code calls it from
+    one parallel function per kernel (conv.py)."""
+    ph, pw, sh, sw, dh, dw, kind = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5], \
+        geometry[6]
+    if kind == 0:
+        conv2d_forward_images(x, rows, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
+    elif kind == 1:
+        conv2d_grad_inputs_images(rows, g, kh, kw, ph, pw, sh, sw, dh, dw, out, lo, hi)
+    else:
+        conv2d_grad_weights_images(x, g, kh, kw, ph, pw, sh, sw, dh, dw, totals[c], lo, hi)
+
+
+@numba.njit(**JIT)
 def image_chunks(n, work, most):
     """Chunks of images (one per thread) for a convolution of ``work`` multiply-adds over ``n``
     images: ``most`` for large ones, one below ~2**20 (a few hundred microseconds: waking the
@@ -326,6 +343,6 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
 for _kernel in (filter_rows, _im2col, _col2im, conv2d_forward_images, conv2d_forward, conv2d_grad_inputs_images,
                 conv2d_grad_inputs, conv2d_grad_weights_images, filters_from_rows, conv2d_grad_weights,
-                image_chunks, _windows,
+                conv2d_images, image_chunks, _windows,
                 _halves, _max_pool_2x2, _max_pool_2x2_grad, pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

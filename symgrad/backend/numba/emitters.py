@@ -344,15 +344,13 @@ def _summed_rows(em: Emitter, node: Apply, axes: Sequence[int]) -> bool:
     rows = em.fresh("r")
     em.emit(f"{rows} = {xn}.reshape(({', '.join([*sizes[:first], ' * '.join(sizes[first:])])},))")
     kept = [d for d in range(x.ndim) if d not in axes]
-    if not kept and first == 0:
+    if not kept:  # (every axis summed: one row)
         em.emit(f"{o} = vsum({rows})")
         return True
-    init = _init_value("sum", out.dtype)
-    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {init}, dtype={_np(out.dtype)})" if kept
-            else f"{o} = {init}")
+    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {_init_value('sum', out.dtype)}, "
+            f"dtype={_np(out.dtype)})")
     idx = _open_loops(em, sizes[:first])
-    target = f"{o}[{', '.join(idx[d] for d in kept)}]" if kept else o
-    em.emit(f"{target} += vsum({rows}[{', '.join(idx)}])")
+    em.emit(f"{o}[{', '.join(idx[d] for d in kept)}] += vsum({rows}[{', '.join(idx)}])")
     em.close(len(idx))
     return True
 

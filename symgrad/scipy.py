@@ -54,8 +54,8 @@ def _bindings(args, inputs) -> tuple[list[Variable], list]:
     return variables, values
 
 
-def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mode: str | None = None
-                            ) -> tuple[Function, list[tuple[int, int, tuple]]]:
+def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mode: str | None = None,
+                            on_unused_input: str = "raise") -> tuple[Function, list[tuple[int, int, tuple]]]:
     """Compile ``f(theta, *inputs) -> [cost, d cost / d theta]`` where ``theta`` (float64 vector)
     is every variable of ``wrt`` flattened and concatenated, as scipy wants it.
 
@@ -88,7 +88,7 @@ def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mod
         piece = theta[lo] if not shape else theta[lo:hi].reshape(shape)
         givens[w] = E.cast(piece, w.dtype)
     fn = function([theta] + list(inputs), [E.cast(cost, "float64"), flat], givens=givens, mode=mode,
-                  name="minimize_objective")
+                  on_unused_input=on_unused_input, name="minimize_objective")
     return fn, layout
 
 

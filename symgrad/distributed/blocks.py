@@ -1,0 +1,129 @@
+"""The data of a fit: dask arrays split into row blocks that line up, persisted on the workers.
+
+Every dask array in ``data`` is split along its first axis only (other axes in one chunk) at the
+row boundaries of the first one, so block ``i`` of every input holds the same rows; the blocks are
+persisted in the workers' memory and never gathered to the client. Values that are not dask
+arrays are bound whole (every block sees all of them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import dask.array as da
+import numpy as np
+from distributed import Client, Future, futures_of, wait
+
+from ..compile.shared import SharedVariable
+from ..graph import Constant, Variable
+from . import worker
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The sharded inputs and their row blocks: ``futures[i]`` holds block ``i`` of every input
+    (a tuple of arrays, on the worker of its largest part); ``arrays`` are the persisted inputs."""
+    variables: tuple
+    futures: tuple
+    arrays: tuple
+    rows: tuple                   # rows per block
+    templates: tuple              # zero-row arrays of each input's trailing shape and dtype
+    bound_variables: tuple
+    bound_values: tuple
+
+    @property
+    def total_rows(self) -> int:
+        return int(sum(self.rows))
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(np.prod(t.shape[1:], dtype=np.int64) * t.itemsize * self.total_rows for t in self.templates))
+
+
+@dataclass(frozen=True)
+class Data:
+    """``data`` checked: the sharded inputs with their dask arrays (lined up), and the rest."""
+    sharded: tuple
+    arrays: tuple
+    bound_variables: tuple
+    bound_values: tuple
+
+
+def check(data: Mapping) -> Data:
+    """Check ``data`` ({variable: dask array or value}) and line up its row blocks (lazily:
+    nothing is computed); every error is raised here, before any work is sent."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"distributed: data must be a {{variable: dask array}} dict, got {type(data).__name__}")
+    sharded, arrays, bound_vars, bound_values = [], [], [], []
+    for var, value in data.items():
+        if not isinstance(var, Variable) or isinstance(var, (SharedVariable, Constant)) or var.owner is not None:
+            raise TypeError(f"distributed: data keys must be symbolic inputs (T.dmatrix(...), ...), got "
+                            f"{var!r} ({type(var).__name__})")
+        if isinstance(value, da.Array):
+            sharded.append(var)
+            arrays.append(_checked(var, value))
+        else:
+            bound_vars.append(var)
+            bound_values.append(value)
+    if not arrays:
+        raise ValueError("distributed: no value in data is a dask array, so nothing is split into row blocks "
+                         "(use symgrad.scipy.minimize for data in memory, or da.from_array(x, chunks=...) )")
+    first_var, first = sharded[0], arrays[0]
+    for var, arr in zip(sharded[1:], arrays[1:]):
+        if arr.shape[0] != first.shape[0]:
+            raise ValueError(f"distributed: the sharded inputs must have the same number of rows: "
+                             f"{first_var.label()} has {first.shape[0]}, {var.label()} has {arr.shape[0]}")
+    row_chunks = first.chunks[0]
+    # one chunk across the other axes: a block holds whole rows; the same row boundaries for all
+    arrays = [a if a.chunks[0] == row_chunks and all(len(c) == 1 for c in a.chunks[1:])
+              else a.rechunk((row_chunks,) + tuple(-1 for _ in a.shape[1:])) for a in arrays]
+    return Data(tuple(sharded), tuple(arrays), tuple(bound_vars), tuple(bound_values))
+
+
+def place(data: Data, client: Client) -> Blocks:
+    """Persist ``data``'s arrays on the workers and pack each row block's pieces together."""
+    row_chunks = data.arrays[0].chunks[0]
+    arrays = client.persist(list(data.arrays))
+    wait(arrays)
+    columns = []
+    for arr in arrays:
+        held = {f.key: f for f in futures_of(arr)}
+        columns.append([held[k] if k in held else Future(k, client) for k in _block_keys(arr)])
+    # Block i of every input in one tuple on the worker holding its largest part, so an
+    # evaluation reads only local memory (persist places each input's blocks on its own).
+    largest = int(np.argmax([a.dtype.itemsize * np.prod(a.shape[1:], dtype=np.int64) for a in arrays]))
+    holders = client.who_has([col for col in columns[largest]])
+    packed = []
+    for i in range(len(row_chunks)):
+        where = sorted(holders.get(columns[largest][i].key, ()))
+        packed.append(client.submit(worker.pack, *(col[i] for col in columns), pure=False,
+                                    workers=where[:1] or None, allow_other_workers=True))
+    wait(packed)
+    templates = tuple(np.empty((0,) + a.shape[1:], dtype=a.dtype) for a in arrays)
+    return Blocks(data.sharded, tuple(packed), tuple(arrays), tuple(int(n) for n in row_chunks), templates,
+                  data.bound_variables, data.bound_values)
+
+
+def _checked(var: Variable, arr: da.Array) -> da.Array:
+    if arr.ndim != var.ndim:
+        raise TypeError(f"distributed: data for {var.label()} ({var.type.describe()}) must be a {var.ndim}-d "
+                        f"dask array, got {arr.ndim}-d with shape {arr.shape}")
+    if any(np.isnan(n) for n in arr.shape):
+        raise ValueError(f"distributed: the dask array for {var.label()} has unknown chunk sizes; call "
+                         "compute_chunk_sizes() on it first")
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise ValueError(f"distributed: the dask array for {var.label()} has no rows (shape {arr.shape})")
+    if arr.dtype != np.dtype(var.dtype):
+        if not np.can_cast(arr.dtype, var.dtype, "safe"):
+            raise TypeError(f"distributed: data for {var.label()} must be {var.dtype} (or safely castable to it), "
+                            f"got a dask array of {arr.dtype}")
+        arr = arr.astype(var.dtype)
+    return arr
+
+
+def _block_keys(arr: da.Array) -> list:
+    """The keys of ``arr``'s row blocks in row order (one chunk across the other axes)."""
+    keys = arr.__dask_keys__()
+    for _ in range(arr.ndim - 1):
+        keys = [k[0] for k in keys]
+    return keys

@@ -1,0 +1,91 @@
+"""``minimize`` (scipy on the client, cost and gradient on the workers) and ``train`` (synchronous
+data-parallel gradient steps with symgrad's update rules)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import scipy.optimize
+from distributed import Client
+
+from ..compile.function import function
+from ..compile.shared import SharedVariable
+from ..optimizers import sgd
+from ..tensor import elemwise as E
+from ..tensor.basic import dvector
+from .objective import BlockObjective
+
+
+def minimize(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping, method: str = "L-BFGS-B",
+             client: Client | None = None, *, x0=None, mode: str | None = None, **options: Any
+             ) -> scipy.optimize.OptimizeResult:
+    """Minimize ``cost`` over the shared variables ``params`` with ``scipy.optimize.minimize``, its
+    value and gradient computed on the Dask workers that hold the row blocks of ``data``.
+
+    The contract of :func:`symgrad.scipy.minimize`: ``method`` and ``**options`` (``tol``,
+    ``options``, ``callback``, ``bounds``) go to scipy, the start is the parameters' values (or
+    ``x0``), the solution is written into them and scipy's result is returned. ``data`` maps the
+    cost's inputs to dask arrays split into row blocks (values that are not dask arrays are given
+    whole to every block). The cost must be a sum or mean over the rows plus terms free of them;
+    anything else is refused before any work (``ValueError``).
+    """
+    for key in ("fun", "jac", "args"):
+        if key in options:
+            raise TypeError(f"distributed.minimize: {key}= is built by symgrad (the cost and gradient over the "
+                            "row blocks); do not pass it")
+    objective = BlockObjective(cost, params, data, client, mode, who="distributed.minimize")
+    start = objective.start() if x0 is None else np.asarray(x0, dtype=np.float64)
+    if start.shape != (objective.size,):
+        raise ValueError(f"distributed.minimize: x0 must be a flat vector of all params, shape ({objective.size},), "
+                         f"got shape {start.shape}")
+    result = scipy.optimize.minimize(objective, start, method=method, jac=True, **options)
+    objective.write(np.asarray(result.x, dtype=np.float64))
+    return result
+
+
+def train(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping, optimizer: Callable = sgd, *,
+          epochs: int = 1, blocks_per_step: int | None = None, seed: int | None = 0, client: Client | None = None,
+          mode: str | None = None, callback: Callable[[int, float], Any] | None = None,
+          **optimizer_args: Any) -> list[float]:
+    """Synchronous data-parallel training: each step adds the gradients of the chosen row blocks
+    (computed where they live) and applies ``optimizer`` (``symgrad.optimizers.sgd``, ``adam``,
+    ... with ``**optimizer_args`` such as ``learning_rate=0.1``) once, on the client, to the
+    shared variables ``params``.
+
+    With ``blocks_per_step=None`` every step uses all rows: the step of the one-process function
+    ``symgrad.function([], cost, updates=optimizer(cost, params, ...))`` on all the data. With
+    ``blocks_per_step=k`` an epoch visits the blocks in a random order (``seed``), ``k`` blocks a
+    step: minibatches of whole blocks, the cost's means taken over the step's rows. Returns the
+    cost of every step (at the parameters before it); ``callback(step, cost)`` sees each.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"distributed.train: epochs must be a positive integer, got {epochs!r}")
+    objective = BlockObjective(cost, params, data, client, mode, who="distributed.train")
+    n = len(objective.blocks.rows)
+    if blocks_per_step is None:
+        blocks_per_step = n
+    if isinstance(blocks_per_step, bool) or not isinstance(blocks_per_step, int) or not 1 <= blocks_per_step:
+        raise ValueError(f"distributed.train: blocks_per_step must be a positive integer, got {blocks_per_step!r}")
+    step = _update_function(objective, optimizer, optimizer_args, mode)
+    rng = np.random.default_rng(seed)
+    costs: list[float] = []
+    for _ in range(epochs):
+        order = np.arange(n) if blocks_per_step >= n else rng.permutation(n)
+        for lo in range(0, n, blocks_per_step):
+            value, gradient = objective(objective.start(), order[lo:lo + blocks_per_step])
+            step(gradient)
+            costs.append(value)
+            if callback is not None:
+                callback(len(costs) - 1, value)
+    return costs
+
+
+def _update_function(objective: BlockObjective, optimizer: Callable, optimizer_args: dict, mode):
+    """``f(flat gradient)`` applying ``optimizer``'s updates to the parameters (and its state)."""
+    flat = dvector("gradient")
+    grads = []
+    for p, (lo, hi, shape) in zip(objective.params, objective.layout):
+        piece = flat[lo] if not shape else flat[lo:hi].reshape(shape)
+        grads.append(E.cast(piece, p.dtype))
+    updates = optimizer(grads, objective.params, **optimizer_args)
+    return function([flat], [], updates=updates, mode=mode, name="distributed_step")

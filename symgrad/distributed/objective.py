@@ -1,0 +1,112 @@
+"""The cost and its gradient over row blocks held by Dask workers, as one client-side callable.
+
+``BlockObjective(cost, params, data, client)(theta)`` returns the cost over all rows and its
+gradient with respect to the flat parameter vector ``theta``: each block's part is computed on the
+worker that holds the block, the parts are added in a fixed binary tree (block order, so the sum
+has the same bits whichever worker ran what, and after Dask recomputed a lost block), and the
+part computed once (regularizers, constants: the cost on zero rows) is added on the client.
+Per call the client sends ``theta`` once to each worker and receives one (cost, gradient).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Mapping, Sequence
+
+import numpy as np
+from distributed import Client
+
+from ..compile.io import In
+from ..config import config
+from ..compile.shared import SharedVariable, float_shared_list
+from ..scipy import value_and_grad_function
+from ..tensor.basic import lscalar
+from ..tensor.variable import as_tensor_variable
+from . import worker
+from .blocks import Blocks, check, place
+from .cluster import resolve_client
+from .split import split_rows
+
+
+class BlockObjective:
+    """``(cost, gradient)`` of ``cost`` over the row blocks of ``data``'s dask arrays (see the module)."""
+
+    def __init__(self, cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping,
+                 client: Client | None = None, mode: str | None = None, who: str = "distributed"):
+        self.params = float_shared_list(params, who, "params")
+        cost = as_tensor_variable(cost)
+        if cost.ndim != 0 or cost.dtype[0] != "f":
+            raise TypeError(f"{who}: cost must be a float scalar, got {cost.label()} ({cost.type.describe()})")
+        checked = check(data)
+        rows = lscalar("rows")
+        part = split_rows(cost, checked.sharded, rows)  # refuses a cost the blocks would change
+        bound = [In(v, value=value) for v, value in zip(checked.bound_variables, checked.bound_values)]
+        # the part computed once: the cost on zero rows, by the reference backend (no compile wait)
+        self._once, self.layout = value_and_grad_function(part.full, self.params, [*checked.sharded, rows, *bound],
+                                                          mode="numpy", on_unused_input="ignore")
+        # (the client's mode, not the workers' configuration, says how blocks are computed)
+        payload = worker.BlockProgram.make(part.local, self.params, checked.sharded, rows, checked.bound_variables,
+                                           checked.bound_values, mode if mode is not None else config.mode)
+        self.key = hashlib.sha256(payload).hexdigest()[:24]  # the workers' build cache key
+        self.client = resolve_client(client)
+        self._build_on_workers(payload)  # before any task: a worker that cannot run ours fails here
+        self._payload = self.client.scatter(payload, broadcast=True, hash=False)  # for workers that join later
+        self.blocks: Blocks = place(checked, self.client)
+        self.size = self.layout[-1][1] if self.layout else 0
+        self.calls = 0
+        self.worker_seconds: list[float] = []  # the last call's compute time on each worker used
+
+    def _build_on_workers(self, payload: bytes) -> None:
+        """Build the block function on every worker now, all at once, and raise what stops one
+        (a worker whose symgrad cannot import or build it) on the client instead of hanging."""
+        try:
+            self.client.run(worker.block_function, self.key, payload)
+        except RuntimeError:
+            raise
+        except Exception as exc:  # e.g. the worker cannot import symgrad.distributed.worker
+            raise RuntimeError(f"symgrad.distributed: a worker could not build the block function "
+                               f"({type(exc).__name__}: {exc})") from exc
+
+    def start(self) -> np.ndarray:
+        """The parameters' current values as one flat float64 vector."""
+        return np.concatenate([np.asarray(p.get_value(borrow=True), dtype=np.float64).ravel() for p in self.params])
+
+    def write(self, theta: np.ndarray) -> None:
+        """Write a flat vector back into the shared variables."""
+        for p, (lo, hi, shape) in zip(self.params, self.layout):
+            p.set_value(np.asarray(theta[lo:hi]).reshape(shape).astype(p.dtype))
+
+    def __call__(self, theta: np.ndarray, blocks: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
+        """Cost and gradient over all blocks, or over ``blocks`` (indices) as if they were all the data."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        chosen = list(range(len(self.blocks.rows))) if blocks is None else [int(i) for i in blocks]
+        rows = int(sum(self.blocks.rows[i] for i in chosen))
+        client, futures = self.client, self.blocks.futures
+        # one task per worker, over the blocks it holds
+        holders = client.who_has([futures[i] for i in chosen])
+        by_worker: dict = {}
+        for i in chosen:
+            where = sorted(holders.get(futures[i].key, ())) or [""]
+            by_worker.setdefault(where[0], []).append(i)
+        tasks = []
+        for address, indices in by_worker.items():
+            args = [futures[i] for i in indices]
+            task = client.submit(worker.evaluate, self.key, self._payload, theta, rows, *args, pure=False,
+                                 workers=[address] if address else None, allow_other_workers=True)
+            tasks.append((indices, task))
+        partial: dict = {}
+        self.worker_seconds = []
+        for (indices, _), (results, seconds) in zip(tasks, client.gather([t for _, t in tasks])):
+            partial.update(zip(indices, results))
+            self.worker_seconds.append(seconds)
+        value, gradient = _tree_sum([partial[i] for i in chosen])
+        once_value, once_gradient = self._once(theta, *self.blocks.templates, rows)
+        self.calls += 1
+        return float(value + once_value), gradient + once_gradient
+
+
+def _tree_sum(parts: list[tuple]) -> tuple[float, np.ndarray]:
+    """Pairwise sum of (cost, gradient) pairs in a fixed tree over their order."""
+    while len(parts) > 1:
+        paired = [(a[0] + b[0], a[1] + b[1]) for a, b in zip(parts[0::2], parts[1::2])]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]

@@ -19,7 +19,8 @@ logits = T.dot(X, W) + b
 COSTS = {
     "logistic_mean_l2": (-y * T.log(p) - (1 - y) * T.log(1 - p)).mean() + 0.01 * (w ** 2).sum(),
     "squares_sum_const": ((T.dot(X, w) - y) ** 2).sum() / 2 + 3.0,
-    "nll_arange_index": -T.mean(T.log(T.nnet.softmax(logits))[T.arange(labels.shape[0]), labels]) + 0.1 * (W ** 2).sum(),
+    "nll_arange_index": (-T.mean(T.log(T.nnet.softmax(logits))[T.arange(labels.shape[0]), labels])
+                         + 0.1 * (W ** 2).sum()),
     "mean_all_axes": T.mean(logits ** 2) * 2 + T.sqr(b).sum(),
     "gram_over_rows": T.sum(T.dot(X.T, X) * T.outer(w, w)) / X.shape[0],
     "embedding_lookup": T.mean(T.sum(W.T[labels] * X, axis=1)),

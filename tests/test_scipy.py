@@ -143,3 +143,19 @@ def test_bad_cost_and_unbound_input():
         minimize((a * x).sum(), a, mode="numpy")
     with pytest.raises(TypeError, match=r"input 'x'.*float64 vector"):  # bound data of the wrong rank
         minimize((a * x).sum(), a, {x: np.zeros((2, 2))}, mode="numpy")
+
+
+def test_blas_thread_count_is_left_as_found(mode):
+    # the solver runs with scipy's BLAS on one thread (its spinning threads would take the cores
+    # the cost's kernel needs); the caller's count comes back afterwards
+    from symgrad.backend.numba.blas import blas_threads
+
+    found = blas_threads()
+    if found is None:
+        pytest.skip("scipy's BLAS has no thread-count setter here")
+    set_threads, get_threads = found
+    before = get_threads()
+    seen = []
+    cost, a, c = _rosenbrock()
+    minimize(cost, [a, c], mode=mode, callback=lambda xk: seen.append(get_threads()))
+    assert set(seen) == {1} and get_threads() == before

@@ -11,6 +11,7 @@ from distributed import Client
 from ..compile.function import function
 from ..compile.shared import SharedVariable
 from ..optimizers import sgd
+from ..scipy import on_one_blas_thread
 from ..tensor import elemwise as E
 from ..tensor.basic import dvector
 from .objective import BlockObjective
@@ -38,7 +39,7 @@ def minimize(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapp
     if start.shape != (objective.size,):
         raise ValueError(f"distributed.minimize: x0 must be a flat vector of all params, shape ({objective.size},), "
                          f"got shape {start.shape}")
-    result = scipy.optimize.minimize(objective, start, method=method, jac=True, **options)
+    result = on_one_blas_thread(scipy.optimize.minimize, objective, start, method=method, jac=True, **options)
     objective.write(np.asarray(result.x, dtype=np.float64))
     return result
 

@@ -127,3 +127,13 @@ def test_bad_input_is_refused_before_any_work(client):
     with pytest.raises(ValueError, match="no value in data is a dask array"):
         minimize(cost, [w, b], {X: XV, y: YV}, client=client)
     np.testing.assert_array_equal(w.get_value(), before)  # nothing changed
+
+
+def test_bench_command_reports_each_cluster(capsys):
+    from symgrad.distributed import bench
+
+    rows = bench.main(["--rows", "4000", "--cols", "5", "--block", "1000", "--workers", "1", "2", "--calls", "2"])
+    assert [r["workers"] for r in rows] == [1, 2]
+    assert all(r["call"] > 0 and r["sent"] > 0 and r["received"] > 0 for r in rows)
+    assert rows[1]["sent"] == 2 * rows[0]["sent"]  # the parameters go once to each worker
+    assert "s/call" in capsys.readouterr().out

@@ -62,7 +62,7 @@ def _time_cluster(args, n_workers: int) -> dict:
 
     from .objective import BlockObjective
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         X, y, x, yv, w, cost = _problem(args)
         X, y = client.persist([X, y])
@@ -90,7 +90,7 @@ def _time_one_process(args) -> float:
 
     from ..scipy import value_and_grad_function
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster):
         X, y, x, yv, w, cost = _problem(args)
         Xn, yn = X.compute(), y.compute()
@@ -111,7 +111,8 @@ def main(argv=None) -> list[dict]:
     print(f"{args.rows} x {args.cols} {args.dtype} ({rows[0]['gb']:.2f} GB) in {rows[0]['blocks']} blocks; "
           f"median of {args.calls} cost+gradient evaluations")
     base = rows[0]["call"]
-    print(f"{'workers':>8}{'s/call':>10}{'best':>9}{'slowest worker':>16}{'vs first':>10}{'sent B':>9}{'received B':>12}")
+    print(f"{'workers':>8}{'s/call':>10}{'best':>9}{'slowest worker':>16}{'vs first':>10}{'sent B':>9}"
+          f"{'received B':>12}")
     for r in rows:
         print(f"{r['workers']:>8}{r['call']:>10.4f}{r['best']:>9.4f}{r['worker']:>16.4f}{r['call'] / base:>10.2f}"
               f"{r['sent']:>9}{r['received']:>12}")

@@ -28,8 +28,7 @@ def resolve_client(client: Client | None) -> Client:
     except ValueError:  # no client in this process yet
         pass
     if not _STARTED:
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True)
         _STARTED.append(Client(cluster))
         atexit.register(_close_started)
     return _STARTED[0]

@@ -61,12 +61,12 @@ def train(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"distributed.train: epochs must be a positive integer, got {epochs!r}")
+    if blocks_per_step is not None and (isinstance(blocks_per_step, bool) or not isinstance(blocks_per_step, int)
+                                        or blocks_per_step < 1):
+        raise ValueError(f"distributed.train: blocks_per_step must be a positive integer, got {blocks_per_step!r}")
     objective = BlockObjective(cost, params, data, client, mode, who="distributed.train")
     n = len(objective.blocks.rows)
-    if blocks_per_step is None:
-        blocks_per_step = n
-    if isinstance(blocks_per_step, bool) or not isinstance(blocks_per_step, int) or not 1 <= blocks_per_step:
-        raise ValueError(f"distributed.train: blocks_per_step must be a positive integer, got {blocks_per_step!r}")
+    blocks_per_step = n if blocks_per_step is None else blocks_per_step
     step = _update_function(objective, optimizer, optimizer_args, mode)
     rng = np.random.default_rng(seed)
     costs: list[float] = []

@@ -1,11 +1,12 @@
 """The cost and its gradient over row blocks held by Dask workers, as one client-side callable.
 
 ``BlockObjective(cost, params, data, client)(theta)`` returns the cost over all rows and its
-gradient with respect to the flat parameter vector ``theta``: each block's part is computed on the
-worker that holds the block, the parts are added in a fixed binary tree (block order, so the sum
-has the same bits whichever worker ran what, and after Dask recomputed a lost block), and the
-part computed once (regularizers, constants: the cost on zero rows) is added on the client.
-Per call the client sends ``theta`` once to each worker and receives one (cost, gradient).
+gradient with respect to the flat parameter vector ``theta``: one task per worker computes the
+part of each block it holds; the parts come back per block and the client adds them in a fixed
+pairwise tree over block order (so the sum has the same bits whichever worker ran what, also after
+Dask recomputed a lost block), then the part computed once (regularizers, constants: the cost on
+zero rows). Per call the client sends ``theta`` once to each worker and receives one (cost,
+gradient) per block.
 """
 from __future__ import annotations
 
@@ -78,7 +79,13 @@ class BlockObjective:
     def __call__(self, theta: np.ndarray, blocks: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
         """Cost and gradient over all blocks, or over ``blocks`` (indices) as if they were all the data."""
         theta = np.ascontiguousarray(theta, dtype=np.float64)
-        chosen = list(range(len(self.blocks.rows))) if blocks is None else [int(i) for i in blocks]
+        if theta.shape != (self.size,):
+            raise ValueError(f"distributed: theta must be a flat vector of all params, shape ({self.size},), "
+                             f"got shape {theta.shape}")
+        n = len(self.blocks.rows)
+        chosen = list(range(n)) if blocks is None else [int(i) for i in blocks]
+        if not chosen or any(not 0 <= i < n for i in chosen):
+            raise ValueError(f"distributed: blocks must be indices of the {n} row blocks, got {list(blocks)!r}")
         rows = int(sum(self.blocks.rows[i] for i in chosen))
         client, futures = self.client, self.blocks.futures
         # one task per worker, over the blocks it holds

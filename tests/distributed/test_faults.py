@@ -40,7 +40,7 @@ def _solution(client, callback=None):
 
 
 def test_worker_killed_mid_fit_gives_the_same_result():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         clean, want = _solution(client)
         killed = []
@@ -83,7 +83,7 @@ def test_workers_that_cannot_build_raise_on_the_client(tmp_path, broken):
         except Exception as exc:  # noqa: BLE001 - the test inspects whatever comes back
             outcome["error"] = exc
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                       preload=[str(preload)]) as cluster, Client(cluster) as client:
         thread = threading.Thread(target=fit, args=(client,), daemon=True)
         thread.start()

@@ -21,7 +21,7 @@ X, y = T.dmatrix("X"), T.dvector("y")
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -60,6 +60,10 @@ def test_blocks_that_do_not_line_up_are_rechunked(client):
     assert skewed.blocks.rows == aligned.blocks.rows == (700, 700, 700, 700, 200)
     v1, g1 = aligned(theta)
     v2, g2 = skewed(theta)
+    with pytest.raises(ValueError, match="indices of the 5 row blocks"):
+        skewed(theta, [5])
+    with pytest.raises(ValueError, match=r"shape \(7,\)"):
+        skewed(theta[:3])
     assert v1 == v2 and np.array_equal(g1, g2)  # same blocks, same order: the same bits
     one, _ = value_and_grad_function(cost, [w, b], [X, y])
     v, g = one(theta, XV, YV)
@@ -124,6 +128,8 @@ def test_bad_input_is_refused_before_any_work(client):
         minimize(cost, [w, b], _data(), client=client, fun=None)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         train(cost, [w, b], _data(), client=client, epochs=0, learning_rate=0.1)
+    with pytest.raises(ValueError, match="blocks_per_step must be a positive integer"):
+        train(cost, [w, b], _data(), client=client, blocks_per_step=0, learning_rate=0.1)
     with pytest.raises(ValueError, match="no value in data is a dask array"):
         minimize(cost, [w, b], {X: XV, y: YV}, client=client)
     np.testing.assert_array_equal(w.get_value(), before)  # nothing changed

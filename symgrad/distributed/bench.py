@@ -80,7 +80,7 @@ def _time_cluster(args, n_workers: int) -> dict:
         sent = tasks * len(pickle.dumps((objective.key, thetas[0], objective.blocks.total_rows)))
         partial = (0.0, np.zeros(args.cols))
         received = len(objective.blocks.rows) * len(pickle.dumps(partial))
-        return {"workers": n_workers, "call": float(np.median(calls)), "best": float(np.min(calls)),
+        return {"workers": n_workers, "tasks": tasks, "call": float(np.median(calls)), "best": float(np.min(calls)),
                 "worker": float(np.median(slowest)), "sent": sent, "received": received,
                 "gb": X.nbytes / 1e9, "blocks": len(objective.blocks.rows)}
 

@@ -35,9 +35,6 @@ class Blocks:
     def total_rows(self) -> int:
         return int(sum(self.rows))
 
-    @property
-    def nbytes(self) -> int:
-        return int(sum(np.prod(t.shape[1:], dtype=np.int64) * t.itemsize * self.total_rows for t in self.templates))
 
 
 @dataclass(frozen=True)

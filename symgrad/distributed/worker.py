@@ -1,11 +1,12 @@
 """What runs on the Dask workers: build the block function once per process, evaluate it on the
-row blocks the worker holds, add partial results in a tree.
+row blocks the worker holds.
 
 The block function comes as a :class:`BlockProgram` (the graph of one block's cost, flattened,
-with the values of the inputs that are not split into blocks); each worker process builds it the
-first time a task needs it (symgrad's plan and kernel caches make that a load, not a compile, on
-all but the first worker of a machine) and keeps it in ``_BUILT`` under the program's key, so an
-iteration sends parameters and receives gradients, nothing else.
+with the values of the inputs that are not split into blocks); each worker process builds it once
+(when the fit starts, or when a worker that joined later first gets a block; symgrad's plan and
+kernel caches make that a load, not a compile, on all but the first worker of a machine) and
+keeps it in ``_BUILT`` under the program's key, so an iteration sends parameters and receives
+gradients, nothing else.
 """
 from __future__ import annotations
 

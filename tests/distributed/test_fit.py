@@ -141,5 +141,7 @@ def test_bench_command_reports_each_cluster(capsys):
     rows = bench.main(["--rows", "4000", "--cols", "5", "--block", "1000", "--workers", "1", "2", "--calls", "2"])
     assert [r["workers"] for r in rows] == [1, 2]
     assert all(r["call"] > 0 and r["sent"] > 0 and r["received"] > 0 for r in rows)
-    assert rows[1]["sent"] == 2 * rows[0]["sent"]  # the parameters go once to each worker
+    # the parameters go once to each worker holding blocks (Dask may place small data on one)
+    assert rows[0]["tasks"] == 1 and 1 <= rows[1]["tasks"] <= 2
+    assert rows[1]["sent"] == rows[1]["tasks"] * rows[0]["sent"]
     assert "s/call" in capsys.readouterr().out

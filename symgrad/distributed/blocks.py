@@ -22,10 +22,10 @@ from . import worker
 @dataclass(frozen=True)
 class Blocks:
     """The sharded inputs and their row blocks: ``futures[i]`` holds block ``i`` of every input
-    (a tuple of arrays, on the worker of its largest part); ``arrays`` are the persisted inputs."""
+    (a tuple of arrays on one worker). The persisted arrays are not kept: the packed blocks hold
+    their data, and Dask keeps the tasks that made them to recompute a lost block."""
     variables: tuple
     futures: tuple
-    arrays: tuple
     rows: tuple                   # rows per block
     templates: tuple              # zero-row arrays of each input's trailing shape and dtype
     bound_variables: tuple
@@ -86,19 +86,37 @@ def place(data: Data, client: Client) -> Blocks:
     for arr in arrays:
         held = {f.key: f for f in futures_of(arr)}
         columns.append([held[k] if k in held else Future(k, client) for k in _block_keys(arr)])
-    # Block i of every input in one tuple on the worker holding its largest part, so an
-    # evaluation reads only local memory (persist places each input's blocks on its own).
+    # Block i of every input in one tuple on one worker, so an evaluation reads only local memory
+    # (persist places each input's blocks on its own): the worker holding its largest part, unless
+    # that worker has its share of blocks already (Dask may put all of a small graph's blocks on one)
     largest = int(np.argmax([a.dtype.itemsize * np.prod(a.shape[1:], dtype=np.int64) for a in arrays]))
     holders = client.who_has([col for col in columns[largest]])
-    packed = []
-    for i in range(len(row_chunks)):
-        where = sorted(holders.get(columns[largest][i].key, ()))
-        packed.append(client.submit(worker.pack, *(col[i] for col in columns), pure=False,
-                                    workers=where[:1] or None, allow_other_workers=True))
+    targets = _balanced([sorted(holders.get(f.key, ())) for f in columns[largest]],
+                        sorted(client.scheduler_info()["workers"]))
+    packed = [client.submit(worker.pack, *(col[i] for col in columns), pure=False, workers=[target],
+                            allow_other_workers=True) for i, target in enumerate(targets)]
     wait(packed)
     templates = tuple(np.empty((0,) + a.shape[1:], dtype=a.dtype) for a in arrays)
-    return Blocks(data.sharded, tuple(packed), tuple(arrays), tuple(int(n) for n in row_chunks), templates,
+    return Blocks(data.sharded, tuple(packed), tuple(int(n) for n in row_chunks), templates,
                   data.bound_variables, data.bound_values)
+
+
+def _balanced(holders: list[list[str]], workers: list[str]) -> list[str]:
+    """A worker for each block: where it is while that worker holds fewer than its share
+    (ceil(blocks / workers)), else the worker with the fewest blocks so far.
+
+    >>> _balanced([["a"], ["a"], ["a"], ["b"]], ["a", "b"])
+    ['a', 'a', 'b', 'b']
+    """
+    share = -(-len(holders) // max(1, len(workers)))
+    count = {w: 0 for w in workers}
+    targets = []
+    for where in holders:
+        here = next((w for w in where if count.get(w, share) < share), None)
+        target = here if here is not None else min(count, key=lambda w: (count[w], w))
+        count[target] += 1
+        targets.append(target)
+    return targets
 
 
 def _checked(var: Variable, arr: da.Array) -> da.Array:

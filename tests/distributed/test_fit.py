@@ -71,6 +71,15 @@ def test_blocks_that_do_not_line_up_are_rechunked(client):
     np.testing.assert_allclose(g1, g, rtol=1e-12, atol=1e-15)
 
 
+def test_blocks_are_spread_over_the_workers(client):
+    cost, w, b = _model()
+    objective = BlockObjective(cost, [w, b], _data(), client)
+    holders = client.who_has(list(objective.blocks.futures))
+    per_worker = sorted(sum(1 for f in objective.blocks.futures if address in holders[f.key])
+                        for address in client.scheduler_info()["workers"])
+    assert per_worker == [2, 3]  # 5 blocks, 2 workers: wherever Dask computed them
+
+
 def test_nan_in_a_block_propagates_as_in_one_process(client):
     cost, w, b = _model()
     bad = XV.copy()

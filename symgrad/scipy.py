@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import scipy.optimize  # the real scipy: this module is symgrad.scipy, imports are absolute
 
-from .backend.numba.blas import keep_blas_threads
+from .backend.numba.blas import blas_threads
 from .compile.function import Function, function
 from .compile.io import In
 from .compile.shared import SharedVariable, float_shared_list
@@ -55,6 +55,80 @@ def _bindings(args, inputs) -> tuple[list[Variable], list]:
     return variables, values
 
 
+def scalar_cost(cost, who: str) -> Variable:
+    """``cost`` as a float scalar variable, or a TypeError naming it."""
+    cost = as_tensor_variable(cost)
+    if cost.ndim != 0 or cost.dtype[0] != "f":
+        raise TypeError(f"{who}: cost must be a float scalar, got {cost.label()} ({cost.type.describe()})")
+    return cost
+
+
+def flat_layout(wlist: Sequence[SharedVariable]) -> list[tuple[int, int, tuple]]:
+    """``(start, stop, shape)`` of each variable's slice of the flat parameter vector.
+
+    >>> import numpy as np, symgrad as sg
+    >>> flat_layout([sg.shared(np.ones((2, 3))), sg.shared(1.0)])
+    [(0, 6, (2, 3)), (6, 7, ())]
+    """
+    layout, start = [], 0
+    for w in wlist:
+        shape = w.get_value(borrow=True).shape
+        size = int(np.prod(shape, dtype=np.int64))
+        layout.append((start, start + size, shape))
+        start += size
+    return layout
+
+
+def unflatten(flat: Variable, wlist: Sequence[SharedVariable], layout) -> list[Variable]:
+    """The pieces of the symbolic flat vector ``flat``, each reshaped and cast like its variable."""
+    return [E.cast(flat[lo] if not shape else flat[lo:hi].reshape(shape), w.dtype)
+            for w, (lo, hi, shape) in zip(wlist, layout)]
+
+
+def start_vector(wlist: Sequence[SharedVariable], layout, x0, who: str) -> np.ndarray:
+    """The variables' current values as one float64 vector, or ``x0`` checked against the layout."""
+    size = layout[-1][1] if layout else 0
+    if x0 is None:
+        return np.concatenate([np.asarray(w.get_value(borrow=True), dtype=np.float64).ravel() for w in wlist])
+    start = np.asarray(x0, dtype=np.float64)
+    if start.shape != (size,):
+        raise ValueError(f"{who}: x0 must be a flat vector of all wrt values, shape ({size},), got shape {start.shape}")
+    return start
+
+
+def write_back(wlist: Sequence[SharedVariable], layout, x) -> None:
+    """Write the flat vector ``x`` into the variables."""
+    x = np.asarray(x, dtype=np.float64)
+    for w, (lo, hi, shape) in zip(wlist, layout):
+        w.set_value(x[lo:hi].reshape(shape).astype(w.dtype))
+
+
+def solve(objective, start: np.ndarray, method: str, **kwargs: Any) -> scipy.optimize.OptimizeResult:
+    """``scipy.optimize.minimize(objective, start, jac=True, ...)`` with scipy's BLAS on one thread
+    while the solver works and on the caller's count while ``objective`` runs. The solvers' own
+    vector work is small; OpenBLAS threads it wakes spin for a while afterwards and take the cores
+    the next cost evaluation runs on (numba's threads, or Dask workers on the same machine:
+    measured 0.097 -> 0.125 s per evaluation of a 2-worker fit)."""
+    found = blas_threads()
+    if found is None:
+        return scipy.optimize.minimize(objective, start, method=method, jac=True, **kwargs)
+    set_threads, get_threads = found
+    before = get_threads()
+
+    def evaluate(theta):
+        set_threads(before)
+        try:
+            return objective(theta)
+        finally:
+            set_threads(1)
+
+    set_threads(1)
+    try:
+        return scipy.optimize.minimize(evaluate, start, method=method, jac=True, **kwargs)
+    finally:
+        set_threads(before)
+
+
 def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mode: str | None = None,
                             on_unused_input: str = "raise") -> tuple[Function, list[tuple[int, int, tuple]]]:
     """Compile ``f(theta, *inputs) -> [cost, d cost / d theta]`` where ``theta`` (float64 vector)
@@ -72,33 +146,15 @@ def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mod
     (2.5, array([1., 2., 5.]))
     """
     wlist = _wrt(wrt)
-    cost = as_tensor_variable(cost)
-    if cost.ndim != 0 or cost.dtype[0] != "f":
-        raise TypeError(f"minimize: cost must be a float scalar, got {cost.label()} ({cost.type.describe()})")
-    layout, start = [], 0
-    for w in wlist:
-        shape = w.get_value(borrow=True).shape
-        size = int(np.prod(shape, dtype=np.int64))
-        layout.append((start, start + size, shape))
-        start += size
+    cost = scalar_cost(cost, "minimize")
+    layout = flat_layout(wlist)
     theta = _basic.dvector("theta")
     grads = grad(cost, wlist)
     flat = concatenate([E.cast(g, "float64").reshape((hi - lo,)) for g, (lo, hi, _) in zip(grads, layout)])
-    givens = {}
-    for w, (lo, hi, shape) in zip(wlist, layout):
-        piece = theta[lo] if not shape else theta[lo:hi].reshape(shape)
-        givens[w] = E.cast(piece, w.dtype)
+    givens = dict(zip(wlist, unflatten(theta, wlist, layout)))
     fn = function([theta] + list(inputs), [E.cast(cost, "float64"), flat], givens=givens, mode=mode,
                   on_unused_input=on_unused_input, name="minimize_objective")
     return fn, layout
-
-
-def on_one_blas_thread(solver, *args, **kwargs):
-    """``solver(*args, **kwargs)`` with scipy's BLAS on one thread. The solvers' own vector work is
-    small; OpenBLAS threads woken by it spin for a while afterwards and take the cores the next
-    cost evaluation runs on (numba's threads here, or Dask workers on the same machine: measured
-    0.097 -> 0.125 s per evaluation of a 2-worker fit, 0.094 -> 0.14 s in one process)."""
-    return keep_blas_threads(lambda: solver(*args, **kwargs), at=1)()
 
 
 def minimize(cost, wrt, args: Mapping | Sequence = (), method: str = "L-BFGS-B", x0=None, *,
@@ -129,14 +185,7 @@ def minimize(cost, wrt, args: Mapping | Sequence = (), method: str = "L-BFGS-B",
                             "do not pass it")
     wlist = _wrt(wrt)
     variables, values = _bindings(args, inputs)
-    size = sum(int(np.prod(w.get_value(borrow=True).shape, dtype=np.int64)) for w in wlist)
-    if x0 is None:
-        start = np.concatenate([np.asarray(w.get_value(borrow=True), dtype=np.float64).ravel() for w in wlist])
-    else:
-        start = np.asarray(x0, dtype=np.float64)
-        if start.shape != (size,):
-            raise ValueError(f"minimize: x0 must be a flat vector of all wrt values, shape ({size},), "
-                             f"got shape {start.shape}")
+    start = start_vector(wlist, flat_layout(wlist), x0, "minimize")
     # The data become default values: converted and checked once, when the function is built.
     bound = [In(v, value=value) for v, value in zip(variables, values)]
     fn, layout = value_and_grad_function(cost, wlist, bound, mode=mode)
@@ -145,8 +194,6 @@ def minimize(cost, wrt, args: Mapping | Sequence = (), method: str = "L-BFGS-B",
         value, gradient = fn(theta)
         return float(value), gradient
 
-    result = on_one_blas_thread(scipy.optimize.minimize, objective, start, method=method, jac=True, **kwargs)
-    solution = np.asarray(result.x, dtype=np.float64)
-    for w, (lo, hi, shape) in zip(wlist, layout):
-        w.set_value(solution[lo:hi].reshape(shape).astype(w.dtype))
+    result = solve(objective, start, method, **kwargs)
+    write_back(wlist, layout, result.x)
     return result

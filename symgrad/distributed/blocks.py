@@ -12,7 +12,7 @@ from typing import Mapping
 
 import dask.array as da
 import numpy as np
-from distributed import Client, Future, futures_of, wait
+from distributed import Client, futures_of, wait
 
 from ..compile.shared import SharedVariable
 from ..graph import Constant, Variable
@@ -21,20 +21,16 @@ from . import worker
 
 @dataclass(frozen=True)
 class Blocks:
-    """The sharded inputs and their row blocks: ``futures[i]`` holds block ``i`` of every input
-    (a tuple of arrays on one worker). The persisted arrays are not kept: the packed blocks hold
-    their data, and Dask keeps the tasks that made them to recompute a lost block."""
-    variables: tuple
+    """The row blocks: ``futures[i]`` holds block ``i`` of every sharded input (a tuple of arrays
+    on one worker). The persisted arrays are not kept: the packed blocks hold their data, and Dask
+    keeps the tasks that made them to recompute a lost block."""
     futures: tuple
     rows: tuple                   # rows per block
     templates: tuple              # zero-row arrays of each input's trailing shape and dtype
-    bound_variables: tuple
-    bound_values: tuple
 
     @property
     def total_rows(self) -> int:
         return int(sum(self.rows))
-
 
 
 @dataclass(frozen=True)
@@ -85,20 +81,19 @@ def place(data: Data, client: Client) -> Blocks:
     columns = []
     for arr in arrays:
         held = {f.key: f for f in futures_of(arr)}
-        columns.append([held[k] if k in held else Future(k, client) for k in _block_keys(arr)])
+        columns.append([held[k] for k in _block_keys(arr)])
     # Block i of every input in one tuple on one worker, so an evaluation reads only local memory
     # (persist places each input's blocks on its own): the worker holding its largest part, unless
     # that worker has its share of blocks already (Dask may put all of a small graph's blocks on one)
     largest = int(np.argmax([a.dtype.itemsize * np.prod(a.shape[1:], dtype=np.int64) for a in arrays]))
-    holders = client.who_has([col for col in columns[largest]])
+    holders = client.who_has(columns[largest])
     targets = _balanced([sorted(holders.get(f.key, ())) for f in columns[largest]],
                         sorted(client.scheduler_info()["workers"]))
     packed = [client.submit(worker.pack, *(col[i] for col in columns), pure=False, workers=[target],
                             allow_other_workers=True) for i, target in enumerate(targets)]
     wait(packed)
     templates = tuple(np.empty((0,) + a.shape[1:], dtype=a.dtype) for a in arrays)
-    return Blocks(data.sharded, tuple(packed), tuple(int(n) for n in row_chunks), templates,
-                  data.bound_variables, data.bound_values)
+    return Blocks(tuple(packed), tuple(int(n) for n in row_chunks), templates)
 
 
 def _balanced(holders: list[list[str]], workers: list[str]) -> list[str]:

@@ -9,10 +9,9 @@ import scipy.optimize
 from distributed import Client
 
 from ..compile.function import function
-from ..compile.shared import SharedVariable
+from ..compile.shared import SharedVariable, float_shared_list
 from ..optimizers import sgd
-from ..scipy import on_one_blas_thread
-from ..tensor import elemwise as E
+from ..scipy import flat_layout, solve, start_vector, unflatten, write_back
 from ..tensor.basic import dvector
 from .objective import BlockObjective
 
@@ -34,13 +33,12 @@ def minimize(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapp
         if key in options:
             raise TypeError(f"distributed.minimize: {key}= is built by symgrad (the cost and gradient over the "
                             "row blocks); do not pass it")
-    objective = BlockObjective(cost, params, data, client, mode, who="distributed.minimize")
-    start = objective.start() if x0 is None else np.asarray(x0, dtype=np.float64)
-    if start.shape != (objective.size,):
-        raise ValueError(f"distributed.minimize: x0 must be a flat vector of all params, shape ({objective.size},), "
-                         f"got shape {start.shape}")
-    result = on_one_blas_thread(scipy.optimize.minimize, objective, start, method=method, jac=True, **options)
-    objective.write(np.asarray(result.x, dtype=np.float64))
+    who = "distributed.minimize"
+    wlist = float_shared_list(params, who, "params")
+    start = start_vector(wlist, flat_layout(wlist), x0, who)
+    objective = BlockObjective(cost, wlist, data, client, mode, who=who)
+    result = solve(objective, start, method, **options)
+    write_back(wlist, objective.layout, result.x)
     return result
 
 
@@ -64,16 +62,19 @@ def train(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping
     if blocks_per_step is not None and (isinstance(blocks_per_step, bool) or not isinstance(blocks_per_step, int)
                                         or blocks_per_step < 1):
         raise ValueError(f"distributed.train: blocks_per_step must be a positive integer, got {blocks_per_step!r}")
-    objective = BlockObjective(cost, params, data, client, mode, who="distributed.train")
+    who = "distributed.train"
+    wlist = float_shared_list(params, who, "params")
+    layout = flat_layout(wlist)
+    step = _update_function(wlist, layout, optimizer, optimizer_args, mode)  # (its errors before any work)
+    objective = BlockObjective(cost, wlist, data, client, mode, who=who)
     n = len(objective.blocks.rows)
     blocks_per_step = n if blocks_per_step is None else blocks_per_step
-    step = _update_function(objective, optimizer, optimizer_args, mode)
     rng = np.random.default_rng(seed)
     costs: list[float] = []
     for _ in range(epochs):
         order = np.arange(n) if blocks_per_step >= n else rng.permutation(n)
         for lo in range(0, n, blocks_per_step):
-            value, gradient = objective(objective.start(), order[lo:lo + blocks_per_step])
+            value, gradient = objective(start_vector(wlist, layout, None, who), order[lo:lo + blocks_per_step])
             step(gradient)
             costs.append(value)
             if callback is not None:
@@ -81,12 +82,8 @@ def train(cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping
     return costs
 
 
-def _update_function(objective: BlockObjective, optimizer: Callable, optimizer_args: dict, mode):
+def _update_function(wlist, layout, optimizer: Callable, optimizer_args: dict, mode):
     """``f(flat gradient)`` applying ``optimizer``'s updates to the parameters (and its state)."""
     flat = dvector("gradient")
-    grads = []
-    for p, (lo, hi, shape) in zip(objective.params, objective.layout):
-        piece = flat[lo] if not shape else flat[lo:hi].reshape(shape)
-        grads.append(E.cast(piece, p.dtype))
-    updates = optimizer(grads, objective.params, **optimizer_args)
+    updates = optimizer(unflatten(flat, wlist, layout), wlist, **optimizer_args)
     return function([flat], [], updates=updates, mode=mode, name="distributed_step")

@@ -19,13 +19,15 @@ from distributed import Client
 from ..compile.io import In
 from ..config import config
 from ..compile.shared import SharedVariable, float_shared_list
-from ..scipy import value_and_grad_function
+from ..graph import graph_inputs
+from ..scipy import scalar_cost, value_and_grad_function
 from ..tensor.basic import lscalar
-from ..tensor.variable import as_tensor_variable
 from . import worker
 from .blocks import Blocks, check, place
 from .cluster import resolve_client
 from .split import split_rows
+
+WAIT_FOR_WORKERS = 60.0  # seconds a fit waits for a cluster that has no worker yet
 
 
 class BlockObjective:
@@ -34,10 +36,9 @@ class BlockObjective:
     def __init__(self, cost, params: Sequence[SharedVariable] | SharedVariable, data: Mapping,
                  client: Client | None = None, mode: str | None = None, who: str = "distributed"):
         self.params = float_shared_list(params, who, "params")
-        cost = as_tensor_variable(cost)
-        if cost.ndim != 0 or cost.dtype[0] != "f":
-            raise TypeError(f"{who}: cost must be a float scalar, got {cost.label()} ({cost.type.describe()})")
+        cost = scalar_cost(cost, who)
         checked = check(data)
+        _refuse_unsplittable_inputs(cost, checked, who)
         rows = lscalar("rows")
         part = split_rows(cost, checked.sharded, rows)  # refuses a cost the blocks would change
         bound = [In(v, value=value) for v, value in zip(checked.bound_variables, checked.bound_values)]
@@ -53,12 +54,17 @@ class BlockObjective:
         self._payload = self.client.scatter(payload, broadcast=True, hash=False)  # for workers that join later
         self.blocks: Blocks = place(checked, self.client)
         self.size = self.layout[-1][1] if self.layout else 0
-        self.calls = 0
         self.worker_seconds: list[float] = []  # the last call's compute time on each worker used
 
     def _build_on_workers(self, payload: bytes) -> None:
         """Build the block function on every worker now, all at once, and raise what stops one
         (a worker whose symgrad cannot import or build it) on the client instead of hanging."""
+        if not self.client.scheduler_info()["workers"]:
+            try:
+                self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            except TimeoutError:
+                raise RuntimeError(f"symgrad.distributed: the cluster has no workers (waited {WAIT_FOR_WORKERS} s "
+                                   "for one)") from None
         try:
             self.client.run(worker.block_function, self.key, payload)
         except RuntimeError:
@@ -66,15 +72,6 @@ class BlockObjective:
         except Exception as exc:  # e.g. the worker cannot import symgrad.distributed.worker
             raise RuntimeError(f"symgrad.distributed: a worker could not build the block function "
                                f"({type(exc).__name__}: {exc})") from exc
-
-    def start(self) -> np.ndarray:
-        """The parameters' current values as one flat float64 vector."""
-        return np.concatenate([np.asarray(p.get_value(borrow=True), dtype=np.float64).ravel() for p in self.params])
-
-    def write(self, theta: np.ndarray) -> None:
-        """Write a flat vector back into the shared variables."""
-        for p, (lo, hi, shape) in zip(self.params, self.layout):
-            p.set_value(np.asarray(theta[lo:hi]).reshape(shape).astype(p.dtype))
 
     def __call__(self, theta: np.ndarray, blocks: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
         """Cost and gradient over all blocks, or over ``blocks`` (indices) as if they were all the data."""
@@ -84,8 +81,8 @@ class BlockObjective:
                              f"got shape {theta.shape}")
         n = len(self.blocks.rows)
         chosen = list(range(n)) if blocks is None else [int(i) for i in blocks]
-        if not chosen or any(not 0 <= i < n for i in chosen):
-            raise ValueError(f"distributed: blocks must be indices of the {n} row blocks, got {list(blocks)!r}")
+        if not chosen or any(not 0 <= i < n for i in chosen) or len(set(chosen)) != len(chosen):
+            raise ValueError(f"distributed: blocks must be distinct indices of the {n} row blocks, got {chosen!r}")
         rows = int(sum(self.blocks.rows[i] for i in chosen))
         client, futures = self.client, self.blocks.futures
         # one task per worker, over the blocks it holds
@@ -107,8 +104,20 @@ class BlockObjective:
             self.worker_seconds.append(seconds)
         value, gradient = _tree_sum([partial[i] for i in chosen])
         once_value, once_gradient = self._once(theta, *self.blocks.templates, rows)
-        self.calls += 1
         return float(value + once_value), gradient + once_gradient
+
+
+def _refuse_unsplittable_inputs(cost, checked, who: str) -> None:
+    """Sharded inputs the cost does not read (they would be persisted for nothing) and random
+    draws (every block and the client would advance its own copy of the generator's state)."""
+    leaves = graph_inputs([cost])
+    for v in checked.sharded:
+        if not any(v is leaf for leaf in leaves):
+            raise ValueError(f"{who}: data gives {v.label()}, which the cost does not read")
+    for leaf in leaves:
+        if isinstance(leaf, SharedVariable) and leaf.default_update is not None:
+            raise ValueError(f"{who}: the cost draws random numbers ({leaf.label()} has a default update): each "
+                             "row block would draw its own, unlike the one-process cost; draw them outside the cost")
 
 
 def _tree_sum(parts: list[tuple]) -> tuple[float, np.ndarray]:

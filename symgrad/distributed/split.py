@@ -16,7 +16,7 @@ The analysis walks the graph once and gives every variable a kind:
   and reductions along other axes, ``p[arange(n), y]``, ``W[y]``);
 - ``SUMS``: an affine function of sums over rows (``Reduce`` sum over the row axis, a product
   contracting the rows of two row tensors, then linear maths with global values);
-- ``Shape(axis)``, ``COUNT``, ``INDEX``: the shape of a row tensor, its row count, ``arange`` of it.
+- ``ShapeOf(axis)``, ``COUNT``, ``INDEX``: the shape of a row tensor, its row count, ``arange`` of it.
 
 Anything else that touches the rows (a max over rows, a sum of a non-linear function of a row
 sum, a transpose fed to a product with a global matrix, ...) is refused with a ``ValueError``
@@ -42,7 +42,7 @@ from typing import Sequence
 
 import sympy
 
-from ..scalar import arg
+from ..scalar import _Cast, arg
 from ..graph import Apply, Constant, Variable, toposort, with_inputs
 from ..tensor.elemwise import Elemwise
 from ..tensor.indexing import AdvancedSubtensor, Subtensor, decode_spec
@@ -72,11 +72,11 @@ GLOBAL, SUMS, COUNT, INDEX = "global", "sums", "count", "index"
 @dataclass(frozen=True)
 class RowSplit:
     """``local``: the cost's part summed over row blocks (a graph of one block's rows and ``rows``,
-    the total row count); ``full``: the cost with row counts replaced by ``rows`` where they
-    scale sums, which on blocks of zero rows gives the part computed once."""
+    the total row count); ``full``: the cost with its row counts replaced by ``rows`` (except as
+    the stop of an ``arange``, which indexes a block's own rows), which on blocks of zero rows
+    gives the part computed once."""
     local: Variable
     full: Variable
-    rows: Variable
 
 
 class _Refused(ValueError):
@@ -92,6 +92,9 @@ def split_rows(cost: Variable, sharded: Sequence[Variable], rows: Variable) -> R
         if v.ndim == 0:
             raise TypeError(f"distributed: the sharded input {v.label()} is a scalar; only tensors with rows "
                             "(their first axis) can be split into row blocks")
+        if v.broadcastable[0]:
+            raise TypeError(f"distributed: the sharded input {v.label()} ({v.type.describe()}) has a broadcastable "
+                            "first axis (always one row); its rows cannot be split into blocks")
         kinds[id(v)] = Row(0)
     full: dict[int, Variable] = {}
     local: dict[int, Variable] = {}
@@ -118,7 +121,7 @@ def split_rows(cost: Variable, sharded: Sequence[Variable], rows: Variable) -> R
     if kind != SUMS:
         raise ValueError(f"distributed: the cost does not depend on the rows of {names}: nothing to split "
                          "over row blocks (minimize it with symgrad.scipy.minimize)")
-    return RowSplit(local[id(cost)], full.get(id(cost), cost), rows)
+    return RowSplit(local[id(cost)], full.get(id(cost), cost))
 
 
 # --- kinds -------------------------------------------------------------------------------------
@@ -175,13 +178,21 @@ def _elemwise_kind(node: Apply, kinds: list) -> object:
                                f"of {_what(node.inputs, kinds)} (pass it as sharded data too)")
         return Row(axis)
     if SUMS in kinds:
-        sums = [arg(i) for i, k in enumerate(kinds) if k == SUMS]
-        expr = node.op.expr
-        for s in sums:
-            if sympy.diff(expr, s).free_symbols & set(sums):
-                raise _Refused(f"{node.op} is not linear in the sums over rows ({_what(node.inputs, kinds)})")
+        if not _affine(node.op.expr, [arg(i) for i, k in enumerate(kinds) if k == SUMS]):
+            raise _Refused(f"{node.op} is not linear in the sums over rows ({_what(node.inputs, kinds)})")
         return SUMS
     return GLOBAL  # row counts with global values
+
+
+def _affine(expr: sympy.Expr, sums: list) -> bool:
+    """Whether ``expr`` is a polynomial of degree <= 1 in ``sums`` (its coefficients free of them).
+    Derivatives cannot tell: a floor, a comparison or a cast to int has derivative 0 or 1 almost
+    everywhere. Casts between float types are linear and looked through."""
+    expr = expr.replace(lambda e: isinstance(e, _Cast) and e.dtype.startswith("float"), lambda e: e.args[0])
+    try:
+        return sympy.Poly(expr, *sums).total_degree() <= 1
+    except sympy.PolynomialError:  # a sum inside a function that is not a polynomial
+        return False
 
 
 def _reduce_kind(node: Apply, kind) -> object:
@@ -273,8 +284,4 @@ def _local_part(node: Apply, new_node: Apply, kinds: list, local: dict) -> Varia
         sums = [arg(i) for i, k in enumerate(kinds) if k == SUMS]
         linear = sympy.Add(*[s * sympy.diff(op.expr, s) for s in sums])
         return Elemwise(linear, op.nin, op.dtype)(*ins)
-    if isinstance(op, Dot):
-        # a product of a sum and a global value: linear only without a global offset in the sum,
-        # which its local part has not: local(a) @ b is the part of a @ b linear in the sums
-        return op(*ins)
-    return with_inputs(node, ins).outputs[0]  # Reduce sum, DimShuffle, Subtensor: linear maps
+    return with_inputs(node, ins).outputs[0]  # Dot with a global operand, Reduce sum, DimShuffle, Subtensor: linear

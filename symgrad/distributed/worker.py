@@ -18,31 +18,43 @@ import numpy as np
 
 from ..compile.function import Function
 from ..compile.io import In
-from ..graph import flatten_graph, unflatten_graph
+from ..compile.shared import shared
+from ..graph import clone_replace, flatten_graph, unflatten_graph
 from ..scipy import value_and_grad_function
 
 _BUILT: dict[str, Function] = {}
+_KEEP = 16
 
 
 @dataclass(frozen=True)
 class BlockProgram:
     """A block's cost as the workers receive it: ``graph`` is ``flatten_graph([cost], params +
-    sharded + [rows] + bound)``; ``bound`` are the values of the inputs that are not split."""
+    sharded + [rows] + bound)`` with the parameters as plain symbolic variables of their types
+    (``shapes``: their shapes), so neither their values travel nor the key changes with them;
+    ``bound`` are the values of the inputs that are not split."""
     graph: tuple
-    n_params: int
+    shapes: tuple
     n_sharded: int
     bound: tuple
     mode: str | None
 
     @staticmethod
     def make(cost, params, sharded, rows, bound_vars, bound_values, mode) -> bytes:
-        graph = flatten_graph([cost], [*params, *sharded, rows, *bound_vars])
-        return pickle.dumps(BlockProgram(graph, len(params), len(sharded), tuple(bound_values), mode),
+        stand_ins = [p.type.make_variable(name=p.name) for p in params]
+        (cost,) = clone_replace([cost], dict(zip(params, stand_ins)))
+        graph = flatten_graph([cost], [*stand_ins, *sharded, rows, *bound_vars])
+        shapes = tuple(p.get_value(borrow=True).shape for p in params)
+        return pickle.dumps(BlockProgram(graph, shapes, len(sharded), tuple(bound_values), mode),
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     def build(self) -> Function:
         (cost,), extra = unflatten_graph(self.graph)
-        params, rest = extra[:self.n_params], extra[self.n_params:]
+        n = len(self.shapes)
+        # shared variables again (what value_and_grad_function replaces by slices of theta)
+        params = [shared(np.zeros(shape, v.dtype), name=v.name, broadcastable=v.broadcastable)
+                  for v, shape in zip(extra[:n], self.shapes)]
+        (cost,) = clone_replace([cost], dict(zip(extra[:n], params)))
+        rest = extra[n:]
         sharded, rows, bound = rest[:self.n_sharded], rest[self.n_sharded], rest[self.n_sharded + 1:]
         inputs = [*sharded, rows, *(In(v, value=value) for v, value in zip(bound, self.bound))]
         fn, _ = value_and_grad_function(cost, params, inputs, mode=self.mode, on_unused_input="ignore")
@@ -60,6 +72,8 @@ def block_function(key: str, payload: bytes) -> Function:
         except Exception as exc:  # the client sees which worker failed and why, not a hung fit
             raise RuntimeError(f"symgrad.distributed: a worker could not build the block function "
                                f"({type(exc).__name__}: {exc})") from exc
+        while len(_BUILT) >= _KEEP:  # a long-lived worker serving many fits keeps the recent ones
+            _BUILT.pop(next(iter(_BUILT)))
         _BUILT[key] = fn
     return fn
 
@@ -100,5 +114,5 @@ def _worker_threads() -> int | None:
         from distributed import get_worker
 
         return get_worker().state.nthreads
-    except (ImportError, ValueError, AttributeError):
+    except ValueError:  # not in a worker
         return None

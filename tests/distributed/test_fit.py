@@ -60,8 +60,10 @@ def test_blocks_that_do_not_line_up_are_rechunked(client):
     assert skewed.blocks.rows == aligned.blocks.rows == (700, 700, 700, 700, 200)
     v1, g1 = aligned(theta)
     v2, g2 = skewed(theta)
-    with pytest.raises(ValueError, match="indices of the 5 row blocks"):
+    with pytest.raises(ValueError, match="distinct indices of the 5 row blocks"):
         skewed(theta, [5])
+    with pytest.raises(ValueError, match="distinct indices"):
+        skewed(theta, [0, 0])
     with pytest.raises(ValueError, match=r"shape \(7,\)"):
         skewed(theta[:3])
     assert v1 == v2 and np.array_equal(g1, g2)  # same blocks, same order: the same bits
@@ -128,7 +130,7 @@ def test_bad_input_is_refused_before_any_work(client):
     with pytest.raises(ValueError, match="same number of rows.*'X' has 3000, 'y' has 2999"):
         minimize(cost, [w, b], short, client=client)
     with pytest.raises(ValueError, match="not a sum over the rows"):
-        minimize(T.max(T.dot(X, w)) + b, [w, b], _data(), client=client)
+        minimize(T.max(T.dot(X, w)) + b, [w, b], {X: _data()[X]}, client=client)
     with pytest.raises(TypeError, match="'X'.*2-d dask array, got 1-d"):
         minimize(cost, [w, b], {X: da.from_array(YV, chunks=700), y: _data()[y]}, client=client)
     with pytest.raises(TypeError, match="'y' must be float64.*complex128"):
@@ -139,6 +141,17 @@ def test_bad_input_is_refused_before_any_work(client):
         train(cost, [w, b], _data(), client=client, epochs=0, learning_rate=0.1)
     with pytest.raises(ValueError, match="blocks_per_step must be a positive integer"):
         train(cost, [w, b], _data(), client=client, blocks_per_step=0, learning_rate=0.1)
+    with pytest.raises(TypeError, match="learning_rate"):  # the update rule's own error, before any work
+        train(cost, [w, b], _data(), client=client)
+    with pytest.raises(ValueError, match="x0 must be a flat vector"):
+        minimize(cost, [w, b], _data(), client=client, x0=np.zeros(3))
+    with pytest.raises(ValueError, match="'z', which the cost does not read"):
+        minimize(cost, [w, b], {**_data(), T.dvector("z"): da.zeros(N, chunks=700)}, client=client)
+    from symgrad.tensor.shared_randomstreams import RandomStreams
+
+    rng_stream = RandomStreams(1)
+    with pytest.raises(ValueError, match="draws random numbers"):
+        minimize(cost + rng_stream.uniform(()) * 0, [w, b], _data(), client=client)
     with pytest.raises(ValueError, match="no value in data is a dask array"):
         minimize(cost, [w, b], {X: XV, y: YV}, client=client)
     np.testing.assert_array_equal(w.get_value(), before)  # nothing changed

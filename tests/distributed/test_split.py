@@ -71,7 +71,12 @@ REFUSED = {
     "some rows only": (T.sum(X[:5]), "selects some rows"),
     "contraction with a global over rows": (T.dot(T.dot(X, w), T.dvector("v")), "Dot"),
     "prod over rows": (T.prod(y), "Prod"),
-    "sort by a shape vector": (T.sum(T.zeros(X.shape)), "Alloc"),
+    "zeros of a shape vector": (T.sum(T.zeros(X.shape)), "Alloc"),
+    # derivatives of 0 or 1 almost everywhere, but not linear: a polynomial test, not a derivative test
+    "floor of a sum": (T.floor(T.sum(y)), "not linear"),
+    "step of a sum": (T.switch(T.gt(T.sum(y), 0), 1.0, 0.0), "not linear"),
+    "sum modulo": (T.sum(X) % 2.0, "not linear"),
+    "sum cast to int": (T.cast(T.cast(T.mean(y), "int64"), "float64"), "not linear"),
 }
 
 
@@ -86,6 +91,18 @@ def test_refuses_costs_blocks_would_change(name):
 def test_cost_free_of_the_rows_is_refused():
     with pytest.raises(ValueError, match="does not depend on the rows"):
         split_rows((w ** 2).sum(), [X], ROWS)
+
+
+def test_float_casts_of_sums_are_linear():
+    cost = T.cast(T.cast(T.sum(y), "float32"), "float64") * 2 + T.sum(X)
+    part = split_rows(cost, [X, y], ROWS)
+    assert part.local is not None
+
+
+def test_broadcastable_row_axis_is_a_type_error():
+    one_row = T.TensorType("float64", (True, False))("one_row")
+    with pytest.raises(TypeError, match="broadcastable first axis"):
+        split_rows(T.sum(one_row * w), [one_row], ROWS)
 
 
 def test_scalar_sharded_input_is_a_type_error():

@@ -1,7 +1,8 @@
 """``python -m symgrad.bench``: symgrad against hand-written numpy, side by side in one process.
 
 Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
-and float32), a two-layer tanh/softmax MLP, lstm.py's LSTM training step (``lstm``) and the
+and float32), a two-layer tanh/softmax MLP (400×784 → 64 → 10, and ``mlp-500``: deeplearning.net
+mlp.py's 784 → 500 → 10 on minibatches of 20), lstm.py's LSTM training step (``lstm``) and the
 lecture's CNN (``cnn-f32``, ``cnn-f64``). Variants: hand-written numpy (the gradient derived by
 hand), symgrad numba called from Python per step, symgrad numba ``loop`` (all steps in one
 compiled call), and symgrad's numpy backend.
@@ -85,7 +86,7 @@ def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
                     n * feats)
 
 
-def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) -> Workload:
+def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10, name: str = "mlp") -> Workload:
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, feats))
     Y = rng.integers(0, classes, n)
@@ -118,7 +119,7 @@ def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10) ->
         dh = (dz @ w2.T) * (1 - h * h)
         return [w1 - lr * (X.T @ dh), b1 - lr * dh.sum(0), w2 - lr * (h.T @ dz), b2 - lr * dz.sum(0), cost]
 
-    return Workload("mlp", build, numpy_step,
+    return Workload(name, build, numpy_step,
                     lambda: [W1.copy(), np.zeros(hidden), W2.copy(), np.zeros(classes)],
                     f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax", n * feats)
 
@@ -332,6 +333,7 @@ WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n
              for n, size in [(400, ""), (4000, "-4k"), (40000, "-40k")]
              for short, dtype in [("f64", "float64"), ("f32", "float32")]}
 WORKLOADS["mlp"] = _mlp
+WORKLOADS["mlp-500"] = lambda: _mlp(20, 784, 500, 10, "mlp-500")  # deeplearning.net mlp.py: 784 -> 500 -> 10, batch 20
 WORKLOADS["lstm"] = _lstm
 WORKLOADS["cnn-f32"] = lambda: _cnn("float32")
 WORKLOADS["cnn-f64"] = lambda: _cnn("float64")

@@ -8,20 +8,46 @@
 >>> f([1.0, 2.0])
 array([2., 4.])
 """
-from . import tensor  # noqa: F401
-from .compile.function import Function, function  # noqa: F401
-from .compile.io import In  # noqa: F401
-from .compile.shared import SharedVariable, shared  # noqa: F401
-from .config import config  # noqa: F401
-from .gradient import Lop, Rop, grad  # noqa: F401
-from .printing import debugprint, pp  # noqa: F401
-from . import printing  # noqa: F401
-from . import ifelse  # noqa: F401  (symgrad.ifelse.ifelse, as theano.ifelse.ifelse)
-from . import scan_module  # noqa: F401  (theano.scan_module)
-from .scan_module import foldl, foldr, map, reduce, scan  # noqa: F401,A004  (theano.scan, theano.map, ...)
+import importlib as _importlib
+from typing import Any as _Any
+
+from .config import config  # noqa: F401  (eager and cheap: importing the submodule would otherwise
+#                                  replace the attribute ``symgrad.config`` by the module)
 from .version import __version__  # noqa: F401
 
-if config.mode == "numba":  # the default backend loads with the library, not inside the first compile
-    from .backend import numba as _numba_backend  # noqa: F401
+# ``import symgrad`` loads only this file: the names below are imported at their first use
+# (PEP 562), so a script pays for sympy when it builds a graph and for numba when it compiles its
+# first kernel (``backend.get_backend``), and tools that need neither (``python -m symgrad.cache``)
+# start at once. Each name maps to the module that defines it.
+_LAZY = {
+    "Function": "symgrad.compile.function", "function": "symgrad.compile.function",
+    "In": "symgrad.compile.io",
+    "SharedVariable": "symgrad.compile.shared", "shared": "symgrad.compile.shared",
+    "Lop": "symgrad.gradient", "Rop": "symgrad.gradient", "grad": "symgrad.gradient",
+    "debugprint": "symgrad.printing", "pp": "symgrad.printing",
+    # theano.scan, theano.map, ... (theano.scan_module)
+    "foldl": "symgrad.scan_module", "foldr": "symgrad.scan_module", "map": "symgrad.scan_module",
+    "reduce": "symgrad.scan_module", "scan": "symgrad.scan_module",
+}
+# subpackages reachable as attributes, as after ``import theano``: theano.tensor, theano.ifelse.ifelse, ...
+_SUBMODULES = frozenset({"tensor", "printing", "ifelse", "scan_module", "sandbox", "gradient", "compile",
+                         "optimizers", "scipy", "testing", "graph", "scalar", "rewrite", "backend"})
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(_importlib.import_module(module), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+
 
 __all__ = ["function", "shared", "In", "config", "tensor", "pp", "grad", "Rop", "Lop", "scan"]

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from numba.core import caching
+from numba.core.runtime import rtsys
 
 _warned = False
 
@@ -29,7 +30,14 @@ class TolerantCache(caching.FunctionCache):
 
     def load_overload(self, sig, target_context):
         try:
-            return super().load_overload(sig, target_context)
+            # numba's own load_overload first calls ``target_context.refresh()``: it imports and
+            # installs every typing and lowering registry numba has (scipy.linalg included, for
+            # BLAS), 0.2 s once per process, which loading machine code does not need: the entry
+            # holds linked object code. Only the runtime's symbols must be known to the linker. A
+            # process that compiles something later refreshes then (numba's compiler always does).
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
         except Exception as error:  # noqa: BLE001 - any failure to load means: compile again
             self._drop()
             _warn_once(f"symgrad: damaged compiled-code cache entry {self._entry()} "

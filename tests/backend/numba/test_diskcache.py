@@ -75,3 +75,23 @@ def test_damaged(kind, damage, location, warm, tmp_path):
     assert victim.exists() and victim.read_bytes() != damaged  # the entry was rebuilt
     if location == "numba_dir_set":  # kernels keep their compiled files in symgrad's folder
         assert not list((base.parent / "numba").rglob("symgrad_kernel_*"))
+
+
+def test_warm_start_skips_numba_compiler(warm, tmp_path):
+    """A process that finds its kernel compiled loads the machine code without initialising
+    numba's compiler (its typing and lowering registries: 0.2 s per process), and gets the same
+    values; it still compiles what is not cached (the second function)."""
+    base = tmp_path / "template"
+    shutil.copytree(warm["numba_dir_unset"], base, symlinks=True)
+    env, _ = _environ("numba_dir_unset", base)
+    script = SCRIPT + textwrap.dedent("""
+        import sys
+        print("registries loaded:", "numba.np.linalg" in sys.modules)
+        g = sg.function([x], T.exp(x) * 3 + 1, mode="numba")
+        print(repr(g(np.array([0.0, 1.0])).tolist()))
+    """)
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    first, loaded, second = res.stdout.strip().splitlines()[-3:]
+    assert (first, loaded) == (EXPECTED, "registries loaded: False")
+    assert second == repr((np.exp([0.0, 1.0]) * 3 + 1).tolist())

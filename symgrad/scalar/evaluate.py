@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
+from . import maximum, minimum, sigmoid, softplus
 from .numpyprint import NumpyExprPrinter
 
 
@@ -68,7 +69,49 @@ def eval_expr(expr: sympy.Expr, args: Sequence) -> np.ndarray:
 
 def natural_dtype(expr: sympy.Expr, dtypes: tuple) -> str:
     """The dtype numpy produces for ``expr`` on arrays of these dtypes (before any final cast)."""
-    return _natural_dtype(expr, tuple(dtypes))
+    dtypes = tuple(dtypes)
+    return _float_closed(expr, dtypes) or _natural_dtype(expr, dtypes)
+
+
+# Operations that give a float array of their float operands' dtype when every operand is one
+# (numpy 2: Python numbers are weak scalars, so ``0.1 * x`` stays float32).
+_FLOAT_CLOSED = (sympy.Add, sympy.Mul, sympy.Pow, sympy.exp, sympy.log, sympy.tanh, sympy.sin, sympy.cos,
+                 sympy.Abs, sigmoid, softplus, maximum, minimum)
+
+
+def _float_closed(expr: sympy.Expr, dtypes: tuple) -> str | None:
+    """The answer without evaluating, for the common case: every leaf of one float dtype and every
+    operation float-closed. Evaluating prints the whole expression (milliseconds for the large
+    expressions fusion builds, once per fusion step). None when unsure: a constant subexpression
+    such as ``sqrt(2)`` prints as a float64 numpy scalar, which is not weak, so any operation
+    without a symbol below it, and anything not in ``_FLOAT_CLOSED``, falls back to evaluation.
+
+    >>> from symgrad.scalar import arg
+    >>> _float_closed(sympy.tanh(0.5 * arg(0)) + arg(1) ** 2, ("float32", "float32"))
+    'float32'
+    >>> _float_closed(arg(0) * sympy.sqrt(2), ("float32",)) is None
+    True
+    """
+    if not dtypes or dtypes[0] not in ("float32", "float64") or any(d != dtypes[0] for d in dtypes):
+        return None
+    has_symbol: dict = {}
+    stack = [(expr, False)]
+    while stack:  # iterative post-order walk; sympy shares subtrees, each is visited once
+        e, children_done = stack.pop()
+        if e in has_symbol:
+            continue
+        if e.is_Symbol or (e.is_Number and e.is_finite):  # (oo, nan and zoo: evaluation decides)
+            has_symbol[e] = e.is_Symbol
+        elif not isinstance(e, _FLOAT_CLOSED):
+            return None
+        elif not children_done:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if a not in has_symbol)
+        elif any(has_symbol[a] for a in e.args):
+            has_symbol[e] = True
+        else:
+            return None
+    return dtypes[0] if has_symbol[expr] else None
 
 
 @lru_cache(maxsize=4096)

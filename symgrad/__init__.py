@@ -17,8 +17,8 @@ from .version import __version__  # noqa: F401
 
 # ``import symgrad`` loads only this file: the names below are imported at their first use
 # (PEP 562), so a script pays for sympy when it builds a graph and for numba when it compiles its
-# first kernel (``backend.get_backend``), and tools that need neither (``python -m symgrad.cache``)
-# start at once. Each name maps to the module that defines it.
+# first numba kernel (``backend.get_backend``): a script on the numpy backend never loads numba.
+# Each name maps to the module that defines it.
 _LAZY = {
     "Function": "symgrad.compile.function", "function": "symgrad.compile.function",
     "In": "symgrad.compile.io",

@@ -3,12 +3,12 @@
 Elementwise fusion (rewrite/fusion.py) merges a tree of elementwise nodes into one expression,
 but it stops where an expression grows too deep or a value has several readers (a tanh chain of
 200 nodes is 20 fused nodes; a forward value the gradient reads again is its own node). Each such
-node was its own loop, writing an array the next loop reads again. Here, consecutive nodes of the
-kernel's order become one loop nest when each later node reads a result of an earlier one and all
-results have the same rank and the same broadcastable axes: the reader's shape check then ties its
-loop sizes to the earlier node's, so one set of sizes serves the nest. A result read only by later
-nodes of its nest is *virtual*: a scalar of the loop, no array (emitters.elemwise_group prints the
-nest). A nest stops growing at ``MAX_NEST_CALLS`` function applications per element.
+node was its own loop, and numba compiles each loop for about 20-50 ms, reading and writing an
+array between them. Here, consecutive nodes of the kernel's order become one loop nest when each
+later node reads a result of an earlier one and all results have the same rank and the same
+broadcastable axes: the reader's shape check then ties its loop sizes to the earlier node's, so
+one set of sizes serves the nest. A result read only by later nodes of its nest is *virtual*: a
+scalar of the loop, no array (emitters.elemwise_group prints the nest).
 
 Results read inside their nest are float32 or float64 (the loop keeps them in a scalar cast to
 that dtype: the same bits as storing and loading them). Constant fills, 0-d results, updates
@@ -26,21 +26,10 @@ written in place and results written into a caller's buffer keep their own loops
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Sequence
-
-import sympy
 
 from ...graph import Apply, Variable
 from ...tensor.elemwise import Elemwise
-
-# The function applications one loop nest may compute per element (``_calls``). A nest is one loop
-# body: once the helpers are inlined, a large body runs latency-bound (the processor no longer
-# overlaps iterations) and its speed then varies from process to process with where its code lies
-# (measured, 50-deep tanh chain with its gradient: 16 calls per nest 0.40-0.43 us per element in
-# every process, one nest of 150 calls 0.39 us in some processes and 1.6 us in others; 8 calls
-# 0.76 us, one loop per node 0.61 us). See docs/PERFORMANCE.md, "Loop nests".
-MAX_NEST_CALLS = 16
 
 # float results only: a value kept in a loop scalar is cast to its dtype (numba rounds an integer
 # or bool store differently from a cast)
@@ -78,17 +67,14 @@ def loop_groups(order: Sequence[Apply], outputs: Sequence[Variable], excluded: s
     node order; ``outputs``: its results, which always get an array)."""
     groups: list[list[Apply]] = []
     current: list[Apply] = []
-    calls = 0
     for node in order:
         if _alone(node, excluded):
             current = []
             continue
-        cost = _calls(node.op.expr)
-        if current and calls + cost <= MAX_NEST_CALLS and _joins(node, current):
+        if current and _joins(node, current):
             current.append(node)
-            calls += cost
             continue
-        current, calls = [node], cost
+        current = [node]
         groups.append(current)
     reads = read_counts(order)
     returned = {id(v) for v in outputs}
@@ -117,19 +103,3 @@ def _joins(node: Apply, group: Sequence[Apply]) -> bool:
     read = [made[id(v)] for v in node.inputs if id(v) in made]
     return bool(read) and all(v.dtype in _SCALAR_DTYPES for v in read)
 
-
-
-
-@lru_cache(maxsize=4096)
-def _calls(expr: sympy.Expr) -> int:
-    """The function applications (tanh, exp, casts, ...) in ``expr``, each distinct one once (the
-    loop computes a shared subexpression once): what sizes a loop body once helpers are inlined."""
-    seen, stack, n = set(), [expr], 0
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        n += isinstance(e, sympy.Function)
-        stack.extend(e.args)
-    return n

@@ -17,8 +17,8 @@ copy) are generated again with a name ``suffix``, never made by renaming text.
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
 >>> module = generate([x], [T.exp(x) * 2])
->>> [f.name for f in module.functions], module.source.count("for ")  # (exp, then * 2: one loop nest)
-(['kernel'], 1)
+>>> [f.name for f in module.functions], module.source.count("for ")
+(['kernel'], 2)
 >>> [f.name for f in generate([x], [T.exp(x) * 2], suffix="_W").functions]
 ['kernel_W']
 """
@@ -34,8 +34,7 @@ from ...tensor.ifelse import IfElse
 from ...tensor.indexing import IncSubtensor
 from . import conv, indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
-from .emitters import _elemwise_head, elemwise_group, elemwise_loops
-from .loopfusion import loop_groups, read_counts
+from .emitters import _elemwise_head
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
 
 
@@ -123,7 +122,10 @@ def _consumable(order, outputs: Sequence[Variable]) -> set[int]:
     (an elementwise result that is not its input, an IncSubtensor's copy), read by exactly one
     node once and not returned. An IncSubtensor of such a value adds into it instead of copying it
     (the gradient of k slices of one matrix: one zero matrix and k increments)."""
-    reads = read_counts(order)
+    reads: dict[int, int] = {}
+    for node in order:
+        for v in node.inputs:
+            reads[id(v)] = reads.get(id(v), 0) + 1
     for v in outputs:
         reads[id(v)] = reads.get(id(v), 0) + 2
     return {id(v) for node in order if isinstance(node.op, (Elemwise, IncSubtensor)) for v in node.outputs
@@ -190,22 +192,16 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     last = {id(outputs[k].owner) for k in inplace}
     order = toposort(outputs)
     em.consumable = _consumable(order, outputs)
-    groups = loop_groups(order, outputs, last | set(em.into))
-    in_group = {id(n) for g in groups.values() for n in g.nodes}
     for node in order:
-        group = groups.get(id(node))
-        if id(node) in last or (id(node) in in_group and group is None):
-            continue  # (an in-place update: after every check; a node of a loop nest: with its first)
+        if id(node) in last:
+            continue
         fn = EMITTERS.get(type(node.op))
         if fn is None:
             raise NotImplementedError(f"numba backend: no code generator for {node.op}")
         start = len(em.lines)
         em.used = set()
-        if group is not None:
-            elemwise_group(em, group.nodes, group.virtual)
-        else:
-            fn(em, node)
-        defined = {em.names[id(o)] for n in (group.nodes if group else (node,)) for o in n.outputs}
+        fn(em, node)
+        defined = {em.names[id(o)] for o in node.outputs}
         chunks.append((em.lines[start:], em.used - defined, defined))
     if inplace:
         start = len(em.lines)
@@ -217,7 +213,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
                 em.consumable.add(id(inputs[slot]))  # (indexing's IncSubtensor then adds into the buffer)
                 EMITTERS[type(outputs[k].owner.op)](em, outputs[k].owner)
         for loop in loops:
-            elemwise_loops(em, [loop])
+            loop()
         defined = {em.names[id(outputs[k])] for k in inplace}
         chunks.append((em.lines[start:], em.used - defined, defined))
         em.globals.insert(0, "# updates written in place: " + ", ".join(f"a{slot}" for slot in inplace.values()))

@@ -76,9 +76,6 @@ class Emitter:
         # names of arrays this kernel allocated C-ordered (np.empty or the arena): an elementwise
         # loop may read them through a reshape that merges trailing axes (emitters._merged_from)
         self.c_ordered: set[str] = set()
-        # the loop sizes of the results of the loop nest being printed, which computes several
-        # elementwise nodes; some have no array ({id: size names}, emitters.elemwise_group)
-        self.nest_sizes: dict[int, tuple[str, ...]] = {}
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""

@@ -6,8 +6,7 @@ SpecifyShape. Each registers in ``EMITTERS`` (emit.py); indexing has its own mod
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -45,15 +44,12 @@ def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: S
             j = d - (out.ndim - v.ndim)
             if j < 0 or v.broadcastable[j]:
                 continue
-            known = em.nest_sizes.get(id(v))  # (a value of this loop nest: maybe no array to ask)
-            here = known[j] if known is not None else f"{nm}.shape[{j}]"
             if size is None:
-                size = here if known is not None else em.fresh("n")
-                if known is None:
-                    em.emit(f"{size} = {here}")
+                size = em.fresh("n")
+                em.emit(f"{size} = {nm}.shape[{j}]")
                 first = v
-            elif here != size:  # (two values of one loop nest have the same size names)
-                checks.append(f"{here} != {size}")
+            else:
+                checks.append(f"{nm}.shape[{j}] != {size}")
                 labels += [_label(u) for u in (first, v) if _label(u) not in labels]
         sizes.append(size or "1")
     if checks:
@@ -120,49 +116,17 @@ def _elemwise(em: Emitter, node: Apply) -> None:
         # whole array needs no fill)
         em.pending_fills[em.name(out)] = (out.ndim, _literal(float(op.expr), op.dtype))
         return
-    elemwise_loops(em, [loop])
+    loop()
 
 
-def elemwise_group(em: Emitter, nodes: Sequence[Apply], virtual: frozenset[int]) -> None:
-    """Several elementwise nodes of one iteration space as one loop nest (loopfusion.py chose
-    them): every node's checks and result array first, then one loop computing each node's value
-    per element in order. A result in ``virtual`` (ids of results only later nodes of the group
-    read) gets no array: it is a scalar of the loop."""
-    loops = []
-    for node in nodes:
-        loop = _elemwise_head(em, node, virtual=id(node.outputs[0]) in virtual)
-        if loop is not None:  # (loopfusion.py groups results of one rank or more)
-            loops.append(loop)
-            em.nest_sizes[id(node.outputs[0])] = loop.sizes  # (the later nodes' checks need no array)
-    elemwise_loops(em, loops)
-    for node in nodes:  # (size names are local to this part of the kernel)
-        em.nest_sizes.pop(id(node.outputs[0]), None)
-
-
-@dataclass(frozen=True)
-class ElemLoop:
-    """An elementwise node whose head (checks, result array) is printed and whose loop is not yet:
-    its input names, its result's name (an array, or for a ``virtual`` result the loop's scalar),
-    its loop sizes, the width its expression is computed in and whether its result is an integer."""
-
-    node: Apply
-    names: tuple[str, ...]
-    out: str
-    sizes: tuple[str, ...]
-    width: str
-    int_result: bool
-    virtual: bool = False
-
-
-def _elemwise_head(em: Emitter, node: Apply, into: str | None = None, virtual: bool = False) -> ElemLoop | None:
-    """Emit an elementwise node's shape checks and its result array; return its loop, printed
-    later by :func:`elemwise_loops` (None for a 0-d result, computed at once). ``into``: an input
-    buffer of the result's type that the loop writes into when the shapes agree (an update written
-    in place, see inplace.py: every check of every in-place node is emitted before the first loop
-    writes anything; or a row of a scan's history, which no input of the step aliases:
-    ``Emitter.into``). ``virtual``: no array (a scalar of a loop nest)."""
+def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:
+    """Emit an elementwise node's shape checks and its result array; return the emitter of its
+    loop (None for a 0-d result, computed at once). ``into``: an input buffer of the result's type
+    that the loop writes into when the shapes agree (an update written in place, see inplace.py:
+    every check of every in-place node is emitted before the first loop writes anything; or a row
+    of a scan's history, which no input of the step aliases: ``Emitter.into``)."""
     op, out = node.op, node.outputs[0]
-    names = tuple(em.name(v) for v in node.inputs)
+    names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
     width = _float_width(node)
     int_result = op.dtype[0] in "iu"
@@ -171,9 +135,7 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None, virtual: b
         code = scalar_code(em, op.expr, names, width, int_result)
         em.emit(f"{o} = {cast}({code})" if cast else f"{o} = bool({code})")
         return None
-    sizes = tuple(_loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}"))
-    if virtual:
-        return ElemLoop(node, names, o, sizes, width, int_result, True)
+    sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
     fresh = em.new_array(out, f"({', '.join(sizes)},)", op.dtype)
     if into is None:
         em.emit(f"{o} = {fresh}")
@@ -185,102 +147,92 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None, virtual: b
         em.emit(f"    {o} = {into}  # {why}")
         em.emit("else:")
         em.emit(f"    {o} = {fresh}")
-    return ElemLoop(node, names, o, sizes, width, int_result)
 
-
-def elemwise_loops(em: Emitter, loops: Sequence[ElemLoop]) -> None:
-    """One loop nest computing each of ``loops`` per element, in order (results of one shape:
-    the sizes of the first are used). A value a later loop of the nest reads is kept in a scalar
-    cast to its dtype, so it rounds as if it had been stored and loaded again."""
-    inner = {id(lp.node.outputs[0]) for lp in loops}
-    first = _merged_from(em, loops, inner)
-    sizes = loops[0].sizes
-    sources = [list(lp.names) for lp in loops]
-    targets = [lp.out for lp in loops]
-    if first is not None:  # (the reshapes first, outside the loops)
-        flat = " * ".join(f"({s})" for s in sizes[first:])
-
-        def reshaped(nm: str, lead: Sequence[str]) -> str:
-            r = em.fresh("r")
-            em.emit(f"{r} = {nm}.reshape(({', '.join([*lead, flat])},))")
-            return r
-
-        for k, lp in enumerate(loops):
-            out = lp.node.outputs[0]
-            for j, (v, nm) in enumerate(zip(lp.node.inputs, lp.names)):
-                pad = out.ndim - v.ndim
-                # (an input not broadcast along the last axis is broadcast along none of the merged axes)
-                if id(v) not in inner and v.ndim > 0 and not v.broadcastable[-1]:
-                    sources[k][j] = reshaped(nm, [f"{nm}.shape[{d}]" for d in range(first - pad)])
-            if not lp.virtual:
-                targets[k] = reshaped(lp.out, sizes[:first])
-        idx = _open_loops(em, [*sizes[:first], flat])
-    else:
+    def loop() -> None:
+        first = _merged_from(em, node, names, o) if into is None else None
+        if first is not None:
+            _merged_loop(em, node, names, o, sizes, first, width, int_result)
+            return
         idx = _open_loops(em, sizes)
-    read_later = {id(v) for lp in loops for v in lp.node.inputs}
-    scalars: dict[int, str] = {}
-    for lp, srcs, target in zip(loops, sources, targets):
-        out, op = lp.node.outputs[0], lp.node.op
         loads = []
-        for v, src in zip(lp.node.inputs, srcs):
-            if id(v) in scalars:
-                loads.append(scalars[id(v)])
-            elif v.ndim == 0:
-                loads.append(src)
+        for v, nm in zip(node.inputs, names):
+            if v.ndim == 0:
+                loads.append(nm)
             else:
                 t = em.fresh("x")
-                em.emit(f"{t} = {_load(em, v, src, idx, first, out.ndim)}")
+                window = _window(v)
+                if window is not None:
+                    em.emit(f"{t} = {_access(v, em.name(window[0]), idx, window[1])}")
+                else:
+                    em.emit(f"{t} = {_access(v, nm, idx)}")
                 loads.append(t)
-        code = scalar_code(em, op.expr, loads, lp.width, lp.int_result)
-        if lp.virtual or (id(out) in read_later and id(out) in inner):
-            s = lp.out if lp.virtual else em.fresh("s")
-            em.emit(f"{s} = {_np(op.dtype)}({code})")  # (loopfusion.py: float32 or float64)
-            scalars[id(out)] = s
-            code = s
-        if not lp.virtual:
-            em.emit(f"{target}[{', '.join(idx)}] = {code}")
-    em.close(len(idx))
+        code = scalar_code(em, op.expr, loads, width, int_result)
+        em.emit(f"{o}[{', '.join(idx)}] = {code}")
+        em.close(len(idx))
+    return loop
 
 
-def _load(em: Emitter, v: Variable, src: str, idx: Sequence[str], first: int | None, ndim: int) -> str:
-    """The element of input ``v`` (``src``: its name, or its reshape with merged axes ``first..``)
-    at the loop indices ``idx`` of a result of rank ``ndim``."""
-    if first is None:
-        window = _window(v)
-        if window is not None:
-            return _access(v, em.name(window[0]), idx, window[1])
-        return _access(v, src, idx)
-    pad = ndim - v.ndim
-    lead = ["0" if v.broadcastable[j] else idx[pad + j] for j in range(max(first - pad, 0))]
-    parts = lead + ([idx[-1]] if not v.broadcastable[-1] else ["0"] * (v.ndim - len(lead)))
-    return f"{src}[{', '.join(parts)}]"
-
-
-def _merged_from(em: Emitter, loops: Sequence[ElemLoop], inner: set[int]) -> int | None:
-    """The first of the trailing axes a loop nest runs as one, or None.
+def _merged_from(em: Emitter, node: Apply, names: Sequence[str], o: str) -> int | None:
+    """The first of the trailing axes an elementwise loop runs as one, or None.
 
     LLVM vectorizes an inner loop in blocks of 16-32 elements on this hardware; a short last axis
     (a 22x22 feature map) then runs in the scalar remainder (measured: tanh with a bias over
     (100, 8, 22, 22) float32, 2.3 ms in four loops, 0.8 ms with the last two as one). Axes
     ``first..`` merge when every input either broadcasts along all of them (it reads index 0) or
-    along none and is an array this kernel allocated C-ordered (a reshape is then a view), and each
-    result array is such an array too. Values of the nest itself (``inner``) are scalars."""
-    if any(not lp.virtual and lp.out not in em.c_ordered for lp in loops):
+    along none and is an array this kernel allocated C-ordered (a reshape is then a view), and the
+    result is such an array too."""
+    out = node.outputs[0]
+    if o not in em.c_ordered:
         return None
-    ndim = loops[0].node.outputs[0].ndim
     best = None
-    for first in range(ndim - 2, -1, -1):
-        for lp in loops:
-            for v, nm in zip(lp.node.inputs, lp.names):
-                if v.ndim == 0 or id(v) in inner:
-                    continue
-                axes = [d - (ndim - v.ndim) for d in range(first, ndim)]
-                if all(j < 0 or v.broadcastable[j] for j in axes):
-                    continue
-                if any(j < 0 or v.broadcastable[j] for j in axes) or nm not in em.c_ordered or _window(v) is not None:
-                    return best
+    for first in range(out.ndim - 2, -1, -1):
+        for v, nm in zip(node.inputs, names):
+            if v.ndim == 0:
+                continue
+            axes = [d - (out.ndim - v.ndim) for d in range(first, out.ndim)]
+            if all(j < 0 or v.broadcastable[j] for j in axes):
+                continue
+            if any(j < 0 or v.broadcastable[j] for j in axes) or nm not in em.c_ordered or _window(v) is not None:
+                return best
         best = first
     return best
+
+
+def _merged_loop(em: Emitter, node: Apply, names: Sequence[str], o: str, sizes: Sequence[str], first: int,
+                 width: str, int_result: bool) -> None:
+    """The loop of ``_elemwise_head`` with axes ``first..`` as one (``_merged_from``)."""
+    out, op = node.outputs[0], node.op
+    flat = " * ".join(f"({s})" for s in sizes[first:])
+
+    def reshaped(nm: str, lead: Sequence[str]) -> str:
+        r = em.fresh("r")
+        em.emit(f"{r} = {nm}.reshape(({', '.join([*lead, flat])},))")
+        return r
+
+    sources = []
+    for v, nm in zip(node.inputs, names):
+        pad = out.ndim - v.ndim
+        whole = v.ndim > 0 and not v.broadcastable[-1]  # (then along none of the merged axes)
+        sources.append(reshaped(nm, [f"{nm}.shape[{j}]" for j in range(first - pad)]) if whole else nm)
+    target = reshaped(o, sizes[:first])
+    idx = _open_loops(em, [*sizes[:first], flat])
+    loads = []
+    for v, src in zip(node.inputs, sources):
+        if v.ndim == 0:
+            loads.append(src)
+            continue
+        pad = out.ndim - v.ndim
+        lead = ["0" if v.broadcastable[j] else idx[pad + j] for j in range(max(first - pad, 0))]
+        if not v.broadcastable[-1]:
+            parts = lead + [idx[-1]]
+        else:
+            parts = lead + ["0"] * (v.ndim - len(lead))
+        t = em.fresh("x")
+        em.emit(f"{t} = {src}[{', '.join(parts)}]")
+        loads.append(t)
+    code = scalar_code(em, op.expr, loads, width, int_result)
+    em.emit(f"{target}[{', '.join(idx)}] = {code}")
+    em.close(len(idx))
 
 
 # --- reductions -------------------------------------------------------------------------------

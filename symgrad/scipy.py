@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import scipy.optimize  # the real scipy: this module is symgrad.scipy, imports are absolute
 
-from .backend.numba.blas import blas_threads
+from .backend.numba.blas import thread_pools
 from .compile.function import Function, function
 from .compile.io import In
 from .compile.shared import SharedVariable, float_shared_list
@@ -104,29 +104,30 @@ def write_back(wlist: Sequence[SharedVariable], layout, x) -> None:
 
 
 def solve(objective, start: np.ndarray, method: str, **kwargs: Any) -> scipy.optimize.OptimizeResult:
-    """``scipy.optimize.minimize(objective, start, jac=True, ...)`` with scipy's BLAS on one thread
-    while the solver works and on the caller's count while ``objective`` runs. The solvers' own
+    """``scipy.optimize.minimize(objective, start, jac=True, ...)`` with every OpenBLAS on one thread
+    while the solver works and on the caller's counts while ``objective`` runs. The solvers' own
     vector work is small; OpenBLAS threads it wakes spin for a while afterwards and take the cores
     the next cost evaluation runs on (numba's threads, or Dask workers on the same machine:
     measured 0.097 -> 0.125 s per evaluation of a 2-worker fit)."""
-    found = blas_threads()
-    if found is None:
-        return scipy.optimize.minimize(objective, start, method=method, jac=True, **kwargs)
-    set_threads, get_threads = found
-    before = get_threads()
+    pools = thread_pools()
+    before = [get() for _, get in pools]
+
+    def counts(values):
+        for (set_threads, _), n in zip(pools, values):
+            set_threads(n)
 
     def evaluate(theta):
-        set_threads(before)
+        counts(before)
         try:
             return objective(theta)
         finally:
-            set_threads(1)
+            counts([1] * len(pools))
 
-    set_threads(1)
+    counts([1] * len(pools))
     try:
         return scipy.optimize.minimize(evaluate, start, method=method, jac=True, **kwargs)
     finally:
-        set_threads(before)
+        counts(before)
 
 
 def value_and_grad_function(cost, wrt, inputs: Sequence[Variable | In] = (), mode: str | None = None,

@@ -146,16 +146,15 @@ def test_bad_cost_and_unbound_input():
 
 
 def test_blas_thread_count_is_left_as_found(mode):
-    # the solver runs with scipy's BLAS on one thread (its spinning threads would take the cores
-    # the cost's kernel needs); the caller's count comes back afterwards
-    from symgrad.backend.numba.blas import blas_threads
+    # the solver runs with every OpenBLAS on one thread (their spinning threads would take the
+    # cores the cost's kernel needs); the caller's counts come back afterwards
+    from symgrad.backend.numba.blas import thread_pools
 
-    found = blas_threads()
-    if found is None:
-        pytest.skip("scipy's BLAS has no thread-count setter here")
-    set_threads, get_threads = found
-    before = get_threads()
+    pools = thread_pools()
+    if not pools:
+        pytest.skip("no OpenBLAS with a thread-count setter here")
+    before = [get() for _, get in pools]
     seen = []
     cost, a, c = _rosenbrock()
-    minimize(cost, [a, c], mode=mode, callback=lambda xk: seen.append(get_threads()))
-    assert set(seen) == {1} and get_threads() == before
+    minimize(cost, [a, c], mode=mode, callback=lambda xk: seen.append(tuple(get() for _, get in pools)))
+    assert set(seen) == {(1,) * len(pools)} and [get() for _, get in pools] == before

@@ -43,7 +43,7 @@ class KernelInfo:
     - ``arena``: whether it takes, last, a byte buffer its caller keeps between calls, from which it
       carves the arrays no caller sees (``backend/numba/arena.py``).
     - ``one_blas_thread``: whether it runs convolutions on threads; the call path then keeps
-      scipy's BLAS on one thread while it runs (``backend/numba/blas.py``).
+      its BLAS on one thread while it runs (``backend/numba/blas.py``).
 
     >>> KernelInfo(may_alias=(False,), row_slots=(0,)).threaded
     False

@@ -52,7 +52,7 @@ def _args(p: ConvParams, pads: list[str], flip: bool = True) -> str:
 # does: a kernel with it is ``threaded`` (threads.py chooses all threads or one per call, a forked
 # child gets a serial build). One for all three kinds because numba compiles a parallel function
 # in 1-2 s: LeNet's training kernel took 7 s longer to compile with three. Such a kernel runs with
-# scipy's BLAS on one thread (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads
+# BLAS on one thread (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads
 # would compete with numba's.
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2  # (convkernels.conv2d_images)
 _PARALLEL = """def {name}(nt, x, g, rows, out, totals, kh, kw, geometry):

@@ -16,7 +16,14 @@ from llvmlite import ir
 from numba.extending import intrinsic, overload
 
 from ...tensor.random import mrg31k3p_step as _mrg31k3p_step
-from .blas import GET_SYMBOL as _GET_SYMBOL, SET_SYMBOL as _SET_SYMBOL, register as _register_blas
+from .blas import (
+    DGEMM_SYMBOL as _DGEMM_SYMBOL,
+    GEMM_READY_SYMBOL as _GEMM_READY_SYMBOL,
+    GET_SYMBOL as _GET_SYMBOL,
+    SET_SYMBOL as _SET_SYMBOL,
+    SGEMM_SYMBOL as _SGEMM_SYMBOL,
+    register as _register_blas,
+)
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
@@ -109,18 +116,115 @@ def _blas_ready(x):
     return lambda x: np.ascontiguousarray(x)
 
 
+# --- matrix products on numpy's OpenBLAS (see blas.py) -----------------------------------------------
+_register_blas()  # before any kernel that calls the functions below is compiled or loaded
+_GEMM_ARGS = (types.int32, types.int32, types.int32, types.int64, types.int64, types.int64)
+# (pointers travel as intp: the same register as a pointer in the C calling convention)
+_OPERANDS = (types.intp, types.int64, types.intp, types.int64)  # a, lda, b, ldb
+_dgemm = types.ExternalFunction(_DGEMM_SYMBOL, types.void(*_GEMM_ARGS, types.float64, *_OPERANDS, types.float64,
+                                                          types.intp, types.int64))
+_sgemm = types.ExternalFunction(_SGEMM_SYMBOL, types.void(*_GEMM_ARGS, types.float32, *_OPERANDS, types.float32,
+                                                          types.intp, types.int64))
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS's constants
+
+
+@intrinsic
+def _gemm_ready(typingctx):
+    """Whether the gemm symbols are numpy's OpenBLAS (an int32 that blas.register sets): read at
+    run time, so a helper from numba's disk cache is right in an environment without it."""
+    def codegen(context, builder, signature, args):
+        flag = ir.GlobalVariable(builder.module, ir.IntType(32), name=_GEMM_READY_SYMBOL)
+        flag.linkage = "external"
+        return builder.icmp_unsigned("!=", builder.load(flag), ir.Constant(ir.IntType(32), 0))
+    return types.boolean(), codegen
+
+
+def _gemm_kind(a, b):
+    """"d"/"s" when ``a @ b`` can go to ``cblas_?gemm``: two matrices of one float dtype, each C- or
+    F-ordered in its type (``blas_ready``'s result); else None."""
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 2 and b.ndim == 2
+            and a.layout in "CF" and b.layout in "CF" and a.dtype == b.dtype):
+        return None
+    return {types.float64: "d", types.float32: "s"}.get(a.dtype)
+
+
+@numba.njit(**JIT)
+def _gemm_into(a, b, out):
+    """``out = a @ b`` by ``cblas_?gemm`` (a, b C- or F-ordered; out C-ordered, of their dtype and
+    shape: the callers check). Row-major: a C-ordered operand is read as it is, an F-ordered one as
+    the transpose of its C-ordered reading."""
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:  # (BLAS may leave out untouched)
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0
+        return
+    a_c, b_c = a.flags.c_contiguous, b.flags.c_contiguous
+    ta, lda = (_NO_TRANS, k) if a_c else (_TRANS, m)
+    tb, ldb = (_NO_TRANS, n) if b_c else (_TRANS, k)
+    if a.itemsize == 8:
+        _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, n)
+    else:
+        _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
+               np.float32(0.0), out.ctypes.data, n)
+
+
+def _product(a, b):
+    """``np.dot(a, b)`` of operands made ready for BLAS; matrices of a float dtype go to numpy's
+    OpenBLAS (one thread pool with numpy's own products, see blas.py)."""
+    return np.dot(a, b)
+
+
+@overload(_product, jit_options={"cache": True})
+def _product_impl(a, b):
+    if _gemm_kind(a, b) is None:
+        return lambda a, b: np.dot(a, b)
+
+    def impl(a, b):
+        if not _gemm_ready():
+            return np.dot(a, b)
+        if a.shape[1] != b.shape[0]:
+            raise ValueError("matrix product: shapes do not align")
+        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+        _gemm_into(a, b, out)
+        return out
+    return impl
+
+
+def _product_to(a, b, out):
+    """``np.dot(a, b, out)`` of operands made ready for BLAS (``_product``'s route)."""
+    np.dot(a, b, out)
+
+
+@overload(_product_to, jit_options={"cache": True})
+def _product_to_impl(a, b, out):
+    if _gemm_kind(a, b) is None or not (isinstance(out, types.Array) and out.ndim == 2 and out.dtype == a.dtype):
+        return lambda a, b, out: np.dot(a, b, out)
+
+    def impl(a, b, out):
+        if not (_gemm_ready() and out.flags.c_contiguous):
+            np.dot(a, b, out)
+            return
+        if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
+            raise ValueError("matrix product: shapes do not align")
+        _gemm_into(a, b, out)
+    return impl
+
+
 @numba.njit(**JIT)
 def blas_dot(a, b):
     """``np.dot`` of arrays made ready for BLAS (``blas_ready``). A helper, so numba compiles its
     implementation of ``np.dot`` once per signature for good (disk cache), not once in every process
     that compiles a kernel (~0.2 s each)."""
-    return np.dot(blas_ready(a), blas_ready(b))
+    return _product(blas_ready(a), blas_ready(b))
 
 
 @numba.njit(**JIT)
 def blas_dot_to(a, b, out):
     """``np.dot(a, b, out)`` with a and b made ready for BLAS (``blas_dot``'s reason)."""
-    np.dot(blas_ready(a), blas_ready(b), out)
+    _product_to(blas_ready(a), blas_ready(b), out)
 
 
 def contiguous(x):
@@ -196,14 +300,13 @@ def resolve_shape(shape, size):
 
 
 # --- BLAS threads around a loop (see blas.py) -------------------------------------------------------
-_register_blas()  # before any kernel that calls the two functions below is compiled or loaded
 _blas_set = types.ExternalFunction(_SET_SYMBOL, types.void(types.int32))
 _blas_get = types.ExternalFunction(_GET_SYMBOL, types.int32())
 
 
 @numba.njit(**JIT)
 def blas_threads_at_most(k):
-    """Set scipy's BLAS to at most ``k`` threads; the count it had, for ``blas_threads_back``."""
+    """Set the products' BLAS to at most ``k`` threads; the count it had, for ``blas_threads_back``."""
     n = _blas_get()
     if n > k:
         _blas_set(k)
@@ -516,5 +619,5 @@ def softplus32(x):
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp,
                 _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
-                arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to):
+                arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into):
     _attach_cache(_helper, _TolerantCache)

@@ -1,15 +1,25 @@
-"""backend/numba/blas.py: a scan's loop runs scipy's BLAS on at most two threads, and the count comes back."""
+"""backend/numba/blas.py: matrix products run on numpy's OpenBLAS (numpy's bits, one thread pool with
+numpy's own products), np.dot where it is missing; a scan's loop runs that BLAS on at most two
+threads, and the count comes back."""
+import ctypes
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
+from llvmlite import binding
 
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad.backend.numba import helpers
-from symgrad.backend.numba.blas import blas_threads, keep_blas_threads
+from symgrad.backend.numba.blas import (DGEMM_SYMBOL, SGEMM_SYMBOL, blas_threads, keep_blas_threads,
+                                        openblas)
 
 FOUND = blas_threads()
-needs_openblas = pytest.mark.skipif(FOUND is None, reason="scipy here does not ship OpenBLAS")
+needs_openblas = pytest.mark.skipif(FOUND is None, reason="no OpenBLAS with a thread-count setter here")
+NUMPY_BLAS = openblas()["which"] == "numpy"
+RNG = np.random.default_rng(3)
 
 
 @pytest.fixture
@@ -81,3 +91,62 @@ def test_threaded_convolutions_run_on_one_blas_thread(two_threads):
     with pytest.raises(ValueError, match="channels"):
         f(xv, np.ones((8, 3, 3, 3)))
     assert two_threads() == 2
+
+
+@pytest.mark.skipif(not NUMPY_BLAS, reason="numpy here does not ship OpenBLAS")
+def test_products_call_numpys_openblas():
+    lib = openblas()
+    for symbol, key in ((DGEMM_SYMBOL, "d"), (SGEMM_SYMBOL, "s")):
+        assert binding.address_of_symbol(symbol) == ctypes.cast(lib[key], ctypes.c_void_p).value
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m, k, n", [(3, 4, 5), (20, 50, 10), (1, 1, 1), (0, 3, 2), (3, 0, 2), (4, 3, 0)])
+def test_matrix_products_give_numpys_bits(dtype, m, k, n):
+    a, b = RNG.standard_normal((m, k)).astype(dtype), RNG.standard_normal((k, n)).astype(dtype)
+    for x in (a, np.asfortranarray(a), a[::-1] if m else a):
+        for y in (b, np.asfortranarray(b)):
+            want = x @ y
+            got = helpers.blas_dot(x, y)
+            into = np.full((m, n), 7.0, dtype)  # (k == 0: zeros, whatever was there)
+            helpers.blas_dot_to(x, y, into)
+            assert got.dtype == want.dtype and np.array_equal(got, want) and np.array_equal(into, want)
+
+
+def test_other_products_are_numpys_dot():
+    v, M = RNG.standard_normal(4), RNG.standard_normal((4, 3))
+    np.testing.assert_allclose(helpers.blas_dot(v, M), v @ M, rtol=1e-15)
+    np.testing.assert_allclose(helpers.blas_dot(M.T, v), M.T @ v, rtol=1e-15)
+    ints = np.arange(6).reshape(2, 3)
+    assert np.array_equal(helpers.blas_dot(ints.astype(np.float64), ints.T.astype(np.float64)), ints @ ints.T)
+
+
+def test_misaligned_products_raise():
+    with pytest.raises(ValueError, match="align"):
+        helpers.blas_dot(np.ones((2, 3)), np.ones((4, 2)))
+    out = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="align"):
+        helpers.blas_dot_to(np.ones((2, 4)), np.ones((4, 2)), out)
+    assert not out.any()
+
+
+_WITHOUT_NUMPY_BLAS = """
+import glob
+import numpy as np
+found = glob.glob  # (numpy's wheel folder looks empty to blas.py: its products take np.dot)
+glob.glob = lambda pattern, *a, **k: [] if "numpy.libs" in pattern else found(pattern, *a, **k)
+from symgrad.backend.numba import blas, helpers
+glob.glob = found
+assert blas.openblas()["which"] == "scipy"
+a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+out = np.empty((2, 4))
+helpers.blas_dot_to(a, b, out)
+print(np.array_equal(helpers.blas_dot(a, b), a @ b) and np.array_equal(out, a @ b))
+"""
+
+
+def test_without_numpys_openblas_products_take_np_dot():
+    # the helpers (from numba's disk cache) read the choice at run time
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_NUMPY_BLAS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"

@@ -35,6 +35,7 @@ from ...tensor.indexing import IncSubtensor
 from . import conv, indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
 from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
 from .emitters import _elemwise_head
+from .gemmupdate import emit_gemm_update, plan_gemm_updates
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
 
 
@@ -192,6 +193,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     last = {id(outputs[k].owner) for k in inplace}
     order = toposort(outputs)
     em.consumable = _consumable(order, outputs)
+    gemms = plan_gemm_updates(inputs, outputs, inplace)
+    last |= {id(u.dot) for u in gemms.values()}  # (each product is computed by its update's gemm call)
     for node in order:
         if id(node) in last:
             continue
@@ -207,7 +210,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         start = len(em.lines)
         em.used = set()
         elementwise = {k: slot for k, slot in inplace.items() if isinstance(outputs[k].owner.op, Elemwise)}
-        loops = [_elemwise_head(em, outputs[k].owner, em.name(inputs[slot])) for k, slot in elementwise.items()]
+        loops = [emit_gemm_update(em, outputs[k], inputs[slot], gemms[k]) if k in gemms
+                 else _elemwise_head(em, outputs[k].owner, em.name(inputs[slot])) for k, slot in elementwise.items()]
         for k, slot in inplace.items():  # at most one increment (it can raise): after every check, before any loop
             if k not in elementwise:
                 em.consumable.add(id(inputs[slot]))  # (indexing's IncSubtensor then adds into the buffer)

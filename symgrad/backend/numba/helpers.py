@@ -161,14 +161,20 @@ def _gemm_into(a, b, out):
             for j in range(n):
                 out[i, j] = 0
         return
-    a_c, b_c = a.flags.c_contiguous, b.flags.c_contiguous
-    ta, lda = (_NO_TRANS, k) if a_c else (_TRANS, m)
-    tb, ldb = (_NO_TRANS, n) if b_c else (_TRANS, k)
+    _gemm_call(a, b, out, 1.0, 0.0)
+
+
+@numba.njit(**JIT)
+def _gemm_call(a, b, c, alpha, beta):
+    """``c = alpha * (a @ b) + beta * c`` by ``cblas_?gemm`` (every size at least 1; c C-ordered)."""
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    ta, lda = (_NO_TRANS, k) if a.flags.c_contiguous else (_TRANS, m)
+    tb, ldb = (_NO_TRANS, n) if b.flags.c_contiguous else (_TRANS, k)
     if a.itemsize == 8:
-        _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, n)
+        _dgemm(_ROW_MAJOR, ta, tb, m, n, k, alpha, a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, n)
     else:
-        _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
-               np.float32(0.0), out.ctypes.data, n)
+        _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(alpha), a.ctypes.data, lda, b.ctypes.data, ldb,
+               np.float32(beta), c.ctypes.data, n)
 
 
 def _product(a, b):
@@ -211,6 +217,44 @@ def _product_to_impl(a, b, out):
             raise ValueError("matrix product: shapes do not align")
         _gemm_into(a, b, out)
     return impl
+
+
+def _gemm_update(a, b, c, alpha, beta):
+    """``c[...] = alpha * (a @ b) + beta * c`` in c's buffer (shapes checked by the caller)."""
+    d = np.dot(a, b)
+    c[...] = alpha * d + beta * c
+
+
+@overload(_gemm_update, jit_options={"cache": True})
+def _gemm_update_impl(a, b, c, alpha, beta):
+    direct = _gemm_kind(a, b) is not None and isinstance(c, types.Array) and c.ndim == 2 and c.dtype == a.dtype
+
+    def impl(a, b, c, alpha, beta):
+        m, n = c.shape
+        if direct and _gemm_ready() and c.flags.c_contiguous and a.shape[1] > 0 and m > 0 and n > 0:
+            lo, hi = c.ctypes.data, c.ctypes.data + c.nbytes
+            if not (_overlaps(a, lo, hi) or _overlaps(b, lo, hi)):
+                _gemm_call(a, b, c, alpha, beta)
+                return
+        d = _product(a, b)  # (a factor in c's memory, another layout, no numpy BLAS: the product first)
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = alpha * d[i, j] + beta * c[i, j]
+    return impl
+
+
+@numba.njit(**JIT)
+def _overlaps(x, lo, hi):
+    """Whether the contiguous array ``x`` shares a byte with [lo, hi)."""
+    start = x.ctypes.data
+    return x.size > 0 and start < hi and lo < start + x.nbytes
+
+
+@numba.njit(**JIT)
+def gemm_update(a, b, c, alpha, beta):
+    """``c = alpha * (a @ b) + beta * c`` written into ``c`` (gemmupdate.py): one ``cblas_?gemm``
+    when c is C-ordered and shares no memory with a or b, else the product, then a loop."""
+    _gemm_update(blas_ready(a), blas_ready(b), c, alpha, beta)
 
 
 @numba.njit(**JIT)
@@ -619,5 +663,6 @@ def softplus32(x):
 for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp,
                 _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
-                arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into):
+                arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into, _gemm_call, _overlaps,
+                gemm_update):
     _attach_cache(_helper, _TolerantCache)

@@ -2,8 +2,8 @@
 
 Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
 and float32), a two-layer tanh/softmax MLP (400×784 → 64 → 10, and ``mlp-500``: deeplearning.net
-mlp.py's 784 → 500 → 10 on minibatches of 20), lstm.py's LSTM training step (``lstm``) and the
-lecture's CNN (``cnn-f32``, ``cnn-f64``). Variants: hand-written numpy (the gradient derived by
+mlp.py's 784 → 500 → 10 on minibatches of 20; both also in float32: ``mlp-f32``, ``mlp-500-f32``),
+lstm.py's LSTM training step (``lstm``) and the lecture's CNN (``cnn-f32``, ``cnn-f64``). Variants: hand-written numpy (the gradient derived by
 hand), symgrad numba called from Python per step, symgrad numba ``loop`` (all steps in one
 compiled call), and symgrad's numpy backend.
 Every variant's final weights are checked against the hand-written numpy run. The repetitions of
@@ -86,18 +86,19 @@ def _logreg(dtype: str, n: int = 400, feats: int = 784) -> Workload:
                     n * feats)
 
 
-def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10, name: str = "mlp") -> Workload:
+def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10, name: str = "mlp",
+         dtype: str = "float64") -> Workload:
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((n, feats))
+    X = rng.standard_normal((n, feats)).astype(dtype)
     Y = rng.integers(0, classes, n)
-    W1 = rng.standard_normal((feats, hidden)) * 0.05
-    W2 = rng.standard_normal((hidden, classes)) * 0.1
-    lr = 0.1
+    W1 = (rng.standard_normal((feats, hidden)) * 0.05).astype(dtype)
+    W2 = (rng.standard_normal((hidden, classes)) * 0.1).astype(dtype)
+    lr = np.asarray(0.1, dtype)[()]  # (a float32 step stays float32 in numpy too)
 
     def build(mode):
-        x, y = T.matrix("x"), T.lvector("y")
-        w1, b1 = sg.shared(W1.copy(), name="W1"), sg.shared(np.zeros(hidden), name="b1")
-        w2, b2 = sg.shared(W2.copy(), name="W2"), sg.shared(np.zeros(classes), name="b2")
+        x, y = T.matrix("x", dtype=dtype), T.lvector("y")
+        w1, b1 = sg.shared(W1.copy(), name="W1"), sg.shared(np.zeros(hidden, dtype), name="b1")
+        w2, b2 = sg.shared(W2.copy(), name="W2"), sg.shared(np.zeros(classes, dtype), name="b2")
         h = T.tanh(T.dot(x, w1) + b1)
         p = T.nnet.softmax(T.dot(h, w2) + b2)
         cost = T.nnet.categorical_crossentropy(p, y).mean()
@@ -120,8 +121,9 @@ def _mlp(n: int = 400, feats: int = 784, hidden: int = 64, classes: int = 10, na
         return [w1 - lr * (X.T @ dh), b1 - lr * dh.sum(0), w2 - lr * (h.T @ dz), b2 - lr * dz.sum(0), cost]
 
     return Workload(name, build, numpy_step,
-                    lambda: [W1.copy(), np.zeros(hidden), W2.copy(), np.zeros(classes)],
-                    f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax", n * feats)
+                    lambda: [W1.copy(), np.zeros(hidden, dtype), W2.copy(), np.zeros(classes, dtype)],
+                    f"MLP {n}x{feats} -> {hidden} tanh -> {classes} softmax{', float32' if dtype == 'float32' else ''}",
+                    n * feats)
 
 
 def _lstm(steps: int = 100, batch: int = 16, dim: int = 128, words: int = 10000, classes: int = 2) -> Workload:
@@ -334,6 +336,8 @@ WORKLOADS = {f"logreg-{short}{size}": (lambda dtype=dtype, n=n: _logreg(dtype, n
              for short, dtype in [("f64", "float64"), ("f32", "float32")]}
 WORKLOADS["mlp"] = _mlp
 WORKLOADS["mlp-500"] = lambda: _mlp(20, 784, 500, 10, "mlp-500")  # deeplearning.net mlp.py: 784 -> 500 -> 10, batch 20
+WORKLOADS["mlp-f32"] = lambda: _mlp(name="mlp-f32", dtype="float32")
+WORKLOADS["mlp-500-f32"] = lambda: _mlp(20, 784, 500, 10, "mlp-500-f32", "float32")
 WORKLOADS["lstm"] = _lstm
 WORKLOADS["cnn-f32"] = lambda: _cnn("float32")
 WORKLOADS["cnn-f64"] = lambda: _cnn("float64")

@@ -8,7 +8,7 @@ product, taking the cores the other pool needs (measured: the 400x784 MLP step, 
 numpy steps, 1.59 ms instead of 1.21 ms, and numpy's step 1.75 ms instead of 1.38 ms; the issue's
 "a call costs twice a loop step"). ``helpers.blas_dot``/``blas_dot_to`` therefore call the ILP64
 ``cblas_dgemm``/``cblas_sgemm`` of numpy's wheel for two float matrices (numpy's own products
-call the same functions: the same bits as ``a @ b``) and numba's ``np.dot`` otherwise (vectors,
+call the same functions: for C- or F-ordered operands the same bits as ``a @ b``) and numba's ``np.dot`` otherwise (vectors,
 integers), or for everything where numpy ships no OpenBLAS (``openblas()["which"] == "scipy"``).
 
 A scan calls small products once per step, and every call splits, starts and joins the BLAS

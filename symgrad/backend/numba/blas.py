@@ -8,8 +8,9 @@ product, taking the cores the other pool needs (measured: the 400x784 MLP step, 
 numpy steps, 1.59 ms instead of 1.21 ms, and numpy's step 1.75 ms instead of 1.38 ms; the issue's
 "a call costs twice a loop step"). ``helpers.blas_dot``/``blas_dot_to`` therefore call the ILP64
 ``cblas_dgemm``/``cblas_sgemm`` of numpy's wheel for two float matrices (numpy's own products
-call the same functions: for C- or F-ordered operands the same bits as ``a @ b``) and numba's ``np.dot`` otherwise (vectors,
-integers), or for everything where numpy ships no OpenBLAS (``openblas()["which"] == "scipy"``).
+call the same functions: for C- or F-ordered operands the same bits as ``a @ b``) and numba's
+``np.dot`` otherwise (vectors, integers), or for everything where numpy ships no OpenBLAS
+(``openblas()["which"] == "scipy"``).
 
 A scan calls small products once per step, and every call splits, starts and joins the BLAS
 threads: the more threads, the more of a small product is spent waiting for the slowest of them.
@@ -40,6 +41,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import threading
 from typing import Callable
 
 import numba
@@ -166,13 +168,27 @@ def keep_blas_threads(fn: Callable, at: int | None = None) -> Callable:
     set_threads, get_threads = found
 
     def run(*args):
-        before = get_threads()
-        if at is not None and at != before:
-            set_threads(at)
+        with _calls_lock:  # (the first of overlapping calls records the count, the last puts it back)
+            if not _calls:
+                _calls.append(get_threads())
+            _calls.append(at)
+            if at is not None and at != get_threads():
+                set_threads(at)
         try:
             return fn(*args)
         finally:
-            if get_threads() != before:
-                set_threads(before)
+            with _calls_lock:
+                _calls.pop()
+                if len(_calls) == 1:
+                    before = _calls.pop()
+                    if get_threads() != before:
+                        set_threads(before)
 
     return run
+
+
+# The count before the first of the calls now inside ``keep_blas_threads`` (from Python threads),
+# then one entry per such call: a call that started while another had the count at ``at`` must not
+# take that for the count to put back (numpy's own products would stay on one thread)
+_calls: list = []
+_calls_lock = threading.Lock()

@@ -9,7 +9,9 @@ deeplearning.net's mlp.py: 3 MB each). Only updates already written in place qua
 (inplace.py: nothing else reads the new value and nothing can fail once the buffers are written);
 the product is then read by the update alone, both are float matrices of
 the weight's dtype, neither factor is a view of a buffer written in place (the product is now
-computed after the checks, among the in-place writes), and the weight is not broadcast.
+computed after the checks, among the in-place writes), and neither the weight nor the product
+is broadcastable. An L2 term written into the cost reaches the update as an array constant and
+does not qualify (only ``c * w - lr * dot(a, b)`` with numeric ``c`` folds it in).
 
 BLAS rounds ``alpha * (a @ b) + beta * w`` in its own order (the product's partial sums are added
 into ``w`` block by block), so the new weight can differ from the separate product and loop in the
@@ -79,6 +81,7 @@ def plan_gemm_updates(inputs: Sequence[Variable], outputs: Sequence[Variable],
             continue
         dot = node.inputs[products[0]].owner
         if (any(v.ndim != 2 or v.dtype != buf.dtype for v in (*dot.inputs, dot.outputs[0]))
+                or any(dot.outputs[0].broadcastable)  # (the loop would broadcast it over w)
                 or any(_may_view(v, b) for v in dot.inputs for b in buffers)):
             continue
         coefficients = _coefficients(node.op.expr, olds[0], products[0])

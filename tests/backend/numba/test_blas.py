@@ -155,3 +155,20 @@ def test_without_numpys_openblas_products_take_np_dot():
     done = subprocess.run([sys.executable, "-c", _WITHOUT_NUMPY_BLAS], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
+
+
+@needs_openblas
+def test_overlapping_calls_put_back_the_first_count(two_threads):
+    # a call that starts while another runs at one thread must not restore one thread at its end
+    import threading
+    import time
+
+    inside = threading.Event()
+    first = keep_blas_threads(lambda: (inside.set(), time.sleep(0.05)), at=1)
+    second = keep_blas_threads(lambda: time.sleep(0.2), at=1)  # starts inside the first, ends after it
+    threads = [threading.Thread(target=first), threading.Thread(target=lambda: inside.wait(5) and second())]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert two_threads() == 2

@@ -88,6 +88,15 @@ def test_which_updates_qualify():
     assert not _plan(lambda w, d: w - 0.1 * d, views_weight=True)  # a factor reads w
 
 
+def test_a_broadcastable_product_takes_the_loop():
+    # (1, n) product broadcast over a (3, n) weight: the loop broadcasts it, a gemm could not
+    w = sg.shared(np.ones((3, 2)), name="w")
+    a, b = T.row("a", dtype="float64"), T.dmatrix("b")
+    f = sg.function([a, b], [], updates=[(w, w - 0.1 * T.dot(a, b))], mode="numba")
+    f(np.ones((1, 4)), np.ones((4, 2)))
+    assert "gemm_update(" not in f.source and np.allclose(w.get_value(), 0.6)
+
+
 def test_nothing_to_plan_without_updates():
     a, b = T.dmatrix("a"), T.dmatrix("b")
     assert plan_gemm_updates([a, b], [T.dot(a, b)], {}) == {}

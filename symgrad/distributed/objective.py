@@ -11,6 +11,7 @@ gradient) per block.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import CancelledError
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -51,6 +52,7 @@ class BlockObjective:
         self.key = hashlib.sha256(payload).hexdigest()[:24]  # the workers' build cache key
         self.client = resolve_client(client)
         self._build_on_workers(payload)  # before any task: a worker that cannot run ours fails here
+        self._payload_bytes = payload
         self._payload = self.client.scatter(payload, broadcast=True, hash=False)  # for workers that join later
         self.blocks: Blocks = place(checked, self.client)
         self.size = self.layout[-1][1] if self.layout else 0
@@ -84,6 +86,22 @@ class BlockObjective:
         if not chosen or any(not 0 <= i < n for i in chosen) or len(set(chosen)) != len(chosen):
             raise ValueError(f"distributed: blocks must be distinct indices of the {n} row blocks, got {chosen!r}")
         rows = int(sum(self.blocks.rows[i] for i in chosen))
+        try:
+            partial = self._evaluate(theta, rows, chosen)
+        except CancelledError:
+            # a killed worker may take the scattered program with it before the broadcast has
+            # copied it to the others (Dask: "lose scattered data, which can't be recovered"); lost
+            # blocks are recomputed by Dask, the program is scattered again: the same bits
+            if self._payload.status == "finished":
+                raise
+            self._payload = self.client.scatter(self._payload_bytes, broadcast=True, hash=False)
+            partial = self._evaluate(theta, rows, chosen)
+        value, gradient = _tree_sum([partial[i] for i in chosen])
+        once_value, once_gradient = self._once(theta, *self.blocks.templates, rows)
+        return float(value + once_value), gradient + once_gradient
+
+    def _evaluate(self, theta: np.ndarray, rows: int, chosen: list[int]) -> dict:
+        """{block index: (cost, gradient)} of the blocks ``chosen``, one task per worker."""
         client, futures = self.client, self.blocks.futures
         # one task per worker, over the blocks it holds
         holders = client.who_has([futures[i] for i in chosen])
@@ -102,9 +120,7 @@ class BlockObjective:
         for (indices, _), (results, seconds) in zip(tasks, client.gather([t for _, t in tasks])):
             partial.update(zip(indices, results))
             self.worker_seconds.append(seconds)
-        value, gradient = _tree_sum([partial[i] for i in chosen])
-        once_value, once_gradient = self._once(theta, *self.blocks.templates, rows)
-        return float(value + once_value), gradient + once_gradient
+        return partial
 
 
 def _refuse_unsplittable_inputs(cost, checked, who: str) -> None:

@@ -57,6 +57,23 @@ def test_worker_killed_mid_fit_gives_the_same_result():
         np.testing.assert_array_equal(got, want)  # blocks added in block order: the same bits
 
 
+def test_a_lost_program_is_scattered_again():
+    # a killed worker can take the scattered program with it before the broadcast copied it
+    # (Dask cannot recompute scattered data): the next evaluation scatters it again
+    from symgrad.distributed.objective import BlockObjective
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        cost, W, b = _softmax_regression()
+        objective = BlockObjective(cost, [W, b], _data(), client=client)
+        theta = np.linspace(-0.1, 0.1, objective.size)
+        want = objective(theta)
+        objective._payload.cancel()  # (as lost: its tasks are cancelled)
+        got = objective(theta)
+        assert got[0] == want[0] and np.array_equal(got[1], want[1])
+        assert objective._payload.status == "finished"
+
+
 # A worker whose symgrad lacks an op the client's graph uses (a version skew between machines):
 # symgrad.distributed imports, unpickling the graph fails. Or one where symgrad.distributed itself
 # does not import (not installed there).

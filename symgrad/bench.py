@@ -3,9 +3,9 @@
 Workloads: Theano's logistic regression (400×784 — the seed — and 4 000 and 40 000 rows, float64
 and float32), a two-layer tanh/softmax MLP (400×784 → 64 → 10, and ``mlp-500``: deeplearning.net
 mlp.py's 784 → 500 → 10 on minibatches of 20; both also in float32: ``mlp-f32``, ``mlp-500-f32``),
-lstm.py's LSTM training step (``lstm``) and the lecture's CNN (``cnn-f32``, ``cnn-f64``). Variants: hand-written numpy (the gradient derived by
-hand), symgrad numba called from Python per step, symgrad numba ``loop`` (all steps in one
-compiled call), and symgrad's numpy backend.
+lstm.py's LSTM training step (``lstm``) and the lecture's CNN (``cnn-f32``, ``cnn-f64``).
+Variants: hand-written numpy (the gradient derived by hand), symgrad numba called from Python per
+step, symgrad numba ``loop`` (all steps in one compiled call), and symgrad's numpy backend.
 Every variant's final weights are checked against the hand-written numpy run. The repetitions of
 the variants are interleaved, so a noisy stretch of a shared machine hits them alike. Compile time
 of the seed program (graph + grad + function + first call) is measured in fresh processes, with an

@@ -39,6 +39,7 @@ Kernels that run convolutions on numba's threads run with BLAS on one thread ins
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import threading
@@ -51,7 +52,6 @@ _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads
             "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
             "openblas_get_num_threads")
-_found: list = []  # [(set, get)] or [None], once looked up
 # BLAS threads inside a scan's loop: an LSTM step's h (16x128) @ U (128x512) takes 56 us on one
 # thread and 38 us on two here; the loop's products on two threads suffer more than on one when
 # another process keeps a core busy (docs/PERFORMANCE.md)
@@ -84,19 +84,22 @@ def _openblas(package: str, folders: tuple[str, ...], gemm: bool) -> dict | None
     return None
 
 
+@functools.cache
+def _scipy_openblas() -> dict | None:
+    """{"set", "get"} of the OpenBLAS scipy's wheel ships (numba's ``np.dot`` and scipy's solvers
+    run on it), looked up once; None without one."""
+    return _openblas("scipy", (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), gemm=False)
+
+
+@functools.cache
 def openblas() -> dict:
     """The BLAS the kernels' matrix products call, looked up once: numpy's OpenBLAS when its wheel
     ships one with ILP64 ``cblas_?gemm`` (``"numpy"``: the products share numpy's threads), else
     scipy's (``"scipy"``: numba's ``np.dot``), with its thread count's {"set", "get"} where found."""
-    if not _found:
-        lib = _openblas("numpy", (os.path.join(os.pardir, "numpy.libs"), ".dylibs"), gemm=True)
-        if lib is not None:
-            lib["which"] = "numpy"
-        else:
-            lib = _openblas("scipy", (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), gemm=False) or {}
-            lib["which"] = "scipy"
-        _found.append(lib)
-    return _found[0]
+    lib = _openblas("numpy", (os.path.join(os.pardir, "numpy.libs"), ".dylibs"), gemm=True)
+    if lib is not None:
+        return {**lib, "which": "numpy"}
+    return {**(_scipy_openblas() or {}), "which": "scipy"}
 
 
 def blas_threads() -> tuple[Callable, Callable] | None:
@@ -109,15 +112,10 @@ def thread_pools() -> list[tuple[Callable, Callable]]:
     """The (set, get) pairs of every OpenBLAS thread pool found: numpy's and scipy's (their wheels
     ship one each; numba's ``np.dot`` and scipy's solvers run on scipy's)."""
     pools = [blas_threads()]
-    if openblas()["which"] == "numpy":
-        if len(_scipy_pool) == 0:
-            lib = _openblas("scipy", (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), gemm=False)
-            _scipy_pool.append((lib["set"], lib["get"]) if lib else None)
-        pools.append(_scipy_pool[0])
+    scipy_lib = _scipy_openblas() if openblas()["which"] == "numpy" else None
+    if scipy_lib is not None:
+        pools.append((scipy_lib["set"], scipy_lib["get"]))
     return [p for p in pools if p is not None]
-
-
-_scipy_pool: list = []  # [(set, get)] or [None], once looked up
 
 
 SET_SYMBOL, GET_SYMBOL = "symgrad_blas_set_num_threads", "symgrad_blas_get_num_threads"
@@ -125,7 +123,7 @@ DGEMM_SYMBOL, SGEMM_SYMBOL = "symgrad_cblas_dgemm", "symgrad_cblas_sgemm"
 GEMM_READY_SYMBOL = "symgrad_cblas_ready"  # an int32: 1 when the two above are numpy's OpenBLAS
 
 
-_registered: list = []  # [(setter, getter)] once registered: kept alive while LLVM holds their addresses
+_registered: list = []  # the registered functions and flag, once: kept alive while LLVM holds their addresses
 
 
 def _no_blas() -> tuple:  # pragma: no cover - only where scipy has no OpenBLAS

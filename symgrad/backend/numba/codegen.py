@@ -118,17 +118,24 @@ class KernelModule:
                        parts=self.parts + tuple(p for o in others for p in o.parts))
 
 
-def _consumable(order, outputs: Sequence[Variable]) -> set[int]:
-    """Ids of results that their one reader may overwrite: a fresh array this kernel allocated
-    (an elementwise result that is not its input, an IncSubtensor's copy), read by exactly one
-    node once and not returned. An IncSubtensor of such a value adds into it instead of copying it
-    (the gradient of k slices of one matrix: one zero matrix and k increments)."""
+def _reads(order, outputs: Sequence[Variable]) -> dict[int, int]:
+    """{id: how often a value is read}: once per input slot of a node, twice for a returned value
+    (the caller reads it), so a count of 1 means one node reads it once and nothing else."""
     reads: dict[int, int] = {}
     for node in order:
         for v in node.inputs:
             reads[id(v)] = reads.get(id(v), 0) + 1
     for v in outputs:
         reads[id(v)] = reads.get(id(v), 0) + 2
+    return reads
+
+
+def _consumable(order, reads: dict[int, int]) -> set[int]:
+    """Ids of results that their one reader may overwrite: a fresh array this kernel allocated
+    (an elementwise result that is not its input, an IncSubtensor's copy), read by exactly one
+    node once and not returned (``reads``: ``_reads``). An IncSubtensor of such a value adds into
+    it instead of copying it (the gradient of k slices of one matrix: one zero matrix and k
+    increments)."""
     return {id(v) for node in order if isinstance(node.op, (Elemwise, IncSubtensor)) for v in node.outputs
             if v.ndim > 0 and reads.get(id(v)) == 1 and alias_root(v) is v}
 
@@ -192,8 +199,9 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     chunks = []  # per node: (lines, names read, names defined)
     last = {id(outputs[k].owner) for k in inplace}
     order = toposort(outputs)
-    em.consumable = _consumable(order, outputs)
-    gemms = plan_gemm_updates(inputs, outputs, inplace)
+    reads = _reads(order, outputs)
+    em.consumable = _consumable(order, reads)
+    gemms = plan_gemm_updates(inputs, outputs, inplace, reads)
     last |= {id(u.dot) for u in gemms.values()}  # (each product is computed by its update's gemm call)
     for node in order:
         if id(node) in last:

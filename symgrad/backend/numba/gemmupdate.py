@@ -1,6 +1,6 @@
 """A weight update that is a linear combination of the weight and a matrix product, written by BLAS
-into the weight's buffer: ``w - lr * dot(a, b)`` (and ``c * w - lr * dot(a, b)``, L2 decay folded
-in) becomes one ``cblas_?gemm`` call with ``beta = c`` and ``alpha = -lr`` over ``w`` in place
+into the weight's buffer: ``w - lr * dot(a, b)`` (and ``c * w - lr * dot(a, b)``, weight decay
+written into the update) becomes one ``cblas_?gemm`` call with ``beta = c`` and ``alpha = -lr`` over ``w`` in place
 (:func:`plan_gemm_updates`, :func:`emit_gemm_update`).
 
 Without it the product fills an array and a loop then reads it and the old weight and writes the
@@ -33,7 +33,7 @@ import numpy as np  # noqa: F401  (doctest namespace)
 import sympy
 
 from ... import scalar as S
-from ...graph import Apply, Variable, toposort
+from ...graph import Apply, Variable
 from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from .emit import Emitter, _label, _literal, _msg, _op_text, joined
@@ -58,24 +58,18 @@ def _coefficients(expr: sympy.Expr, old: int, product: int) -> tuple[float, floa
     return float(terms[x_product]), float(terms[x_old])
 
 
-def plan_gemm_updates(inputs: Sequence[Variable], outputs: Sequence[Variable],
-                      inplace: dict[int, int]) -> dict[int, GemmUpdate]:
+def plan_gemm_updates(inputs: Sequence[Variable], outputs: Sequence[Variable], inplace: dict[int, int],
+                      reads: dict[int, int]) -> dict[int, GemmUpdate]:
     """{output index: its GemmUpdate} among the updates written in place (``inplace``: {output index:
-    input slot})."""
-    if not inplace:
-        return {}
+    input slot}; ``reads``: how often each value is read, a returned one twice: codegen._reads)."""
     buffers = [inputs[slot] for slot in inplace.values()]
-    reads: dict[int, int] = {id(v): 2 for v in outputs}  # (a returned product is read by the caller)
-    for node in toposort(outputs):
-        for v in node.inputs:
-            reads[id(v)] = reads.get(id(v), 0) + 1
     found = {}
     for k, slot in inplace.items():
         node, buf = outputs[k].owner, inputs[slot]
         if not isinstance(node.op, Elemwise) or len(node.inputs) != 2 or buf.ndim != 2 or any(buf.broadcastable):
             continue
         products = [j for j, v in enumerate(node.inputs)
-                    if v.owner is not None and isinstance(v.owner.op, Dot) and reads[id(v)] == 1]
+                    if v.owner is not None and isinstance(v.owner.op, Dot) and reads.get(id(v)) == 1]
         olds = [j for j, v in enumerate(node.inputs) if v is buf]
         if len(products) != 1 or len(olds) != 1:
             continue

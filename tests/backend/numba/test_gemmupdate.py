@@ -45,7 +45,7 @@ def test_a_bad_input_changes_nothing():
     assert np.array_equal(w.get_value(), w0) and np.array_equal(v.get_value(), v0)
 
 
-def test_a_fortran_ordered_weight_takes_the_loop():
+def test_a_fortran_ordered_weight_gets_the_same_values():
     w0 = np.asfortranarray(RNG.standard_normal((6, 5)))
     v0 = RNG.standard_normal((5, 3))
     f, w, v = _step("float64", "numba", w0, v0)
@@ -99,4 +99,4 @@ def test_a_broadcastable_product_takes_the_loop():
 
 def test_nothing_to_plan_without_updates():
     a, b = T.dmatrix("a"), T.dmatrix("b")
-    assert plan_gemm_updates([a, b], [T.dot(a, b)], {}) == {}
+    assert plan_gemm_updates([a, b], [T.dot(a, b)], {}, {}) == {}

@@ -355,10 +355,10 @@ LABELS = {"numpy": "hand-written numpy", "numba-call": "symgrad numba, call", "n
 def fused_report(fn) -> str:
     """What the numba kernel of ``fn`` fused: its one-pass row streams and how they are chunked."""
     source = fn.source or ""
-    passes = re.findall(r"^def (rowpass\d+)\(", source, flags=re.MULTILINE)
+    passes = re.findall(r"^def (rowpass\d+)_rows\(", source, flags=re.MULTILINE)
     if not passes:
         return "no row pass"
-    chunks = re.findall(r"row_chunks\(n, m, (\d+)\)", source)
+    chunks = re.findall(r"row_chunks\(\w+, \w+, (\d+)\)", source)
     threads = f", up to {max(map(int, chunks))} threads" if chunks else ", serial"
     return f"{len(passes)} row pass{'es' if len(passes) > 1 else ''}{threads}"
 

@@ -1,4 +1,6 @@
 """Row streaming: dot(X.T, f(dot(X, w), ...)) in one pass, equal to the unfused graph."""
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -86,7 +88,7 @@ def test_a_gradient_that_is_not_row_wise_is_left_alone():
 def test_the_seed_function_uses_the_row_stream_on_numba(rng):
     inputs, outputs = _logreg_graph()
     f = sg.function(inputs, outputs, mode="numba")
-    assert "def rowpass0(" in f.source
+    assert "def rowpass0_rows(" in f.source
     values = _data(17, 6, "float64", rng)
     g = sg.function(inputs, outputs, mode="numpy")
     for a, b in zip(f(*values), g(*values)):
@@ -105,7 +107,7 @@ def test_a_large_row_pass_runs_in_chunks_on_threads_and_equals_the_unfused_graph
     inputs, outputs = _logreg_graph()
     values = _data(333, 320, "float64", rng)  # 106 560 elements: above the parallel threshold
     kernel = _par_kernel(inputs, outputs, 3, monkeypatch)
-    assert "numba.prange" in kernel.source and "row_chunks(n, m, 3)" in kernel.source
+    assert "numba.prange" in kernel.source and re.search(r"row_chunks\(\w+, \w+, 3\)", kernel.source)
     expected = numpy_backend.compile(inputs, optimize(outputs)).call(values)
     got = kernel.call(values)
     for a, b in zip(got, expected):

@@ -87,7 +87,7 @@ class Emitter:
         no caller can see ``v``'s memory (it is not an output nor a view, branch or buffer of one)."""
         dtype = dtype or v.dtype
         if not self.in_arena(v, dtype):
-            return f"np.empty({shape}, dtype={_np(dtype)})"
+            return f"new_empty({shape}, {_np(dtype)})"
         self.arena_used = True
         self.used.add(ARENA)
         itemsize = np.dtype("float32" if dtype == "float16" else dtype).itemsize

@@ -291,8 +291,8 @@ def _reduce(em: Emitter, node: Apply) -> None:
             return
         kept_sizes = ", ".join(sizes[d] for d in kept)
         best = em.fresh("best")
-        em.emit(f"{best} = np.empty(({kept_sizes},), dtype={_np(src_dtype)})" if kept else f"{best} = np.empty((1,), dtype={_np(src_dtype)})")
-        em.emit(f"{o} = np.zeros(({kept_sizes},), dtype=np.int64)" if kept else f"{o} = np.int64(0)")
+        em.emit(f"{best} = new_empty(({kept_sizes},), {_np(src_dtype)})" if kept else f"{best} = new_empty((1,), {_np(src_dtype)})")
+        em.emit(f"{o} = new_zeros(({kept_sizes},), np.int64)" if kept else f"{o} = np.int64(0)")
         idx = _open_loops(em, sizes)
         k = ", ".join(idx[d] for d in kept) if kept else "0"
         ax = idx[axes[0]]
@@ -316,7 +316,7 @@ def _reduce(em: Emitter, node: Apply) -> None:
             em.emit(line)
         em.close(len(idx_all))
         return
-    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {init}, dtype={_np(dtype)})")
+    em.emit(f"{o} = new_full(({', '.join(sizes[d] for d in kept)},), {init}, {_np(dtype)})")
     idx = _open_loops(em, sizes)
     acc = f"{o}[{', '.join(idx[d] for d in kept)}]"
     v = em.fresh("x")
@@ -347,8 +347,8 @@ def _summed_rows(em: Emitter, node: Apply, axes: Sequence[int]) -> bool:
     if not kept:  # (every axis summed: one row)
         em.emit(f"{o} = vsum({rows})")
         return True
-    em.emit(f"{o} = np.full(({', '.join(sizes[d] for d in kept)},), {_init_value('sum', out.dtype)}, "
-            f"dtype={_np(out.dtype)})")
+    em.emit(f"{o} = new_full(({', '.join(sizes[d] for d in kept)},), {_init_value('sum', out.dtype)}, "
+            f"{_np(out.dtype)})")
     idx = _open_loops(em, sizes[:first])
     em.emit(f"{o}[{', '.join(idx[d] for d in kept)}] += vsum({rows}[{', '.join(idx)}])")
     em.close(len(idx))
@@ -385,7 +385,7 @@ def _dot(em: Emitter, node: Apply) -> None:
     rows = f"{an}.shape[0]" if a.ndim == 2 else "1"
     cols = f"{bn}.shape[1]" if b.ndim == 2 else "1"
     shape = ", ".join(s for s, keep in ((rows, a.ndim == 2), (cols, b.ndim == 2)) if keep)
-    em.emit(f"{o} = np.zeros(({shape},), dtype={_np(dtype)})")
+    em.emit(f"{o} = new_zeros(({shape},), {_np(dtype)})")
     em.open(f"for i in range({rows}):")
     em.open(f"for j in range({cols}):")
     em.emit(f"{acc} = {_literal(0, dtype)}")
@@ -406,14 +406,14 @@ def _dimshuffle(em: Emitter, node: Apply) -> None:
     xn = em.name(x)
     o = em.bind(out, f"v{len(em.names)}")
     if x.ndim == 0:
-        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn})")
+        em.emit(f"{o} = new_filled(({', '.join('1' for _ in op.new_order)},), {xn})")
         return
     if out.ndim == 0:
         em.emit(f"{o} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
         return
     kept = [d for d in op.new_order if d != "x"]
     if not kept:  # every dim dropped, only new ones: x[0, ..., 0] is a scalar in the kernel
-        em.emit(f"{o} = np.full(({', '.join('1' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
+        em.emit(f"{o} = new_filled(({', '.join('1' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
         return
     cur = xn
     if op.dropped:
@@ -443,9 +443,9 @@ def _shape(em: Emitter, node: Apply) -> None:
     xn = em.name(x)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if x.ndim == 0:
-        em.emit(f"{o} = np.zeros(0, dtype=np.int64)")
+        em.emit(f"{o} = new_zeros(0, np.int64)")
     else:
-        em.emit(f"{o} = np.array(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), dtype=np.int64)")
+        em.emit(f"{o} = new_vector(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), np.int64)")
 
 
 @emitter(MakeVector)
@@ -453,10 +453,10 @@ def _makevector(em: Emitter, node: Apply) -> None:
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     dtype = node.op.dtype
     if not node.inputs:
-        em.emit(f"{o} = np.zeros(0, dtype={_np(dtype)})")
+        em.emit(f"{o} = new_zeros(0, {_np(dtype)})")
         return
     items = ", ".join(f"{_np(dtype)}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
-    em.emit(f"{o} = np.array(({items},), dtype={_np(dtype)})")
+    em.emit(f"{o} = new_vector(({items},), {_np(dtype)})")
 
 
 @emitter(Reshape)
@@ -474,7 +474,7 @@ def _reshape(em: Emitter, node: Apply) -> None:
     bad = [f"{s} < 0" for s in dims] + [f"{s} != 1" for d, s in enumerate(dims) if out.broadcastable[d]]
     em.fail_if(joined(bad or [f"({size}) != 1"]),  # (to no dims: one element)
                f"ValueError({_msg(f'cannot reshape {_label(x)} into the requested shape')})")
-    src = f"np.full((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
+    src = f"new_filled((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
     if out.ndim == 0:
         em.emit(f"{o} = {src}.reshape((1,))[0]")
     else:
@@ -511,9 +511,9 @@ def _alloc(em: Emitter, node: Apply) -> None:
     if out.ndim == 0:
         em.emit(f"{o} = {_np(out.dtype)}({vn})")
     elif value.ndim == 0:
-        em.emit(f"{o} = np.full(({', '.join(dims)},), {vn}, dtype={_np(out.dtype)})")
+        em.emit(f"{o} = new_full(({', '.join(dims)},), {vn}, {_np(out.dtype)})")
     else:
-        em.emit(f"{o} = np.empty(({', '.join(dims)},), dtype={_np(out.dtype)})")
+        em.emit(f"{o} = new_empty(({', '.join(dims)},), {_np(out.dtype)})")
         em.copy(o, vn, out.ndim, value.broadcastable)
 
 

@@ -406,6 +406,42 @@ def arena_array(ws, shape, dtype, itemsize):
     return np.empty(shape, dtype)
 
 
+# --- new arrays --------------------------------------------------------------------------------
+# Generated code allocates through these cached helpers, not np.empty/np.zeros/np.full/np.array
+# directly: numba compiles its implementation of each of those once per process and signature
+# (0.2-0.4 s of a cold compile, docs/PERFORMANCE.md "Start-up and compile time"); a call to a
+# helper loads it from the disk cache, already compiled. ``dtype`` is a numpy scalar type or an
+# array's ``.dtype``; ``shape`` an int or a tuple of ints, as numpy takes them.
+@numba.njit(**JIT)
+def new_empty(shape, dtype):
+    """``np.empty(shape, dtype)``."""
+    return np.empty(shape, dtype)
+
+
+@numba.njit(**JIT)
+def new_zeros(shape, dtype):
+    """``np.zeros(shape, dtype)``."""
+    return np.zeros(shape, dtype)
+
+
+@numba.njit(**JIT)
+def new_full(shape, value, dtype):
+    """``np.full(shape, value, dtype)``."""
+    return np.full(shape, value, dtype)
+
+
+@numba.njit(**JIT)
+def new_filled(shape, value):
+    """``np.full(shape, value)``: the value's dtype."""
+    return np.full(shape, value)
+
+
+@numba.njit(**JIT)
+def new_vector(items, dtype):
+    """``np.array(items, dtype)`` for a tuple of numbers."""
+    return np.array(items, dtype)
+
+
 # --- tanh that LLVM can vectorize --------------------------------------------------------------
 # numba calls libm's tanh one element at a time (llvmlite's PyPI builds have no SVML): 336 us for
 # a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
@@ -664,5 +700,6 @@ for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, 
                 _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
                 arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into, _gemm_call, _overlaps,
-                gemm_update):
+                gemm_update, new_empty, new_zeros, new_full, new_filled,
+                new_vector):
     _attach_cache(_helper, _TolerantCache)

@@ -109,7 +109,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         padded = []
         for c, v in array_vars:
             if v.ndim == 0:
-                padded.append(f"np.full(({', '.join('1' for _ in range(nd))},), {c}.item())" if nd else c)
+                padded.append(f"new_filled(({', '.join('1' for _ in range(nd))},), {c}.item())" if nd else c)
             else:
                 padded.append(c)
         if nd == 0:
@@ -137,7 +137,7 @@ def _checked(em: Emitter, x: Variable, view: str, arrays: list, items: Sequence[
         msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
         # checked indices go to a new array, not back into a broadcast view (numba 0.60 types those read-only)
         c = em.fresh("ix")
-        em.emit(f"{c} = np.empty({n}, dtype=np.int64)")
+        em.emit(f"{c} = new_empty({n}, np.int64)")
         em.open(f"for q in range({n}):")
         em.emit(f"{c}[q] = check_index({item}, {view}.shape[{pos}], {msg})")
         em.close()
@@ -226,7 +226,7 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
     perm = _result_perm(op.spec, ndim_b, rest)
     yb = em.fresh("yb")
     if y.ndim == 0:
-        em.emit(f"{yb} = np.full({region_shape}, {yn})" if out_region_ndim else f"{yb} = np.full((1,), {yn})")
+        em.emit(f"{yb} = new_filled({region_shape}, {yn})" if out_region_ndim else f"{yb} = new_filled((1,), {yn})")
     else:
         numpy_order = f"np.transpose(np.empty({region_shape}), ({', '.join(map(str, perm))},)).shape" if perm else region_shape
         ys = em.fresh("ys")

@@ -43,7 +43,7 @@ def _mrg_uniform(em: Emitter, node: Apply) -> None:
     em.emit(f"{streams} = {new}.shape[0]")
     bad = f"{op}: the state {_label(node.inputs[0])} must have shape (n_streams, 6) with n_streams >= 1"
     em.fail_if(f"{new}.shape[1] != 6 or ({streams} == 0 and {n} > 0)", f"ValueError({_msg(bad)})")
-    em.emit(f"{out} = np.empty({n}, dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_empty({n}, {_np(op.dtype)})")
     s, i = em.fresh("s"), em.fresh("i")
     x = [em.fresh("x") for _ in range(6)]
     k = em.fresh("k")
@@ -84,9 +84,9 @@ def _multinomial(em: Emitter, node: Apply) -> None:
     dtype = node.inputs[0].dtype
     cum = em.fresh("cum")
     c, r, m, acc = em.fresh("c"), em.fresh("r"), em.fresh("j"), em.fresh("acc")
-    em.emit(f"{out} = np.zeros(({rows}, {outcomes}), dtype={_np(node.outputs[0].dtype)})")
+    em.emit(f"{out} = new_zeros(({rows}, {outcomes}), {_np(node.outputs[0].dtype)})")
     # cumulative sums in the probabilities' dtype, added in order (numpy's cumsum adds so too)
-    em.emit(f"{cum} = np.empty(({rows}, {outcomes}), dtype={_np(dtype)})")
+    em.emit(f"{cum} = new_empty(({rows}, {outcomes}), {_np(dtype)})")
     em.open(f"for {r} in range({rows}):")
     em.emit(f"{acc} = {_literal(0, dtype)}")
     em.open(f"for {m} in range({outcomes}):")
@@ -114,7 +114,7 @@ def _choice(em: Emitter, node: Apply) -> None:
         message = f"{op}: cannot draw more values without replacement than there are outcomes"
         em.fail_if(f"{n} > {outcomes}", f"ValueError({_msg(message)})")
     p, c, r, m, acc, pick, u = (em.fresh(t) for t in ("p", "c", "r", "j", "acc", "pick", "uu"))
-    em.emit(f"{out} = np.zeros(({rows}, {n}), dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_zeros(({rows}, {n}), {_np(op.dtype)})")
     em.emit(f"{p} = contiguous({pvals}).copy()")
     em.open(f"for {c} in range({n}):")
     em.open(f"for {r} in range({rows}):")
@@ -185,7 +185,7 @@ def _random_state_draw(em: Emitter, node: Apply) -> None:
     a = _flat_param(em, node.inputs[2], dims, i)
     b = _flat_param(em, node.inputs[3], dims, i)
     out, av, bv = em.fresh("z"), em.fresh("pa"), em.fresh("pb")
-    em.emit(f"{out} = np.empty({n}, dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_empty({n}, {_np(op.dtype)})")
     em.open(f"for {i} in range({n}):")
     em.emit(f"{av} = {a}")
     em.emit(f"{bv} = {b}")
@@ -219,7 +219,7 @@ def _random_state_permutation(em: Emitter, node: Apply) -> None:
     m, out, i, j, tmp = em.fresh("m"), em.fresh("z"), em.fresh("i"), em.fresh("j"), em.fresh("tmp")
     em.emit(f"{m} = np.int64({em.name(node.inputs[2])})")
     em.fail_if(f"{m} < 0", f"ValueError({_msg(f'{op}: n {_label(node.inputs[2])} is negative')})")
-    em.emit(f"{out} = np.empty(({count}, {m}), dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_empty(({count}, {m}), {_np(op.dtype)})")
     em.open(f"for {r} in range({count}):")
     em.open(f"for {i} in range({m}):")
     em.emit(f"{out}[{r}, {i}] = {i}")
@@ -240,7 +240,7 @@ def _emit_cumulative(em: Emitter, node: Apply, k: int, m: str) -> tuple[str, str
     total below a double)."""
     p = em.name(node.inputs[k])
     cum, acc, last, j = em.fresh("cum"), em.fresh("acc"), em.fresh("last"), em.fresh("j")
-    em.emit(f"{cum} = np.empty({m}, dtype=np.float64)")
+    em.emit(f"{cum} = new_empty({m}, np.float64)")
     em.emit(f"{acc} = 0.0")
     em.emit(f"{last} = {m} - 1")
     em.open(f"for {j} in range({m}):")
@@ -277,7 +277,7 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
     em.emit(f"{m} = {a}.shape[0]")
     em.fail_if(f"{m} == 0 and {k} > 0",
                f"ValueError({_msg(f'{op}: cannot choose from the empty {_label(node.inputs[2])}')})")
-    em.emit(f"{out} = np.empty({k}, dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_empty({k}, {_np(op.dtype)})")
     if op.replace:
         message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
         em.fail_if(f"{p}.shape[0] != 0 and {p}.shape[0] != {m}", f"ValueError({_msg(message)})")
@@ -308,14 +308,14 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
         message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
         em.fail_if(f"{p}.shape[0] != {m}", f"ValueError({_msg(message)})")
         left, jj, total = em.fresh("left"), em.fresh("j"), em.fresh("tot")
-        em.emit(f"{left} = np.empty({m}, dtype=np.float64)")
+        em.emit(f"{left} = new_empty({m}, np.float64)")
         em.open(f"for {jj} in range({m}):")
         message = f"{op}: the probabilities {_label(node.inputs[3])} must be finite and >= 0"
         em.fail_if(f"not ({p}[{jj}] >= 0 and np.isfinite({p}[{jj}]))", f"ValueError({_msg(message)})")
         em.emit(f"{left}[{jj}] = np.float64({p}[{jj}])")
         em.close()
         cum, last = em.fresh("cum"), em.fresh("last")
-        em.emit(f"{cum} = np.empty({m}, dtype=np.float64)")
+        em.emit(f"{cum} = new_empty({m}, np.float64)")
         em.open(f"for {i} in range({k}):")
         em.emit(f"{total} = 0.0")
         em.open(f"for {jj} in range({m}):")
@@ -355,7 +355,7 @@ def _random_state_multinomial(em: Emitter, node: Apply) -> None:
     em.fail_if(f"{m} == 0 and {n} * {count} > 0",
                f"ValueError({_msg(f'{op}: pvals {_label(node.inputs[3])} has no outcomes')})")
     cum, last = _emit_cumulative(em, node, 3, m)
-    em.emit(f"{out} = np.zeros(({count}, {m}), dtype={_np(op.dtype)})")
+    em.emit(f"{out} = new_zeros(({count}, {m}), {_np(op.dtype)})")
     em.open(f"for {r} in range({count}):")
     em.open(f"for {t} in range({n}):")
     _emit_categorical(em, cum, last, m, st, pick)

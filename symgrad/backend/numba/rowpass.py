@@ -1,7 +1,7 @@
 """Row passes: a RowStream node (one pass over X for ``dot(X.T, f(dot(X, w), ...))``) printed as
 helper functions beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
-``ROW_BLOCK`` rows, ``rowpassK_par`` runs it on fixed row chunks, one per thread, and ``rowpassK``
-checks shapes, picks the chunk count and adds the per-chunk results in chunk order.
+``ROW_BLOCK`` rows, ``rowpassK_par`` runs it on fixed row chunks, one per thread; the kernel
+itself checks shapes, picks the chunk count and adds the per-chunk results in chunk order.
 """
 from __future__ import annotations
 
@@ -27,18 +27,21 @@ ROW_THREADS = numba.config.NUMBA_NUM_THREADS
 
 @emitter(RowStream)
 def _row_stream(em: Emitter, node: Apply) -> None:
-    names = [em.name(v) for v in node.inputs]
-    outs = [em.bind(o, f"v{len(em.names)}") for o in node.outputs]
     fname = f"rowpass{len(em.extra)}"
     em.extra.append(_row_pass_functions(fname, node, em.row_block, em.suffix))
-    em.emit(f"{', '.join(outs)}, = {fname}{em.suffix}({', '.join(names)})")
+    names = [em.name(v) for v in node.inputs]
+    results = _row_entry(em, fname, node, names)
+    for o, r in zip(node.outputs, results):
+        em.bind(o, r)
 
 
 def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -> tuple[JitFunction, ...]:
-    """Three functions: ``{fname}_rows`` streams rows [lo, hi) into a gradient and sum accumulators;
-    ``{fname}_par`` runs it on fixed row chunks, one per thread (``parallel=True``); ``{fname}``
-    checks shapes, picks the thread count (:func:`row_threads`) and adds the per-thread partial
-    results in chunk order, so a result depends only on the thread count, never on scheduling.
+    """The functions beside the kernel: ``{fname}_rows`` streams rows [lo, hi) into a gradient and
+    sum accumulators; ``{fname}_par`` runs it on fixed row chunks, one per thread
+    (``parallel=True``). The kernel itself checks the shapes, picks the chunk count and adds the
+    per-chunk results in chunk order (:func:`_row_entry`), so a result depends only on the chunk
+    count, never on scheduling. (That part was a third function; in the kernel it costs numba
+    one compile of the row functions' code less: every caller compiles its callees' code again.)
     Every name (and every call between them) ends with ``suffix``."""
     op = node.op
     X, w, *rest = node.inputs
@@ -50,12 +53,10 @@ def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -
     os_ = [f"o{k}" for k in range(n_out)]
     ts = [f"t{k}" for k in range(n_sum)]
     data = ["X", "w"] + rs + sc
-    rows_name, par_name, entry_name = f"{fname}_rows{suffix}", f"{fname}_par{suffix}", f"{fname}{suffix}"
+    rows_name, par_name = f"{fname}_rows{suffix}", f"{fname}_par{suffix}"
     parts = [JitFunction(rows_name, _row_chunk_source(rows_name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST")]
     if config.parallel:
         parts.append(JitFunction(par_name, _row_par_source(par_name, rows_name, data, os_, ts, block), "JIT_PAR"))
-    parts.append(JitFunction(entry_name, _row_entry_source(entry_name, rows_name, par_name, op, X, w, rows,
-                                                            scalars, data, os_, ts), "JIT_FAST"))
     return tuple(parts)
 
 
@@ -83,8 +84,8 @@ def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalar
             em.emit(f"a{k} += {codes[1 + len(os_) + k]}")
 
     dt = _np(X.dtype)
-    em.emit(f"za = np.empty({B}, dtype={dt})")
-    em.emit(f"qa = np.empty({B}, dtype={dt})")
+    em.emit(f"za = new_empty({B}, {dt})")
+    em.emit(f"qa = new_empty({B}, {dt})")
     em.emit(f"nb = hi - (hi - lo) % {B}")
     em.open(f"for i in range(lo, nb, {B}):")
     for b in range(B):
@@ -141,52 +142,70 @@ def _row_par_source(name: str, rows_name: str, data: list, os_: list, ts: list, 
     ])
 
 
-def _row_entry_source(name, rows_name, par_name, op, X, w, rows, scalars, data, os_, ts) -> str:
-    em = Emitter()
-    em.emit("n = X.shape[0]")
-    em.emit("m = X.shape[1]")
-    em.fail_if("w.shape[0] != m",
+def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[str]:
+    """Emit into the kernel the row pass ``fname`` (its functions' names end with the emitter's
+    suffix) over the kernel's values ``names`` (X, w, the
+    row inputs, the scalars): shape checks, the chunk count, the per-chunk partial results and
+    their sum in chunk order. Returns the names of the gradient, the row outputs and the sums."""
+    op = node.op
+    X, w, *rest = node.inputs
+    rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
+    rows_name, par_name = f"{fname}_rows{em.suffix}", f"{fname}_par{em.suffix}"
+    Xn, wn, *rest_n = names
+    row_n, scalar_n = rest_n[:op.n_rows], rest_n[op.n_rows:]
+    n, m, nt, start, c = (em.fresh(p) for p in ("n", "m", "nt", "start", "c"))
+    em.emit(f"{n} = {Xn}.shape[0]")
+    em.emit(f"{m} = {Xn}.shape[1]")
+    em.fail_if(f"{wn}.shape[0] != {m}",
                f"ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
-    for k, v in enumerate(rows):
-        em.fail_if(f"r{k}.shape[0] != n",
+    for v, r in zip(rows, row_n):
+        em.fail_if(f"{r}.shape[0] != {n}",
                    f"ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
-    inner = list(data)
-    for k, v in enumerate(scalars):  # scalars arrive 0-d (as numbers) or as 1-element vectors
+    inner = [Xn, wn, *row_n]
+    for v, s in zip(scalars, scalar_n):  # scalars arrive 0-d (as numbers) or as 1-element vectors
         if v.ndim:
-            em.emit(f"sv{k} = s{k}[0]")
-            inner[inner.index(f"s{k}")] = f"sv{k}"
-    for k, (_, dt) in enumerate(op.row_exprs):
-        em.emit(f"o{k} = np.empty(n, dtype={_np(dt)})")
+            sv = em.fresh("sv")
+            em.emit(f"{sv} = {s}[0]")
+            inner.append(sv)
+        else:
+            inner.append(s)
+    os_ = [em.fresh("ro") for _ in op.row_exprs]
+    for o, (_, dt) in zip(os_, op.row_exprs):
+        em.emit(f"{o} = new_empty({n}, {_np(dt)})")
     # the chunk count is fixed when the kernel is generated (results never depend on how many
     # threads run at call time); numba.set_num_threads(1) runs the same chunks on one thread
-    em.emit(f"nt = row_chunks(n, m, {ROW_THREADS if config.parallel else 1})")
+    em.emit(f"{nt} = row_chunks({n}, {m}, {ROW_THREADS if config.parallel else 1})")
     # per-thread partial results; one thread uses row 0 (the same argument types either way, so
     # the row function compiles once)
-    em.emit(f"G = np.zeros((nt, m), dtype={_np(op.grad_dtype)})")
-    for k, (_, dt) in enumerate(op.sum_exprs):
-        em.emit(f"t{k}s = np.zeros((nt, 1), dtype={_np(dt)})")
-    sums = [f"{t}s" for t in ts]
+    G = em.fresh("G")
+    em.emit(f"{G} = new_zeros(({nt}, {m}), {_np(op.grad_dtype)})")
+    sums = [em.fresh("ts") for _ in op.sum_exprs]
+    for t, (_, dt) in zip(sums, op.sum_exprs):
+        em.emit(f"{t} = new_zeros(({nt}, 1), {_np(dt)})")
     # (row 0 passed as a variable, not a literal: the same argument types as in the threads)
-    em.emit("start = n - n")
-    serial = f"{rows_name}({', '.join(inner + ['start', 'n', 'G[0]'] + os_ + [f'{t}[0]' for t in sums])})"
+    em.emit(f"{start} = {n} - {n}")
+    serial = f"{rows_name}({', '.join(inner + [start, n, f'{G}[0]'] + os_ + [f'{t}[0]' for t in sums])})"
     if config.parallel:
-        em.open("if nt == 1:")
+        em.open(f"if {nt} == 1:")
         em.emit(serial)
         em.close()
         em.open("else:")
-        em.emit(f"{par_name}({', '.join(['nt'] + inner + ['G'] + os_ + sums)})")
+        em.emit(f"{par_name}({', '.join([nt] + inner + [G] + os_ + sums)})")
         em.close()
     else:
         em.emit(serial)
-    em.emit("g = G[0]")
-    em.open("for c in range(1, nt):")  # chunk order: deterministic for a given thread count
-    em.emit("g += G[c]")
-    for t in sums:
-        em.emit(f"{t}[0, 0] += {t}[c, 0]")
+    g, j = em.fresh("g"), em.fresh("j")
+    em.emit(f"{g} = {G}[0]")
+    em.open(f"for {c} in range(1, {nt}):")  # chunk order: deterministic for a given thread count
+    em.open(f"for {j} in range({m}):")  # (a loop: numba's array += costs more to compile)
+    em.emit(f"{g}[{j}] += {G}[{c}, {j}]")
     em.close()
-    for k, (_, dt) in enumerate(op.sum_exprs):
-        em.emit(f"t{k} = {_np(dt)}(t{k}s[0, 0])")
-    results = ["g"] + os_ + ts
-    return (f"def {name}({', '.join(data)}):\n" + "\n".join(em.lines)
-            + f"\n    return ({', '.join(results)},)")
-
+    for t in sums:
+        em.emit(f"{t}[0, 0] += {t}[{c}, 0]")
+    em.close()
+    totals = []
+    for t, (_, dt) in zip(sums, op.sum_exprs):
+        total = em.fresh("t")
+        em.emit(f"{total} = {_np(dt)}({t}[0, 0])")
+        totals.append(total)
+    return [g] + os_ + totals

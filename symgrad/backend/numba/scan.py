@@ -104,11 +104,11 @@ def _scan(em: Emitter, node: Apply) -> None:
     for j in range(n_ys):
         y = inner.outputs[c + j]
         yv = em.fresh("y")
-        em.emit(f"{yv} = np.empty({(0,) * (y.ndim + 1)!r}, dtype={_np(y.dtype)})")  # sized at step 0
+        em.emit(f"{yv} = new_empty({(0,) * (y.ndim + 1)!r}, {_np(y.dtype)})")  # sized at step 0
         ys.append(yv)
         if c + j in direct:
             spare[j] = em.fresh("y")
-            em.emit(f"{spare[j]} = np.empty({(0,) * y.ndim!r}, dtype={_np(y.dtype)})")
+            em.emit(f"{spare[j]} = new_empty({(0,) * y.ndim!r}, {_np(y.dtype)})")
     t = em.fresh("t")
     rows = []  # each sequence's row of step t
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):

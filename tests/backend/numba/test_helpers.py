@@ -172,3 +172,32 @@ def test_checks_keep_the_loops_hot():
         f(*[x] * 3, x[:2], *[x] * 9)
     llvm = f.inspect_llvm(f.signatures[0])
     assert not re.search(r"call [^\n]*vtanh", llvm)  # inlined into both loops (then vectorized)
+
+
+@numba.njit
+def _allocate(n, x, a):
+    return (helpers.new_empty((n, 3), np.float32).shape, helpers.new_empty(n, a.dtype).dtype == a.dtype,
+            helpers.new_zeros((n, 2), np.bool_), helpers.new_zeros(n, a.dtype),
+            helpers.new_full((2, n), x, np.float32), helpers.new_filled((n,), x), helpers.new_filled((1,), True),
+            helpers.new_vector((n, x, True), np.float64), helpers.new_vector((a.shape[0],), np.int64),
+            helpers.new_empty((), np.float64).shape)
+
+
+def test_new_arrays_are_numpys():
+    """The allocation helpers generated code calls give what numpy's functions give."""
+    a = np.arange(4, dtype=np.int32)
+    shape, same_dtype, zeros, zeros_like_a, full, filled, flags, vector, shape_vector, empty0 = _allocate(3, 2.5, a)
+    assert shape == (3, 3) and same_dtype and empty0 == ()
+    for got, want in [(zeros, np.zeros((3, 2), np.bool_)), (zeros_like_a, np.zeros(3, np.int32)),
+                      (full, np.full((2, 3), 2.5, np.float32)), (filled, np.full((3,), 2.5)),
+                      (flags, np.full((1,), True)), (vector, np.array((3, 2.5, True), np.float64)),
+                      (shape_vector, np.array((4,), np.int64))]:
+        assert got.dtype == want.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+
+
+def test_new_arrays_refuse_negative_sizes():
+    with pytest.raises(ValueError):
+        helpers.new_empty((-1, 2), np.float64)
+    with pytest.raises(ValueError):
+        helpers.new_zeros(-3, np.float64)

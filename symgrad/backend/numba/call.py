@@ -137,15 +137,12 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
     namespace = entries(plan.module.parts, load_module(plan.module, plan.uncached))
     info = plan.info
 
-    def load_serial():
-        return entries(plan.module.parts, load_module(plan.module.serial(), plan.uncached))
-
     def entry(suffix: str):
         jitted, run_loop = namespace["kernel" + suffix], namespace.get("loop" + suffix)
         if info.threaded:  # a row pass runs on threads: see threads.py
             chooser = ThreadChooser()
-            jitted = parallel_kernel(namespace, load_serial, chooser, "kernel" + suffix)
-            run_loop = run_loop and parallel_loop(namespace, load_serial, chooser, updated, "loop" + suffix)
+            jitted = parallel_kernel(namespace, chooser, "kernel" + suffix)
+            run_loop = run_loop and parallel_loop(namespace, chooser, updated, "loop" + suffix)
         return jitted, run_loop
 
     jitted, run_loop = entry("")

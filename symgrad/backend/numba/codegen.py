@@ -79,6 +79,7 @@ class KernelModule:
     functions: tuple[JitFunction, ...]
     arena: bool = False  # whether the kernel takes the arena argument last (arena.py)
     parts: tuple[Parts, ...] = ()  # of each function that calls the parts of a split kernel
+    threaded: bool = False  # whether a function hands chunks to numba's threads (run_chunks, chunks.py)
 
     def __post_init__(self):
         for f in self.functions:  # (a plan read back from disk is built through here too)
@@ -97,16 +98,6 @@ class KernelModule:
         """The module's text (what the cache stores and a user reads), without imports."""
         return "\n\n\n".join(([self.prelude] if self.prelude else []) + [f.source for f in self.functions])
 
-    @property
-    def threaded(self) -> bool:
-        """Whether a function runs a loop on threads."""
-        return any(f.options == "JIT_PAR" for f in self.functions)
-
-    def serial(self) -> "KernelModule":
-        """The same functions, none compiled with ``parallel=True``: numba runs a ``prange`` loop as
-        a plain one then, so the same row chunks run in order on the calling thread (the same bits)."""
-        return replace(self, functions=tuple(replace(f, options="JIT_FAST") if f.options == "JIT_PAR" else f
-                                             for f in self.functions))
 
     def extended(self, *others: "KernelModule") -> "KernelModule":
         """This module's functions followed by those of ``others``, which must read the same
@@ -115,7 +106,8 @@ class KernelModule:
             if other.prelude and other.prelude != self.prelude:
                 raise RuntimeError("numba backend: a copy of a kernel has other module constants")
         return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions),
-                       parts=self.parts + tuple(p for o in others for p in o.parts))
+                       parts=self.parts + tuple(p for o in others for p in o.parts),
+                       threaded=self.threaded or any(o.threaded for o in others))
 
 
 def _reads(order, outputs: Sequence[Variable]) -> dict[int, int]:
@@ -248,7 +240,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     if len(em.lines) <= MAX_PART_LINES:
         body = "\n".join(start + em.lines)
         main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
-        return KernelModule(prelude, helpers + (main,), em.arena_used)
+        return KernelModule(prelude, helpers + (main,), em.arena_used, threaded=em.threaded)
     parts, current, size = [], [], 0
     for chunk in chunks:
         if current and size + len(chunk[0]) > MAX_PART_LINES:
@@ -279,4 +271,4 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         steps.append(PartCall(part_name, tuple(params), tuple(returns)))
     main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
     sequence = Parts(name + suffix, tuple(args), bool(start), tuple(steps), tuple(results))
-    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used, (sequence,))
+    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used, (sequence,), em.threaded)

@@ -10,7 +10,7 @@ from ...config import config
 from ...graph import Apply
 from ...tensor.nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ConvParams
 from ...tensor.signal.pool import MODES, Pool, PoolGrad, PoolParams
-from .emit import Emitter, JitFunction, _label, _msg, emitter, joined
+from .emit import Emitter, _label, _msg, emitter, joined
 from .rowpass import ROW_THREADS
 
 
@@ -47,30 +47,22 @@ def _args(p: ConvParams, pads: list[str], flip: bool = True) -> str:
 # --- the batch on threads --------------------------------------------------------------------
 # With ``config.parallel`` a convolution's images are split into fixed chunks, one per thread
 # (``image_chunks``: the count is fixed when the kernel is generated, so a filter gradient, summed
-# chunk by chunk, never depends on how many threads run). One function generated into the
-# kernel's module runs the chunks of every convolution of the module on threads, as a row pass's
-# does: a kernel with it is ``threaded`` (threads.py chooses all threads or one per call, a forked
-# child gets a serial build). One for all three kinds because numba compiles a parallel function
-# in 1-2 s: LeNet's training kernel took 7 s longer to compile with three. Such a kernel runs with
-# BLAS on one thread (``KernelInfo.one_blas_thread``, blas.py): OpenBLAS's own threads
-# would compete with numba's.
+# chunk by chunk, never depends on how many threads run). ``run_chunks`` (chunks.py) hands the
+# chunks to numba's threads, each running ``convkernels.conv2d_chunk``: one cached function for
+# all three kinds and every kernel (a ``prange`` in the kernel's module made numba compile a
+# parallel function per kernel, 1-2 s each). A kernel with it is ``threaded`` (threads.py chooses
+# all threads or one per call) and runs with BLAS on one thread (``KernelInfo.one_blas_thread``,
+# blas.py): OpenBLAS's own threads would compete with numba's.
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2  # (convkernels.conv2d_images)
-_PARALLEL = """def {name}(nt, x, g, rows, out, totals, kh, kw, geometry):
-    n = g.shape[0]
-    for c in numba.prange(nt):
-        conv2d_images(x, g, rows, out, totals, kh, kw, geometry, c, c * n // nt, (c + 1) * n // nt)
-    return 0"""
 
 
 def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, totals: str, kh: str, kw: str,
                 p: ConvParams, pads: list[str], work: str) -> None:
     """Emit the call that runs a convolution's images in chunks (``convkernels.conv2d_images``;
     ``g`` gives the batch size, the forward pass passes its result as ``g``): on threads through
-    the module's parallel function, or in one chunk on this thread when the work is small (a
-    parallel region would cost more than it saves)."""
-    name = f"{em.global_prefix}conv_par{em.suffix}"
-    if not any(f.name == name for group in em.extra for f in group):
-        em.extra.append((JitFunction(name, _PARALLEL.format(name=name), "JIT_PAR"),))
+    ``run_chunks``, or in one chunk on this thread when the work is small (a parallel region would
+    cost more than it saves)."""
+    em.threaded = True
     nt, geometry = em.fresh("nt"), em.fresh("geometry")
     em.emit(f"{nt} = image_chunks({g}.shape[0], {work}, {ROW_THREADS})")
     # the padding, strides, dilation and the kind in an int64 array: numba types integer constants
@@ -83,7 +75,7 @@ def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, tot
     em.emit(f"conv2d_images({args}, {zero}, {zero}, {g}.shape[0])")
     em.close()
     em.open("else:")
-    em.emit(f"{name}({nt}, {args})")
+    em.emit(f"run_chunks({nt}, conv2d_chunk, ({args}, {nt}))")
     em.close()
 
 

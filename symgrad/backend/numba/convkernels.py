@@ -201,6 +201,16 @@ def conv2d_images(x, g, rows, out, totals, kh, kw, geometry, c, lo, hi):
 
 
 @numba.njit(**JIT)
+def conv2d_chunk(c, st):
+    """Chunk ``c`` of ``nt`` of a convolution's images (``conv2d_images``), for ``run_chunks``:
+    ``st`` is ``(x, g, rows, out, totals, kh, kw, geometry, nt)``; the batch size is ``g``'s."""
+    x, g, rows, out, totals, kh, kw, geometry, nt = st
+    n = g.shape[0]
+    conv2d_images(x, g, rows, out, totals, kh, kw, geometry, c, c * n // nt, (c + 1) * n // nt)
+    return 0
+
+
+@numba.njit(**JIT)
 def image_chunks(n, work, most):
     """Chunks of images (one per thread) for a convolution of ``work`` multiply-adds over ``n``
     images: ``most`` for large ones, one below ~2**20 (a few hundred microseconds: waking the
@@ -343,6 +353,6 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
 # A damaged cache entry is compiled again, not raised (as the helpers' are).
 for _kernel in (filter_rows, _im2col, _col2im, conv2d_forward_images, conv2d_forward, conv2d_grad_inputs_images,
                 conv2d_grad_inputs, conv2d_grad_weights_images, filters_from_rows, conv2d_grad_weights,
-                conv2d_images, image_chunks, _windows,
+                conv2d_images, conv2d_chunk, image_chunks, _windows,
                 _halves, _max_pool_2x2, _max_pool_2x2_grad, pool_forward, pool_backward):
     _attach_cache(_kernel, _TolerantCache)

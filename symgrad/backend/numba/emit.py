@@ -29,9 +29,10 @@ ARENA = "ws"
 
 
 # The jit options of a generated function, by their names in helpers.py: plain (JIT), a row pass's
-# loops (JIT_FAST: sums may be reassociated), a row pass's thread dispatch (JIT_PAR: its prange
-# loop runs on threads). Options are data of the function, chosen where it is generated.
-JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_PAR")
+# loops (JIT_FAST: sums may be reassociated), a chunk that ``run_chunks`` runs on numba's threads
+# (JIT_CHUNK: a row pass's rows, a convolution's images). Options are data of the function, chosen
+# where it is generated.
+JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_CHUNK")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Emitter:
         self.used: set[str] = set()  # kernel variables read by the node being emitted
         self.variables: set[str] = set()
         self.extra: list[tuple[JitFunction, ...]] = []  # functions beside the kernel, per row pass
+        self.threaded = False  # whether the kernel hands chunks to numba's threads (run_chunks)
         self.row_block = ROW_BLOCK  # rows per register block of a row pass
         self.suffix = ""  # ends the name of every generated function (a copy of a kernel: _W, _L)
         self.global_prefix = "C"  # module constants' names (a scan's step graph gets its own)

@@ -24,6 +24,7 @@ from .blas import (
     SGEMM_SYMBOL as _SGEMM_SYMBOL,
     register as _register_blas,
 )
+from .chunks import run_chunks  # noqa: F401  (generated modules import it from here)
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
@@ -36,8 +37,9 @@ JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
 # The elementwise functions written in plain arithmetic (vexp, vtanh, sigmoid64): multiply-adds
 # fused (a polynomial's Horner steps become one FMA each, rounded once), nothing reordered.
 JIT_FMA = dict(JIT, fastmath={"contract"})
-# The thread-dispatch function of a row pass: only its prange loop runs in parallel.
-JIT_PAR = dict(JIT_FAST, parallel=True)
+# A function that ``run_chunks`` (chunks.py) runs on numba's threads, one call per chunk: a row
+# pass's chunk of rows, a convolution's chunk of images. The name marks the kernel as threaded.
+JIT_CHUNK = dict(JIT_FAST)
 # Below this many elements of X a row pass stays on one thread: starting the threads (~5 us)
 # would cost more than the second core saves.
 PARALLEL_MIN_ELEMENTS = 100_000

@@ -42,7 +42,7 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 7
+PLAN_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class KernelPlan:
         plan = cls(
             module=KernelModule(_text(data["prelude"]), tuple(JitFunction(_text(n), _text(s), _text(o))
                                                               for n, o, s in data["functions"]),
-                                _flag(info["arena"]), tuple(_parts(p) for p in data["parts"])),
+                                _flag(info["arena"]), tuple(_parts(p) for p in data["parts"]),
+                                _flag(info["threaded"])),
             info=KernelInfo(may_alias=tuple(_flag(b) for b in info["may_alias"]),
                             inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
@@ -83,8 +84,6 @@ class KernelPlan:
                             threaded=_flag(info["threaded"]), loops=_flag(info["loops"]),
                             arena=_flag(info["arena"]), one_blas_thread=_flag(info["one_blas_thread"])),
             uncached=tuple(_text(n) for n in data["uncached"]))
-        if plan.info.threaded != plan.module.threaded:
-            raise ValueError("plan: threaded flag disagrees with its functions")
         if plan.info.arena != plan.module.arena:
             raise ValueError("plan: arena flag disagrees with its module")
         return plan

@@ -1,7 +1,8 @@
 """Row passes: a RowStream node (one pass over X for ``dot(X.T, f(dot(X, w), ...))``) printed as
 helper functions beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
-``ROW_BLOCK`` rows, ``rowpassK_par`` runs it on fixed row chunks, one per thread; the kernel
-itself checks shapes, picks the chunk count and adds the per-chunk results in chunk order.
+``ROW_BLOCK`` rows, ``rowpassK_chunk`` runs it on one of fixed row chunks; the kernel itself
+checks shapes, picks the chunk count, runs the chunks on numba's threads (``run_chunks``,
+chunks.py) and adds the per-chunk results in chunk order.
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ def _row_stream(em: Emitter, node: Apply) -> None:
 
 def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -> tuple[JitFunction, ...]:
     """The functions beside the kernel: ``{fname}_rows`` streams rows [lo, hi) into a gradient and
-    sum accumulators; ``{fname}_par`` runs it on fixed row chunks, one per thread
-    (``parallel=True``). The kernel itself checks the shapes, picks the chunk count and adds the
-    per-chunk results in chunk order (:func:`_row_entry`), so a result depends only on the chunk
-    count, never on scheduling. (That part was a third function; in the kernel it costs numba
-    one compile of the row functions' code less: every caller compiles its callees' code again.)
+    sum accumulators; ``{fname}_chunk`` runs it on one of the fixed row chunks (the kernel hands
+    the chunks to numba's threads with ``run_chunks``, chunks.py). The kernel itself checks the
+    shapes, picks the chunk count and adds the per-chunk results in chunk order (:func:`_row_entry`),
+    so a result depends only on the chunk count, never on scheduling. (That part was a third
+    function; in the kernel it costs numba one compile of the row functions' code less: every
+    caller compiles its callees' code again.)
     Every name (and every call between them) ends with ``suffix``."""
     op = node.op
     X, w, *rest = node.inputs
@@ -53,10 +55,11 @@ def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -
     os_ = [f"o{k}" for k in range(n_out)]
     ts = [f"t{k}" for k in range(n_sum)]
     data = ["X", "w"] + rs + sc
-    rows_name, par_name = f"{fname}_rows{suffix}", f"{fname}_par{suffix}"
+    rows_name, chunk_name = f"{fname}_rows{suffix}", f"{fname}_chunk{suffix}"
     parts = [JitFunction(rows_name, _row_chunk_source(rows_name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST")]
     if config.parallel:
-        parts.append(JitFunction(par_name, _row_par_source(par_name, rows_name, data, os_, ts, block), "JIT_PAR"))
+        parts.append(JitFunction(chunk_name, _row_thread_source(chunk_name, rows_name, data, os_, ts, block),
+                                 "JIT_CHUNK"))
     return tuple(parts)
 
 
@@ -125,19 +128,19 @@ def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalar
     return f"def {name}({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
 
 
-def _row_par_source(name: str, rows_name: str, data: list, os_: list, ts: list, block: int) -> str:
-    """One fixed chunk of rows per thread; chunk edges are multiples of the block."""
-    params = ["nt"] + data + ["G"] + os_ + [f"{t}s" for t in ts]
-    per_thread = [f"{t}s[c]" for t in ts]
-    args = data + ["lo", "hi", "G[c]"] + os_ + per_thread
+def _row_thread_source(name: str, rows_name: str, data: list, os_: list, ts: list, block: int) -> str:
+    """Chunk ``c`` of ``nt`` fixed chunks of rows (their edges are multiples of the block); the
+    state tuple holds the data, the per-chunk results and ``nt``."""
+    state = data + ["G"] + os_ + [f"{t}s" for t in ts] + ["nt"]
+    args = data + ["lo", "hi", "G[c]"] + os_ + [f"{t}s[c]" for t in ts]
     return "\n".join([
-        f"def {name}({', '.join(params)}):",
+        f"def {name}(c, st):",
+        f"    {', '.join(state)}, = st",
         "    n = X.shape[0]",
         f"    per = (n // nt) // {block} * {block}",
-        "    for c in numba.prange(nt):",
-        "        lo = c * per",
-        "        hi = n if c == nt - 1 else lo + per",
-        f"        {rows_name}({', '.join(args)})",
+        "    lo = c * per",
+        "    hi = n if c == nt - 1 else lo + per",
+        f"    {rows_name}({', '.join(args)})",
         "    return 0",
     ])
 
@@ -150,7 +153,7 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     op = node.op
     X, w, *rest = node.inputs
     rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
-    rows_name, par_name = f"{fname}_rows{em.suffix}", f"{fname}_par{em.suffix}"
+    rows_name, chunk_name = f"{fname}_rows{em.suffix}", f"{fname}_chunk{em.suffix}"
     Xn, wn, *rest_n = names
     row_n, scalar_n = rest_n[:op.n_rows], rest_n[op.n_rows:]
     n, m, nt, start, c = (em.fresh(p) for p in ("n", "m", "nt", "start", "c"))
@@ -186,11 +189,12 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     em.emit(f"{start} = {n} - {n}")
     serial = f"{rows_name}({', '.join(inner + [start, n, f'{G}[0]'] + os_ + [f'{t}[0]' for t in sums])})"
     if config.parallel:
+        em.threaded = True
         em.open(f"if {nt} == 1:")
         em.emit(serial)
         em.close()
         em.open("else:")
-        em.emit(f"{par_name}({', '.join([nt] + inner + [G] + os_ + sums)})")
+        em.emit(f"run_chunks({nt}, {chunk_name}, ({', '.join(inner + [G] + os_ + sums + [nt])},))")
         em.close()
     else:
         em.emit(serial)

@@ -63,6 +63,7 @@ def _scan(em: Emitter, node: Apply) -> None:
                       suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct)
     em.globals.extend(line for line in module.prelude.splitlines())
     em.extra.append(module.functions)
+    em.threaded = em.threaded or module.threaded
     step = f"step{suffix}"
     what = f"scan {op.name!r}" if op.name else "scan"
 

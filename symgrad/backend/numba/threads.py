@@ -15,9 +15,9 @@ freedom is used here, per call:
 - **workqueue** (numba's fallback threading layer) is not thread-safe: until a thread-safe layer
   (omp, tbb) is known to be in use, parallel kernels are called under one process-wide lock.
 - **fork**: GNU OpenMP terminates a child forked from a process that already ran a parallel region
-  when the child launches one. A forked child therefore runs a serial build of the same kernel:
-  the same functions compiled without ``parallel=True`` (``KernelModule.serial``), which run the
-  same row chunks one after the other (the same bits).
+  when the child launches one. A forked child therefore runs every call on one thread: with one
+  thread ``run_chunks`` (chunks.py) runs the same chunks one after the other on the calling
+  thread and starts no parallel region (the same bits).
 """
 from __future__ import annotations
 
@@ -205,22 +205,8 @@ def _guarded(fn: Callable, args: tuple, parallel: bool):
         return result
 
 
-def _once(load: Callable[[], dict]) -> Callable[[], dict]:
-    """``load``, called at most once (the serial build is compiled only in a forked child)."""
-    done: list = []
-
-    def get() -> dict:
-        if not done:
-            done.append(load())
-        return done[0]
-
-    return get
-
-
-def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
-                    name: str = "kernel") -> Callable:
+def parallel_kernel(namespace: dict, chooser: ThreadChooser, name: str = "kernel") -> Callable:
     """``namespace[name]`` called on all threads or one, as ``chooser`` finds faster."""
-    serial = _once(load_serial)
     warm = False
 
     fn = namespace[name]
@@ -231,7 +217,7 @@ def parallel_kernel(namespace: dict, load_serial: Callable[[], dict], chooser: T
     def call(*args):
         nonlocal warm, free, way
         if _state["forked"]:
-            return serial()[name](*args)
+            return _run(fn, args, False)
         if free > 0:  # (> 0: two threads may both take the last free call, leaving -1)
             free -= 1
             parallel, start = way, None
@@ -330,19 +316,17 @@ def carry(args: list, result, slots) -> None:
         args[slot] = np.ascontiguousarray(value) if isinstance(value, np.ndarray) else type(args[slot])(value)
 
 
-def parallel_loop(namespace: dict, load_serial: Callable[[], dict], chooser: ThreadChooser,
-                  updated: dict, name: str = "loop") -> Callable:
+def parallel_loop(namespace: dict, chooser: ThreadChooser, updated: dict, name: str = "loop") -> Callable:
     """``namespace[name]`` run in segments (see :func:`loop_segments`), each on all threads or
     one; ``updated`` (input slot -> result index) carries each segment's new shared values into
     the next. Segments compute exactly the steps one loop would."""
-    serial = _once(load_serial)
     slots = sorted(updated.items())
     warm = False
 
     def call(n, *args):
         nonlocal warm
         if _state["forked"]:
-            return serial()[name](n, *args)
+            return _run(namespace[name], (n, *args), False)
         args = list(args)
         for slot, _ in slots:  # later segments get writable state (carry): so must the first
             if isinstance(args[slot], np.ndarray) and not args[slot].flags.writeable:

@@ -28,11 +28,10 @@ ROW_BLOCK = 8  # rows per block: their dots share each load of w, their gradient
 ARENA = "ws"
 
 
-# The jit options of a generated function, by their names in helpers.py: plain (JIT), a row pass's
-# loops (JIT_FAST: sums may be reassociated), a chunk that ``run_chunks`` runs on numba's threads
-# (JIT_CHUNK: a row pass's rows, a convolution's images). Options are data of the function, chosen
-# where it is generated.
-JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_CHUNK")
+# The jit options of a generated function, by their names in helpers.py: plain (JIT) or a row pass's
+# loops (JIT_FAST: sums may be reassociated). Options are data of the function, chosen where it is
+# generated.
+JIT_OPTIONS = ("JIT", "JIT_FAST")
 
 
 @dataclass(frozen=True)

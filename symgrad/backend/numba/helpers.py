@@ -37,9 +37,6 @@ JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
 # The elementwise functions written in plain arithmetic (vexp, vtanh, sigmoid64): multiply-adds
 # fused (a polynomial's Horner steps become one FMA each, rounded once), nothing reordered.
 JIT_FMA = dict(JIT, fastmath={"contract"})
-# A function that ``run_chunks`` (chunks.py) runs on numba's threads, one call per chunk: a row
-# pass's chunk of rows, a convolution's chunk of images. The name marks the kernel as threaded.
-JIT_CHUNK = dict(JIT_FAST)
 # Below this many elements of X a row pass stays on one thread: starting the threads (~5 us)
 # would cost more than the second core saves.
 PARALLEL_MIN_ELEMENTS = 100_000

@@ -42,7 +42,7 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 8
+PLAN_VERSION = 9
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Row passes: a RowStream node (one pass over X for ``dot(X.T, f(dot(X, w), ...))``) printed as
 helper functions beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
-``ROW_BLOCK`` rows, ``rowpassK_chunk`` runs it on one of fixed row chunks; the kernel itself
-checks shapes, picks the chunk count, runs the chunks on numba's threads (``run_chunks``,
-chunks.py) and adds the per-chunk results in chunk order.
+``ROW_BLOCK`` rows, one of a fixed number of row chunks per call; the kernel itself checks shapes,
+picks the chunk count, runs the chunks on numba's threads (``run_chunks``, chunks.py) and adds the
+per-chunk results in chunk order.
 """
 from __future__ import annotations
 
@@ -37,38 +37,41 @@ def _row_stream(em: Emitter, node: Apply) -> None:
 
 
 def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -> tuple[JitFunction, ...]:
-    """The functions beside the kernel: ``{fname}_rows`` streams rows [lo, hi) into a gradient and
-    sum accumulators; ``{fname}_chunk`` runs it on one of the fixed row chunks (the kernel hands
-    the chunks to numba's threads with ``run_chunks``, chunks.py). The kernel itself checks the
-    shapes, picks the chunk count and adds the per-chunk results in chunk order (:func:`_row_entry`),
-    so a result depends only on the chunk count, never on scheduling. (That part was a third
-    function; in the kernel it costs numba one compile of the row functions' code less: every
-    caller compiles its callees' code again.)
-    Every name (and every call between them) ends with ``suffix``."""
+    """The function beside the kernel, ``{fname}_rows{suffix}(c, st)``: chunk ``c`` of the fixed row
+    chunks, streamed into its gradient and sum accumulators. The kernel itself checks the shapes,
+    picks the chunk count, hands the chunks to numba's threads (``run_chunks``, chunks.py) and adds
+    the per-chunk results in chunk order (:func:`_row_entry`), so a result depends only on the
+    chunk count, never on scheduling. (One function: numba compiles a callee's code again in
+    every caller, and a separate entry and chunk dispatcher each cost a compile of the row code.)"""
     op = node.op
     X, w, *rest = node.inputs
     rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
-    n_out, n_sum = len(op.row_exprs), len(op.sum_exprs)
     width = "float32" if X.dtype == "float32" else "float64"
     rs = [f"r{k}" for k in range(len(rows))]
     sc = [f"s{k}" for k in range(len(scalars))]
-    os_ = [f"o{k}" for k in range(n_out)]
-    ts = [f"t{k}" for k in range(n_sum)]
-    data = ["X", "w"] + rs + sc
-    rows_name, chunk_name = f"{fname}_rows{suffix}", f"{fname}_chunk{suffix}"
-    parts = [JitFunction(rows_name, _row_chunk_source(rows_name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST")]
-    if config.parallel:
-        parts.append(JitFunction(chunk_name, _row_thread_source(chunk_name, rows_name, data, os_, ts, block),
-                                 "JIT_CHUNK"))
-    return tuple(parts)
+    os_ = [f"o{k}" for k in range(len(op.row_exprs))]
+    ts = [f"t{k}" for k in range(len(op.sum_exprs))]
+    name = f"{fname}_rows{suffix}"
+    return (JitFunction(name, _row_chunk_source(name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST"),)
 
 
 def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,
                       ts: list, B: int) -> str:
-    """Rows [lo, hi): dots in register blocks of ``B`` rows, the row expressions, and the
-    gradient accumulated into ``g`` while the block's rows are still in cache."""
+    """Chunk ``c`` of ``nt``, rows [lo, hi) (chunk edges are multiples of the block; the state
+    tuple ``st`` holds the data, the per-chunk results and ``nt``): dots in register blocks of
+    ``B`` rows, the row expressions, and the gradient accumulated into ``g`` while the block's rows
+    are still in cache."""
     zero = _literal(0, X.dtype)
     em = Emitter()
+    state = ["X", "w"] + rows + scalars + ["G"] + os_ + [f"{t}s" for t in ts] + ["nt"]
+    em.emit(f"{', '.join(state)}, = st")
+    em.emit("n = X.shape[0]")
+    em.emit(f"per = (n // nt) // {B} * {B}")
+    em.emit("lo = c * per")
+    em.emit("hi = n if c == nt - 1 else lo + per")
+    em.emit("g = G[c]")
+    for t in ts:
+        em.emit(f"{t} = {t}s[c]")
     em.emit("m = X.shape[1]")
     for k in range(len(ts)):
         em.emit(f"a{k} = {_literal(0, op.sum_exprs[k][1])}")
@@ -124,25 +127,7 @@ def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalar
     em.close(2)
     for k, t in enumerate(ts):
         em.emit(f"{t}[0] += a{k}")
-    params = ["X", "w"] + rows + scalars + ["lo", "hi", "g"] + os_ + ts
-    return f"def {name}({', '.join(params)}):\n" + "\n".join(em.lines) + "\n    return 0"
-
-
-def _row_thread_source(name: str, rows_name: str, data: list, os_: list, ts: list, block: int) -> str:
-    """Chunk ``c`` of ``nt`` fixed chunks of rows (their edges are multiples of the block); the
-    state tuple holds the data, the per-chunk results and ``nt``."""
-    state = data + ["G"] + os_ + [f"{t}s" for t in ts] + ["nt"]
-    args = data + ["lo", "hi", "G[c]"] + os_ + [f"{t}s[c]" for t in ts]
-    return "\n".join([
-        f"def {name}(c, st):",
-        f"    {', '.join(state)}, = st",
-        "    n = X.shape[0]",
-        f"    per = (n // nt) // {block} * {block}",
-        "    lo = c * per",
-        "    hi = n if c == nt - 1 else lo + per",
-        f"    {rows_name}({', '.join(args)})",
-        "    return 0",
-    ])
+    return f"def {name}(c, st):\n" + "\n".join(em.lines) + "\n    return 0"
 
 
 def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[str]:
@@ -153,10 +138,10 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     op = node.op
     X, w, *rest = node.inputs
     rows, scalars = rest[:op.n_rows], rest[op.n_rows:]
-    rows_name, chunk_name = f"{fname}_rows{em.suffix}", f"{fname}_chunk{em.suffix}"
+    rows_name = f"{fname}_rows{em.suffix}"
     Xn, wn, *rest_n = names
     row_n, scalar_n = rest_n[:op.n_rows], rest_n[op.n_rows:]
-    n, m, nt, start, c = (em.fresh(p) for p in ("n", "m", "nt", "start", "c"))
+    n, m, nt, c = (em.fresh(p) for p in ("n", "m", "nt", "c"))
     em.emit(f"{n} = {Xn}.shape[0]")
     em.emit(f"{m} = {Xn}.shape[1]")
     em.fail_if(f"{wn}.shape[0] != {m}",
@@ -178,26 +163,18 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     # the chunk count is fixed when the kernel is generated (results never depend on how many
     # threads run at call time); numba.set_num_threads(1) runs the same chunks on one thread
     em.emit(f"{nt} = row_chunks({n}, {m}, {ROW_THREADS if config.parallel else 1})")
-    # per-thread partial results; one thread uses row 0 (the same argument types either way, so
-    # the row function compiles once)
+    # per-chunk partial results
     G = em.fresh("G")
     em.emit(f"{G} = new_zeros(({nt}, {m}), {_np(op.grad_dtype)})")
     sums = [em.fresh("ts") for _ in op.sum_exprs]
     for t, (_, dt) in zip(sums, op.sum_exprs):
         em.emit(f"{t} = new_zeros(({nt}, 1), {_np(dt)})")
-    # (row 0 passed as a variable, not a literal: the same argument types as in the threads)
-    em.emit(f"{start} = {n} - {n}")
-    serial = f"{rows_name}({', '.join(inner + [start, n, f'{G}[0]'] + os_ + [f'{t}[0]' for t in sums])})"
-    if config.parallel:
+    state = f"({', '.join(inner + [G] + os_ + sums + [nt])},)"
+    if config.parallel:  # (one chunk runs on this thread, no parallel region: chunks.py)
         em.threaded = True
-        em.open(f"if {nt} == 1:")
-        em.emit(serial)
-        em.close()
-        em.open("else:")
-        em.emit(f"run_chunks({nt}, {chunk_name}, ({', '.join(inner + [G] + os_ + sums + [nt])},))")
-        em.close()
+        em.emit(f"run_chunks({nt}, {rows_name}, {state})")
     else:
-        em.emit(serial)
+        em.emit(f"{rows_name}({n} - {n}, {state})")  # (chunk 0 as a variable: an intp, not a literal)
     g, j = em.fresh("g"), em.fresh("j")
     em.emit(f"{g} = {G}[0]")
     em.open(f"for {c} in range(1, {nt}):")  # chunk order: deterministic for a given thread count

@@ -7,7 +7,8 @@ iterations that only calls the row function. This intrinsic compiles ``fn`` as a
 function and prints a small C-ABI wrapper beside the call (the gufunc signature numba's threading
 layers take: ``void(char **args, intp *dims, intp *steps, void *data)``) that reads the state
 tuple through ``data`` and runs the chunks it is handed. The chunks go to numba's own thread pool
-(``numba_parallel_for``, the function its parfors call, with ``get_num_threads()`` threads), so
+(``numba_parallel_for``, the function its parfors call, with ``get_num_threads()`` threads, at
+most one per chunk: workqueue would give all of a short range to one thread), so
 ``numba.set_num_threads`` and the threading layer (omp, tbb, workqueue) act on them as on a
 ``prange``. With one thread (or one chunk) they run in order on the calling thread, with no
 parallel region at all: that is how threads.py runs a kernel on one thread, and how a forked child
@@ -16,8 +17,12 @@ of a process that used GNU OpenMP runs it safely.
 Chunk indices travel as offsets: the wrapper's one "array" argument is ``data`` itself with a
 step of one byte, so the layer hands chunk ``r`` the pointer ``data + r`` (no index array).
 
-``fn`` must not raise (its status is not looked at): the row and convolution chunks it runs have
-no checks of their own; the kernel checked the shapes before.
+An exception in a chunk is raised by the kernel: on one thread at once (the calling thread
+stops at the failing chunk); on threads the wrapper marks the failure, the other chunks finish, and
+the kernel runs the chunks again in order on the calling thread, so the first failing chunk raises
+its own exception (a chunk that failed on a thread and not again raises RuntimeError). Chunks
+write only the kernel's own arrays, never its inputs, so running them again changes nothing a
+caller sees. ``fn`` returns an integer (a returned array would never be released).
 
 >>> import numba, numpy as np
 >>> @numba.njit
@@ -62,6 +67,8 @@ def run_chunks(typingctx, count, fn, state):
         return None
     start_threads()
     inner = fn.get_call_type(typingctx, (types.intp, state), {})  # compiles fn
+    if inner is None or not isinstance(inner.return_type, types.Integer):
+        return None
 
     def codegen(context, builder, signature, args):
         n, _, st = args
@@ -73,35 +80,45 @@ def run_chunks(typingctx, count, fn, state):
         module = builder.module
         state_type = context.get_value_type(state)
 
-        def call(b, c, value):
-            context.call_internal_no_propagate(b, compiled.fndesc, inner, [c, value])
+        # what the threads read through ``data``: the state and a flag a failing chunk sets
+        shared_type = ir.LiteralStructType([state_type, ir.IntType(32)])
+
+        def in_order(b):  # every chunk on this thread; an exception leaves the kernel at once
+            with cgutils.for_range(b, n) as loop:
+                context.call_internal(b, compiled.fndesc, inner, [loop.index, st])
 
         wrapper = ir.Function(module, _WRAPPER, module.get_unique_name("symgrad_chunks"))
         wrapper.linkage = "internal"
         wb = ir.IRBuilder(wrapper.append_basic_block("entry"))
         arrays, dims, _steps, data = wrapper.args
-        value = wb.load(wb.bitcast(data, state_type.as_pointer()))
+        shared = wb.bitcast(data, shared_type.as_pointer())
+        value = wb.load(cgutils.gep_inbounds(wb, shared, 0, 0))
         first = wb.sub(wb.ptrtoint(wb.load(arrays), _INTP), wb.ptrtoint(data, _INTP))
         with cgutils.for_range(wb, wb.load(dims)) as loop:  # (OpenMP hands one chunk, tbb a range)
-            call(wb, wb.add(first, loop.index), value)
+            status, _ = context.call_internal_no_propagate(wb, compiled.fndesc, inner,
+                                                           [wb.add(first, loop.index), value])
+            with wb.if_then(status.is_error, likely=False):
+                wb.store(ir.IntType(32)(1), cgutils.gep_inbounds(wb, shared, 0, 1))
         wb.ret_void()
 
         get_threads = cgutils.get_or_insert_function(module, _GET_NUM_THREADS, "get_num_threads")
         parallel_for = cgutils.get_or_insert_function(module, _PARALLEL_FOR, "numba_parallel_for")
         # (the C function returns an int: only its low 32 bits are defined)
         threads = builder.sext(builder.trunc(builder.call(get_threads, []), ir.IntType(32)), _INTP)
+        threads = builder.select(builder.icmp_signed("<", n, threads), n, threads)  # (workqueue: one chunk each)
         one = _INTP(1)
-        serial = builder.or_(builder.icmp_signed("<=", threads, one), builder.icmp_signed("<=", n, one))
-        state_at = cgutils.alloca_once(builder, state_type)
-        builder.store(st, state_at)
-        data_at = builder.bitcast(state_at, _I8P)
+        serial = builder.icmp_signed("<=", threads, one)
+        shared = cgutils.alloca_once(builder, shared_type)
+        builder.store(st, cgutils.gep_inbounds(builder, shared, 0, 0))
+        failed_at = cgutils.gep_inbounds(builder, shared, 0, 1)
+        builder.store(ir.IntType(32)(0), failed_at)
+        data_at = builder.bitcast(shared, _I8P)
         arrays_at = cgutils.alloca_once(builder, _I8P)
         dims_at = cgutils.alloca_once(builder, _INTP)
         steps_at = cgutils.alloca_once(builder, _INTP)
         with builder.if_else(serial) as (one_thread, threaded):
             with one_thread:
-                with cgutils.for_range(builder, n) as loop:
-                    call(builder, loop.index, st)
+                in_order(builder)
             with threaded:
                 builder.store(data_at, arrays_at)
                 builder.store(n, dims_at)
@@ -109,6 +126,11 @@ def run_chunks(typingctx, count, fn, state):
                 builder.call(parallel_for, [builder.bitcast(wrapper, _I8P), builder.bitcast(arrays_at, _I8P),
                                             builder.bitcast(dims_at, _I8P), builder.bitcast(steps_at, _I8P),
                                             data_at, _INTP(0), one, threads])
+                with builder.if_then(builder.icmp_signed("!=", builder.load(failed_at), ir.IntType(32)(0)),
+                                     likely=False):
+                    in_order(builder)  # the first failing chunk raises its exception here
+                    context.call_conv.return_user_exc(builder, RuntimeError,
+                                                      ("run_chunks: a chunk failed on a thread",))
         return context.get_constant(types.int64, 0)
 
     return types.int64(count, fn, state), codegen

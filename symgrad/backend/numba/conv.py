@@ -98,7 +98,7 @@ def _conv2d(em: Emitter, node: Apply) -> None:
         return
     rows, none = em.fresh("rows"), em.fresh("none")
     em.emit(f"{rows} = filter_rows({wn}, {p.flip})")
-    em.emit(f"{none} = new_empty((0, 0, 0), {o}.dtype)")
+    em.emit(f"{none} = new_empty((np.int64(0), np.int64(0), np.int64(0)), {o}.dtype)")
     _run_images(em, FORWARD, xn, o, rows, o, none, f"{wn}.shape[2]", f"{wn}.shape[3]", p, pads,
                 f"{o}.size * {rows}.shape[1]")
 
@@ -125,13 +125,13 @@ def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[s
     em.emit(f"{g} = contiguous({gn})")
     if isinstance(node.op, Conv2dGradInputs):
         em.emit(f"{rows} = np.ascontiguousarray(filter_rows({an}, {p.flip}).T)")
-        em.emit(f"{none} = new_empty((0, 0, 0), {o}.dtype)")
+        em.emit(f"{none} = new_empty((np.int64(0), np.int64(0), np.int64(0)), {o}.dtype)")
         _run_images(em, GRAD_INPUTS, o, g, rows, o, none, f"{an}.shape[2]", f"{an}.shape[3]", p, pads,
                     f"{g}.size * {rows}.shape[0]")
     else:
         per_filter, totals = f"{o}.shape[1] * {o}.shape[2] * {o}.shape[3]", em.fresh("totals")
-        em.emit(f"{rows} = new_empty((0, 0), {o}.dtype)")
-        em.emit(f"{totals} = new_zeros(({ROW_THREADS}, {o}.shape[0], {per_filter}), {o}.dtype)")
+        em.emit(f"{rows} = new_empty((np.int64(0), np.int64(0)), {o}.dtype)")
+        em.emit(f"{totals} = new_zeros((np.int64({ROW_THREADS}), {o}.shape[0], {per_filter}), {o}.dtype)")
         _run_images(em, GRAD_WEIGHTS, an, g, rows, o, totals, f"{o}.shape[2]", f"{o}.shape[3]", p, pads,
                     f"{g}.size * {per_filter}")
         em.emit(f"filters_from_rows({totals}, {p.flip}, {o})")  # (the chunks' sums added in chunk order)

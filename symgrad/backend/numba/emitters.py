@@ -291,7 +291,7 @@ def _reduce(em: Emitter, node: Apply) -> None:
             return
         kept_sizes = ", ".join(sizes[d] for d in kept)
         best = em.fresh("best")
-        em.emit(f"{best} = new_empty(({kept_sizes},), {_np(src_dtype)})" if kept else f"{best} = new_empty((1,), {_np(src_dtype)})")
+        em.emit(f"{best} = new_empty(({kept_sizes},), {_np(src_dtype)})" if kept else f"{best} = new_empty((np.int64(1),), {_np(src_dtype)})")
         em.emit(f"{o} = new_zeros(({kept_sizes},), np.int64)" if kept else f"{o} = np.int64(0)")
         idx = _open_loops(em, sizes)
         k = ", ".join(idx[d] for d in kept) if kept else "0"
@@ -406,14 +406,14 @@ def _dimshuffle(em: Emitter, node: Apply) -> None:
     xn = em.name(x)
     o = em.bind(out, f"v{len(em.names)}")
     if x.ndim == 0:
-        em.emit(f"{o} = new_filled(({', '.join('1' for _ in op.new_order)},), {xn})")
+        em.emit(f"{o} = new_filled(({', '.join('np.int64(1)' for _ in op.new_order)},), {xn})")
         return
     if out.ndim == 0:
         em.emit(f"{o} = {xn}[{', '.join('0' for _ in range(x.ndim))}]")
         return
     kept = [d for d in op.new_order if d != "x"]
     if not kept:  # every dim dropped, only new ones: x[0, ..., 0] is a scalar in the kernel
-        em.emit(f"{o} = new_filled(({', '.join('1' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
+        em.emit(f"{o} = new_filled(({', '.join('np.int64(1)' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
         return
     cur = xn
     if op.dropped:
@@ -443,7 +443,7 @@ def _shape(em: Emitter, node: Apply) -> None:
     xn = em.name(x)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if x.ndim == 0:
-        em.emit(f"{o} = new_zeros(0, np.int64)")
+        em.emit(f"{o} = new_zeros(np.int64(0), np.int64)")
     else:
         em.emit(f"{o} = new_vector(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), np.int64)")
 
@@ -453,7 +453,7 @@ def _makevector(em: Emitter, node: Apply) -> None:
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     dtype = node.op.dtype
     if not node.inputs:
-        em.emit(f"{o} = new_zeros(0, {_np(dtype)})")
+        em.emit(f"{o} = new_zeros(np.int64(0), {_np(dtype)})")
         return
     items = ", ".join(f"{_np(dtype)}({em.name(v)})" if dtype != "bool" else f"({em.name(v)} != 0)" for v in node.inputs)
     em.emit(f"{o} = new_vector(({items},), {_np(dtype)})")
@@ -474,7 +474,7 @@ def _reshape(em: Emitter, node: Apply) -> None:
     bad = [f"{s} < 0" for s in dims] + [f"{s} != 1" for d, s in enumerate(dims) if out.broadcastable[d]]
     em.fail_if(joined(bad or [f"({size}) != 1"]),  # (to no dims: one element)
                f"ValueError({_msg(f'cannot reshape {_label(x)} into the requested shape')})")
-    src = f"new_filled((1,), {xn})" if x.ndim == 0 else f"contiguous({xn})"
+    src = f"new_filled((np.int64(1),), {xn})" if x.ndim == 0 else f"contiguous({xn})"
     if out.ndim == 0:
         em.emit(f"{o} = {src}.reshape((1,))[0]")
     else:

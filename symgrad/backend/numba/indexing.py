@@ -109,7 +109,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         padded = []
         for c, v in array_vars:
             if v.ndim == 0:
-                padded.append(f"new_filled(({', '.join('1' for _ in range(nd))},), {c}.item())" if nd else c)
+                padded.append(f"new_filled(({', '.join('np.int64(1)' for _ in range(nd))},), {c}.item())" if nd else c)
             else:
                 padded.append(c)
         if nd == 0:
@@ -226,7 +226,7 @@ def _inc_subtensor(em: Emitter, node: Apply) -> None:
     perm = _result_perm(op.spec, ndim_b, rest)
     yb = em.fresh("yb")
     if y.ndim == 0:
-        em.emit(f"{yb} = new_filled({region_shape}, {yn})" if out_region_ndim else f"{yb} = new_filled((1,), {yn})")
+        em.emit(f"{yb} = new_filled({region_shape}, {yn})" if out_region_ndim else f"{yb} = new_filled((np.int64(1),), {yn})")
     else:
         numpy_order = f"np.transpose(np.empty({region_shape}), ({', '.join(map(str, perm))},)).shape" if perm else region_shape
         ys = em.fresh("ys")

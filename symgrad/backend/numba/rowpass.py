@@ -1,5 +1,5 @@
 """Row passes: a RowStream node (one pass over X for ``dot(X.T, f(dot(X, w), ...))``) printed as
-helper functions beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
+a function beside the kernel: ``rowpassK_rows`` streams rows in register blocks of
 ``ROW_BLOCK`` rows, one of a fixed number of row chunks per call; the kernel itself checks shapes,
 picks the chunk count, runs the chunks on numba's threads (``run_chunks``, chunks.py) and adds the
 per-chunk results in chunk order.
@@ -90,8 +90,8 @@ def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalar
             em.emit(f"a{k} += {codes[1 + len(os_) + k]}")
 
     dt = _np(X.dtype)
-    em.emit(f"za = new_empty({B}, {dt})")
-    em.emit(f"qa = new_empty({B}, {dt})")
+    em.emit(f"za = new_empty(np.int64({B}), {dt})")  # (not a literal: one helper signature)
+    em.emit(f"qa = new_empty(np.int64({B}), {dt})")
     em.emit(f"nb = hi - (hi - lo) % {B}")
     em.open(f"for i in range(lo, nb, {B}):")
     for b in range(B):
@@ -168,7 +168,7 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     em.emit(f"{G} = new_zeros(({nt}, {m}), {_np(op.grad_dtype)})")
     sums = [em.fresh("ts") for _ in op.sum_exprs]
     for t, (_, dt) in zip(sums, op.sum_exprs):
-        em.emit(f"{t} = new_zeros(({nt}, 1), {_np(dt)})")
+        em.emit(f"{t} = new_zeros(({nt}, np.int64(1)), {_np(dt)})")
     state = f"({', '.join(inner + [G] + os_ + sums + [nt])},)"
     if config.parallel:  # (one chunk runs on this thread, no parallel region: chunks.py)
         em.threaded = True

@@ -39,6 +39,16 @@ def _reversed(v: Variable) -> Variable | None:
     return None
 
 
+def _zeros_shape(ndim: int) -> str:
+    """An all-zero shape of ``ndim`` dimensions as int64 values, not literals (numba compiles a
+    callee again for every literal value).
+
+    >>> _zeros_shape(2), _zeros_shape(0)
+    ('(np.int64(0), np.int64(0),)', '()')
+    """
+    return "(" + "".join("np.int64(0), " for _ in range(ndim)).rstrip(" ") + ")"
+
+
 @emitter(Scan)
 def _scan(em: Emitter, node: Apply) -> None:
     from .codegen import generate  # (codegen imports this module to register the emitter)
@@ -105,11 +115,11 @@ def _scan(em: Emitter, node: Apply) -> None:
     for j in range(n_ys):
         y = inner.outputs[c + j]
         yv = em.fresh("y")
-        em.emit(f"{yv} = new_empty({(0,) * (y.ndim + 1)!r}, {_np(y.dtype)})")  # sized at step 0
+        em.emit(f"{yv} = new_empty({_zeros_shape(y.ndim + 1)}, {_np(y.dtype)})")  # sized at step 0
         ys.append(yv)
         if c + j in direct:
             spare[j] = em.fresh("y")
-            em.emit(f"{spare[j]} = new_empty({(0,) * y.ndim!r}, {_np(y.dtype)})")
+            em.emit(f"{spare[j]} = new_empty({_zeros_shape(y.ndim)}, {_np(y.dtype)})")
     t = em.fresh("t")
     rows = []  # each sequence's row of step t
     for var, q in zip(node.inputs[1 + c:1 + c + s], seqs):

@@ -98,7 +98,6 @@ class KernelModule:
         """The module's text (what the cache stores and a user reads), without imports."""
         return "\n\n\n".join(([self.prelude] if self.prelude else []) + [f.source for f in self.functions])
 
-
     def extended(self, *others: "KernelModule") -> "KernelModule":
         """This module's functions followed by those of ``others``, which must read the same
         constants (copies of one kernel) or none."""

@@ -59,9 +59,9 @@ FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2  # (convkernels.conv2d_images)
 def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, totals: str, kh: str, kw: str,
                 p: ConvParams, pads: list[str], work: str) -> None:
     """Emit the call that runs a convolution's images in chunks (``convkernels.conv2d_images``;
-    ``g`` gives the batch size, the forward pass passes its result as ``g``): on threads through
-    ``run_chunks``, or in one chunk on this thread when the work is small (a parallel region would
-    cost more than it saves)."""
+    ``g`` gives the batch size, the forward pass passes its result as ``g``) through ``run_chunks``:
+    on threads, or in one chunk on this thread when the work is small (``image_chunks``: a parallel
+    region would cost more than it saves)."""
     em.threaded = True
     nt, geometry = em.fresh("nt"), em.fresh("geometry")
     em.emit(f"{nt} = image_chunks({g}.shape[0], {work}, {ROW_THREADS})")
@@ -70,13 +70,7 @@ def _run_images(em: Emitter, kind: int, x: str, g: str, rows: str, out: str, tot
     em.emit(f"{geometry} = np.array(({', '.join([*pads, *map(str, p.subsample), *map(str, p.dilation)])}, {kind}), "
             "dtype=np.int64)")
     args = f"{x}, {g}, {rows}, {out}, {totals}, {kh}, {kw}, {geometry}"
-    em.open(f"if {nt} == 1:")
-    zero = f"{g}.shape[0] - {g}.shape[0]"  # (not a literal 0: the argument types of the threads' calls)
-    em.emit(f"conv2d_images({args}, {zero}, {zero}, {g}.shape[0])")
-    em.close()
-    em.open("else:")
-    em.emit(f"run_chunks({nt}, conv2d_chunk, ({args}, {nt}))")
-    em.close()
+    em.emit(f"run_chunks({nt}, conv2d_chunk, ({args}, {nt}))")  # (one chunk: on this thread)
 
 
 @emitter(Conv2d)

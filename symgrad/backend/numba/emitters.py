@@ -291,7 +291,8 @@ def _reduce(em: Emitter, node: Apply) -> None:
             return
         kept_sizes = ", ".join(sizes[d] for d in kept)
         best = em.fresh("best")
-        em.emit(f"{best} = new_empty(({kept_sizes},), {_np(src_dtype)})" if kept else f"{best} = new_empty((np.int64(1),), {_np(src_dtype)})")
+        best_shape = f"({kept_sizes},)" if kept else "(np.int64(1),)"
+        em.emit(f"{best} = new_empty({best_shape}, {_np(src_dtype)})")
         em.emit(f"{o} = new_zeros(({kept_sizes},), np.int64)" if kept else f"{o} = np.int64(0)")
         idx = _open_loops(em, sizes)
         k = ", ".join(idx[d] for d in kept) if kept else "0"
@@ -316,7 +317,7 @@ def _reduce(em: Emitter, node: Apply) -> None:
             em.emit(line)
         em.close(len(idx_all))
         return
-    em.emit(f"{o} = new_full(({', '.join(sizes[d] for d in kept)},), {init}, {_np(dtype)})")
+    em.emit(f"{o} = new_filled(({', '.join(sizes[d] for d in kept)},), {init})")  # (init: a typed literal)
     idx = _open_loops(em, sizes)
     acc = f"{o}[{', '.join(idx[d] for d in kept)}]"
     v = em.fresh("x")
@@ -347,8 +348,7 @@ def _summed_rows(em: Emitter, node: Apply, axes: Sequence[int]) -> bool:
     if not kept:  # (every axis summed: one row)
         em.emit(f"{o} = vsum({rows})")
         return True
-    em.emit(f"{o} = new_full(({', '.join(sizes[d] for d in kept)},), {_init_value('sum', out.dtype)}, "
-            f"{_np(out.dtype)})")
+    em.emit(f"{o} = new_filled(({', '.join(sizes[d] for d in kept)},), {_init_value('sum', out.dtype)})")
     idx = _open_loops(em, sizes[:first])
     em.emit(f"{o}[{', '.join(idx[d] for d in kept)}] += vsum({rows}[{', '.join(idx)}])")
     em.close(len(idx))
@@ -413,7 +413,8 @@ def _dimshuffle(em: Emitter, node: Apply) -> None:
         return
     kept = [d for d in op.new_order if d != "x"]
     if not kept:  # every dim dropped, only new ones: x[0, ..., 0] is a scalar in the kernel
-        em.emit(f"{o} = new_filled(({', '.join('np.int64(1)' for _ in op.new_order)},), {xn}[{', '.join('0' for _ in range(x.ndim))}])")
+        first = f"{xn}[{', '.join('0' for _ in range(x.ndim))}]"
+        em.emit(f"{o} = new_filled(({', '.join('np.int64(1)' for _ in op.new_order)},), {first})")
         return
     cur = xn
     if op.dropped:
@@ -511,7 +512,7 @@ def _alloc(em: Emitter, node: Apply) -> None:
     if out.ndim == 0:
         em.emit(f"{o} = {_np(out.dtype)}({vn})")
     elif value.ndim == 0:
-        em.emit(f"{o} = new_full(({', '.join(dims)},), {vn}, {_np(out.dtype)})")
+        em.emit(f"{o} = new_filled(({', '.join(dims)},), {_np(out.dtype)}({vn}))")
     else:
         em.emit(f"{o} = new_empty(({', '.join(dims)},), {_np(out.dtype)})")
         em.copy(o, vn, out.ndim, value.broadcastable)

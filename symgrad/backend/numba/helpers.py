@@ -424,14 +424,8 @@ def new_zeros(shape, dtype):
 
 
 @numba.njit(**JIT)
-def new_full(shape, value, dtype):
-    """``np.full(shape, value, dtype)``."""
-    return np.full(shape, value, dtype)
-
-
-@numba.njit(**JIT)
 def new_filled(shape, value):
-    """``np.full(shape, value)``: the value's dtype."""
+    """``np.full(shape, value)``: the value's dtype (generated code passes a typed value)."""
     return np.full(shape, value)
 
 
@@ -699,6 +693,5 @@ for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, 
                 _exp_reduced,
                 mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
                 arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into, _gemm_call, _overlaps,
-                gemm_update, new_empty, new_zeros, new_full, new_filled,
-                new_vector):
+                gemm_update, new_empty, new_zeros, new_filled, new_vector):
     _attach_cache(_helper, _TolerantCache)

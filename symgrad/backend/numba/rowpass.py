@@ -131,10 +131,10 @@ def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalar
 
 
 def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[str]:
-    """Emit into the kernel the row pass ``fname`` (its functions' names end with the emitter's
-    suffix) over the kernel's values ``names`` (X, w, the
-    row inputs, the scalars): shape checks, the chunk count, the per-chunk partial results and
-    their sum in chunk order. Returns the names of the gradient, the row outputs and the sums."""
+    """Emit into the kernel the row pass ``fname`` (its function's name ends with the emitter's
+    suffix) over the kernel's values ``names`` (X, w, the row inputs, the scalars): shape checks,
+    the chunk count, the per-chunk partial results and their sum in chunk order. Returns the names
+    of the gradient, the row outputs and the sums."""
     op = node.op
     X, w, *rest = node.inputs
     rows, scalars = rest[:op.n_rows], rest[op.n_rows:]

@@ -178,7 +178,7 @@ def test_checks_keep_the_loops_hot():
 def _allocate(n, x, a):
     return (helpers.new_empty((n, 3), np.float32).shape, helpers.new_empty(n, a.dtype).dtype == a.dtype,
             helpers.new_zeros((n, 2), np.bool_), helpers.new_zeros(n, a.dtype),
-            helpers.new_full((2, n), x, np.float32), helpers.new_filled((n,), x), helpers.new_filled((1,), True),
+            helpers.new_filled((2, n), np.float32(x)), helpers.new_filled((n,), x), helpers.new_filled((1,), True),
             helpers.new_vector((n, x, True), np.float64), helpers.new_vector((a.shape[0],), np.int64),
             helpers.new_empty((), np.float64).shape)
 

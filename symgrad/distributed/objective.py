@@ -112,8 +112,10 @@ class BlockObjective:
         tasks = []
         for address, indices in by_worker.items():
             args = [futures[i] for i in indices]
-            task = client.submit(worker.evaluate, self.key, self._payload, theta, rows, *args, pure=False,
-                                 workers=[address] if address else None, allow_other_workers=True)
+            # (a block whose holder is gone has no address: any worker, and dask refuses
+            # allow_other_workers without workers)
+            place = dict(workers=[address], allow_other_workers=True) if address else {}
+            task = client.submit(worker.evaluate, self.key, self._payload, theta, rows, *args, pure=False, **place)
             tasks.append((indices, task))
         partial: dict = {}
         self.worker_seconds = []

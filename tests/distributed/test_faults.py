@@ -110,3 +110,15 @@ def test_workers_that_cannot_build_raise_on_the_client(tmp_path, broken):
     assert isinstance(error, RuntimeError), error
     assert "could not build the block function" in str(error)
     assert ("Softmax" if broken is CANNOT_BUILD else "symgrad.distributed.worker") in str(error)
+
+
+def test_blocks_whose_holder_is_gone_run_on_any_worker(monkeypatch):
+    """The scheduler may know no holder of a block (its worker just died): its task goes to any
+    worker (dask refuses ``allow_other_workers`` without ``workers``)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        clean, want = _solution(client)
+        monkeypatch.setattr(Client, "who_has", lambda self, *args, **kwargs: {})
+        again, got = _solution(client)
+        assert again.nit == clean.nit and again.fun == clean.fun
+        np.testing.assert_array_equal(got, want)

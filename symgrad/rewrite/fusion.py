@@ -111,9 +111,28 @@ def _lost_domain(outer: sympy.Expr, subs: dict, fused: sympy.Expr) -> frozenset:
     return frozenset(lost)
 
 
+# sympy.count_ops is slow on large expressions, and fusion asks about deep ones at every step (a
+# 200-node chain: about a quarter of its build). Its exact count only matters near SMALL_EXPR_OPS:
+# past this many operation nodes an expression is counted by its nodes, which is within a small
+# factor of count_ops (``x - y`` is two nodes, Add and Mul(-1, y), and one operation) and far above
+# SMALL_EXPR_OPS either way.
+_EXACT_COUNT_NODES = 40
+
+
 @lru_cache(maxsize=4096)
 def _ops(expr: sympy.Expr) -> int:
-    return sympy.count_ops(expr)
+    """sympy's operation count for small expressions; for large ones the number of operation nodes
+    (each occurrence, as count_ops counts), counted up to just past MAX_FUSED_OPS."""
+    nodes, stack = 0, [expr]
+    while stack:
+        e = stack.pop()
+        if e.is_Atom:
+            continue
+        nodes += 1
+        if nodes > MAX_FUSED_OPS:
+            break
+        stack.extend(e.args)
+    return nodes if nodes > _EXACT_COUNT_NODES else sympy.count_ops(expr)
 
 
 @lru_cache(maxsize=4096)

@@ -79,6 +79,7 @@ _FLOAT_CLOSED = (sympy.Add, sympy.Mul, sympy.Pow, sympy.exp, sympy.log, sympy.ta
                  sympy.Abs, sigmoid, softplus, maximum, minimum)
 
 
+@lru_cache(maxsize=4096)  # (fusion asks about the same inner expression for each of its consumers)
 def _float_closed(expr: sympy.Expr, dtypes: tuple) -> str | None:
     """The answer without evaluating, for the common case: every leaf of one float dtype and every
     operation float-closed. Evaluating prints the whole expression (milliseconds for the large

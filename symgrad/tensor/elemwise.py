@@ -13,7 +13,7 @@ folded into the expression as numbers, which gives numpy 2's "weak scalar" promo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -44,6 +44,10 @@ class Elemwise(Op):
         return Apply(self, inputs, [TensorType(self.dtype, broadcast_pattern(inputs))])
 
     def __str__(self) -> str:
+        return self._text
+
+    @cached_property
+    def _text(self) -> str:  # (kernel error labels print each op several times; a deep one takes ms)
         return f"Elemwise{{{self.expr}}}"
 
 

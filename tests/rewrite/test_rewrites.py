@@ -136,6 +136,22 @@ def _logistic():
     return [X, w, b], 1 / (1 + T.exp(-T.dot(X, w) - b))
 
 
+def test_fusion_counts_operations_exactly_where_the_small_limit_is_decided():
+    from symgrad.rewrite.fusion import MAX_FUSED_OPS, SMALL_EXPR_OPS, _ops
+
+    x, y = S.arg(0), S.arg(1)
+    for small in (x - y, 1 / (1 + sympy.exp(-x)), sympy.tanh(1.01 * x + 0.1) * (y - 2) / x, x * y / 3):
+        assert _ops(small) == sympy.count_ops(small)
+    deep = x
+    for k in range(30):
+        deep = sympy.tanh(1.01 * deep + 0.1)
+    assert SMALL_EXPR_OPS < _ops(deep) <= sympy.count_ops(deep)  # (each level: an Add, a Mul and a tanh)
+    huge = deep
+    for k in range(20):
+        huge = huge * deep.subs(x, S.arg(2 + k))
+    assert MAX_FUSED_OPS < _ops(huge) <= MAX_FUSED_OPS + 1  # (counted only just past the limit)
+
+
 def test_fusion_makes_one_elemwise_node():
     inputs, out = _logistic()
     assert _op_names([out]).count("Elemwise") >= 4

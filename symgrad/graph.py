@@ -193,6 +193,11 @@ class Op:
         (``Softmax`` answers its stable log-softmax: ``T.log(softmax(z))`` is finite for any logits.)"""
         return None
 
+    def shape_source(self, node: Apply) -> "Variable | None":
+        """An input of ``node`` whose shape is always its output's, or None. (``Softmax`` answers
+        its input: ``p.shape`` of ``p = softmax(z)`` then never computes ``p``.)"""
+        return None
+
 
 def toposort(outputs: Iterable[Variable]) -> list[Apply]:
     """Apply nodes needed to compute ``outputs``, every node after the nodes it depends on.

@@ -1,5 +1,6 @@
 """Shapes without values: ``shape(elementwise(a, b))`` is ``shape(a)`` for an input ``a`` of the
-same broadcastable pattern, so computing a shape never forces the elementwise values.
+same broadcastable pattern, and ``shape(softmax(z))`` is ``shape(z)`` (any op's
+``Op.shape_source``), so computing a shape never forces the values.
 
 (This also keeps ``mean``'s element count independent of the values it averages, which lets the
 row-streaming pass compute both in one loop.)
@@ -26,8 +27,11 @@ def _shape_source(node, inputs):
     if not isinstance(node.op, Shape):
         return None
     src = inputs[0]
-    while src.owner is not None and isinstance(src.owner.op, Elemwise):
-        same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
+    while src.owner is not None:
+        if isinstance(src.owner.op, Elemwise):
+            same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
+        else:  # an op that says which input's shape it keeps (a softmax: Op.shape_source)
+            same = [v for v in [src.owner.op.shape_source(src.owner)] if v is not None]
         if not same:
             break
         src = same[0]

@@ -248,6 +248,24 @@ def test_fused_elemwise_keeps_shape_of_unused_input(mode):
     np.testing.assert_array_equal(f([5.0, 6.0, 7.0]), [1.0, 1.0, 1.0])
 
 
+def test_the_shape_of_a_softmax_does_not_compute_it(mode):
+    # Theano's categorical cross-entropy indexes log(p)[arange(p.shape[0]), y]: p itself is unused
+    from symgrad.tensor.nnet import Softmax
+
+    z, y = T.dmatrix("z"), T.lvector("y")
+    p = T.nnet.softmax(z)
+    cost = T.nnet.categorical_crossentropy(p, y).mean()
+    f = sg.function([z, y], [cost, p.shape], mode=mode)
+    kinds = [n.op.log for n in toposort(f.optimized_outputs) if isinstance(n.op, Softmax)]
+    assert kinds == [True]  # the log-softmax only
+    zv, yv = np.random.default_rng(4).standard_normal((5, 3)), np.array([0, 2, 1, 1, 0])
+    got, shape = f(zv, yv)
+    ref = zv - zv.max(1, keepdims=True)
+    ref = ref - np.log(np.exp(ref).sum(1, keepdims=True))
+    np.testing.assert_allclose(got, -ref[np.arange(5), yv].mean(), rtol=1e-14)
+    assert tuple(shape) == (5, 3)
+
+
 # --- stabilization ---------------------------------------------------------------------------
 Z = np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0])
 

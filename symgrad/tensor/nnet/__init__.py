@@ -32,6 +32,9 @@ class Softmax(Op):
         """log of a softmax is the stable log-softmax (see the class docstring)."""
         return None if self.log else Softmax(self.axis, log=True)(node.inputs[0])
 
+    def shape_source(self, node: Apply) -> Variable:
+        return node.inputs[0]
+
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
         if x.dtype[0] != "f":

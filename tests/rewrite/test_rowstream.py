@@ -152,8 +152,35 @@ def _dispatchers(source):
     raise AssertionError("kernel module not found")
 
 
+def _wide_block(monkeypatch):
+    """A wide copy exists only where its block differs from the narrow one (emit.host_row_block:
+    not on x86 without AVX-512): force one, so the tests below run on every CPU."""
+    from symgrad.backend.numba import plan
+
+    monkeypatch.setattr(plan, "ROW_BLOCK_WIDE", 16)
+
+
+def test_the_row_block_follows_the_vector_registers(monkeypatch):
+    from symgrad.backend.numba import plan
+    from symgrad.backend.numba.emit import ROW_BLOCK, host_row_block
+
+    assert host_row_block("x86_64", "+avx2,+fma,+avx512f") == 8  # 32 vector registers
+    assert host_row_block("x86_64", "+avx2,+fma,-avx512f") == 4  # 16
+    assert host_row_block("x86_64", "") == 4 and host_row_block("aarch64", "") == 8
+    inputs, outputs = _logreg_graph()
+    kernel = _par_kernel(inputs, outputs, 1, monkeypatch)
+    assert f"range(lo, nb, {ROW_BLOCK})" in kernel.source
+    inputs, outputs = _logreg_graph("float32")
+    fused = fuse_row_streams(optimize(outputs))
+    monkeypatch.setattr(plan, "ROW_BLOCK_WIDE", ROW_BLOCK)  # no wider block: no wide copy
+    assert wide_slot(inputs, fused) is None
+    monkeypatch.setattr(plan, "ROW_BLOCK_WIDE", 2 * ROW_BLOCK)
+    assert wide_slot(inputs, fused) == 0
+
+
 @pytest.mark.parametrize("chunks", [1, 3])
 def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch, rng):
+    _wide_block(monkeypatch)
     inputs, outputs = _logreg_graph("float32")
     kernel = _par_kernel(inputs, outputs, chunks, monkeypatch)
     assert kernel.info.row_slots == (0,) and kernel.info.wide_slot == 0
@@ -173,7 +200,8 @@ def test_large_float32_inputs_run_a_wide_copy_of_the_kernel(chunks, monkeypatch,
         np.testing.assert_allclose(a, c, rtol=2e-5, atol=1e-5)
 
 
-def test_only_a_float32_row_pass_reading_an_input_gets_a_wide_copy():
+def test_only_a_float32_row_pass_reading_an_input_gets_a_wide_copy(monkeypatch):
+    _wide_block(monkeypatch)
     inputs, outputs = _logreg_graph("float64")
     assert wide_slot(inputs, fuse_row_streams(optimize(outputs))) is None
     x, y, w = T.matrix("x", dtype="float32"), T.vector("y", dtype="float32"), T.vector("w", dtype="float32")

@@ -27,7 +27,7 @@ from ...graph import Constant, flatten_graph
 from ...tensor.elemwise import Elemwise
 from . import diskcache
 from .codegen import KernelModule
-from .plan import PLAN_VERSION, KernelPlan
+from .plan import PLAN_VERSION, KernelPlan, row_blocks
 from .cachedir import (  # noqa: F401
     atomic_write,
     cache_dir,
@@ -114,7 +114,8 @@ def graph_key(inputs, outputs, updated: dict) -> str:
     input types, names (they appear in error messages), constants' bytes, and the environment."""
     leaves, nodes, out_ids, _ = flatten_graph(list(outputs), list(inputs))
     position = {id(v): k for k, v in enumerate(inputs)}
-    parts: list = [PLAN_VERSION, environment_key(), config.floatX, config.parallel, sorted(updated.items()), out_ids]
+    parts: list = [PLAN_VERSION, environment_key(), config.floatX, config.parallel, row_blocks(),
+                   sorted(updated.items()), out_ids]
     for v in leaves:
         if id(v) in position:
             parts.append(("input", position[id(v)], v.type.dtype, v.type.broadcastable, v.name))

@@ -37,7 +37,7 @@ from ...tensor.rowstream import RowStream
 from ...tensor.scan import Scan
 from ..kernel import KernelInfo
 from .codegen import KernelModule, PartCall, Parts, generate
-from .emit import ARENA, JitFunction
+from .emit import ARENA, ROW_BLOCK, JitFunction
 from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
@@ -199,10 +199,18 @@ def row_slots(inputs: Sequence[Variable], outputs: Sequence[Variable], dtype: st
     return found
 
 
+def row_blocks() -> tuple[int, int]:
+    """The row blocks generated code uses on this CPU (part of the plan key: a plan made on another
+    CPU would run, only in blocks chosen for that one)."""
+    return ROW_BLOCK, ROW_BLOCK_WIDE
+
+
 def wide_slot(inputs: Sequence[Variable], outputs: Sequence[Variable]) -> int | None:
     """The first input slot a float32 row pass reads directly as its X, if any: the kernel then gets
     a copy with every row pass in blocks of ``ROW_BLOCK_WIDE`` rows, called when that input has
     ``WIDE_MIN_BYTES`` or more (see rowpass.ROW_BLOCK_WIDE). A kernel whose float32 passes read only
     computed matrices keeps the one kernel: their sizes are not known before the call."""
+    if ROW_BLOCK_WIDE == ROW_BLOCK:  # (no wider block on this CPU: rowpass.ROW_BLOCK_WIDE)
+        return None
     found = row_slots(inputs, outputs, "float32")
     return found[0] if found else None

@@ -11,16 +11,19 @@ import numba
 from ...config import config
 from ...graph import Apply, Variable
 from ...tensor.rowstream import RowStream
-from .emit import Emitter, JitFunction, _label, _literal, _msg, _np, emitter
+from .emit import ROW_BLOCK, Emitter, JitFunction, _label, _literal, _msg, _np, emitter
 from .scalarcode import scalar_codes
 
-# ROW_BLOCK (rows per block) is defined in emit.py, beside the Emitter that carries it.
+# ROW_BLOCK (rows per block, by the CPU's vector registers) is defined in emit.py, beside the
+# Emitter that carries it.
 # A float32 X streamed from memory every step runs faster in blocks of 16 rows (40 000x784: 4.29 ms
 # per step against 4.73 with 8), one in the caches slower (400 rows: 20.1 against 19.0 us; 4 000:
 # 212 against 197 us). Kernels whose float32 row pass reads an input directly therefore carry a
 # second copy generated with this block (functions named *_W), compiled only when first called:
-# the wrapper calls it for inputs of WIDE_MIN_BYTES or more (see backend/numba/__init__.py).
-ROW_BLOCK_WIDE = 16
+# the wrapper calls it for inputs of WIDE_MIN_BYTES or more (see backend/numba/__init__.py). Where
+# the block is 4 (x86 without AVX-512, emit.host_row_block) streamed float32 data ran as fast in
+# blocks of 4 as of 16 (40 000x784: 5.5-5.9 ms either way), so there is no wide copy (the same block).
+ROW_BLOCK_WIDE = 16 if ROW_BLOCK == 8 else ROW_BLOCK
 # Row chunks of a large row pass (one per thread); fixed when a kernel is generated, so results
 # never depend on how many threads happen to run it.
 ROW_THREADS = numba.config.NUMBA_NUM_THREADS

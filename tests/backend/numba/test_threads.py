@@ -382,8 +382,9 @@ def test_float32_loop_segments_keep_scalar_state_float32(rng):
 
 
 def test_the_wide_copy_of_a_float32_kernel_loops_like_its_calls(monkeypatch, rng):
-    from symgrad.backend.numba import call
+    from symgrad.backend.numba import call, plan
 
+    monkeypatch.setattr(plan, "ROW_BLOCK_WIDE", 16)  # (a wide copy on every CPU: emit.host_row_block)
     f, w, b = _float32_step()
     monkeypatch.setattr(call, "WIDE_MIN_BYTES", 0)  # every input counts as large
     X = rng.standard_normal((333, 320)).astype("float32")

@@ -472,8 +472,8 @@ _ROUNDER_BITS = 0x4338000000000000
 
 @numba.njit(**JIT_FMA)
 def _round_log2(y):
-    """(k, 2**k's exponent field + k's bits) for k = y / ln2 rounded to the nearest integer: returns
-    k as a float and the int64 ``k + 1023`` (to shift into an exponent)."""
+    """k = y / ln2 rounded to the nearest integer (|y| < 2**50), as a float and as the int64
+    ``k + 1023``, the biased exponent of 2**k (``_from_bits((k + 1023) << 52)`` is 2**k)."""
     kb = y * _LOG2E + _ROUNDER
     return kb - _ROUNDER, (_to_bits(kb) - _ROUNDER_BITS) + 1023
 

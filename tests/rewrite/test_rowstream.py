@@ -167,6 +167,18 @@ def test_the_row_block_follows_the_vector_registers(monkeypatch):
     assert host_row_block("x86_64", "+avx2,+fma,+avx512f") == 8  # 32 vector registers
     assert host_row_block("x86_64", "+avx2,+fma,-avx512f") == 4  # 16
     assert host_row_block("x86_64", "") == 4 and host_row_block("aarch64", "") == 8
+    from symgrad.backend.numba import emit
+
+    def unknown():
+        raise RuntimeError("no features")
+
+    monkeypatch.setattr(emit.numba.config, "CPU_FEATURES", None)
+    monkeypatch.setattr(emit.numba.config, "CPU_NAME", None)
+    monkeypatch.setattr(emit.binding, "get_host_cpu_features", unknown)
+    assert host_row_block("x86_64") == 4  # LLVM cannot tell: the smaller register file
+    monkeypatch.setattr(emit.numba.config, "CPU_FEATURES", "+avx2,+avx512f")
+    assert host_row_block("x86_64") == 8  # numba's target features, when set, decide
+    monkeypatch.undo()
     inputs, outputs = _logreg_graph()
     kernel = _par_kernel(inputs, outputs, 1, monkeypatch)
     assert f"range(lo, nb, {ROW_BLOCK})" in kernel.source

@@ -43,7 +43,10 @@ def host_row_block(machine: str | None = None, features: str | None = None) -> i
         elif numba.config.CPU_NAME is not None:
             features = ""
         else:
-            features = binding.get_host_cpu_features().flatten()
+            try:
+                features = binding.get_host_cpu_features().flatten()
+            except RuntimeError:  # (LLVM cannot tell on some hosts: assume the smaller register file)
+                features = ""
     return 8 if "+avx512f" in features.split(",") else 4
 
 

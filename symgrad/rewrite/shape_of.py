@@ -1,6 +1,7 @@
-"""Shapes without values: ``shape(elementwise(a, b))`` is ``shape(a)`` for an input ``a`` of the
-same broadcastable pattern, and ``shape(softmax(z))`` is ``shape(z)`` (any op's
-``Op.shape_source``), so computing a shape never forces the values.
+"""Shapes without values: the shape of a result is read from the input whose shape it always has
+(``Op.shape_source``): ``shape(elementwise(a, b))`` is ``shape(a)`` for an input ``a`` of the same
+broadcastable pattern, ``shape(softmax(z))`` is ``shape(z)``, so computing a shape never forces the
+values.
 
 (This also keeps ``mean``'s element count independent of the values it averages, which lets the
 row-streaming pass compute both in one loop.)
@@ -14,7 +15,6 @@ True
 from __future__ import annotations
 
 from ..graph import Variable, rebuild_graph, with_inputs
-from ..tensor.elemwise import Elemwise
 from ..tensor.shape import Shape
 
 
@@ -27,12 +27,9 @@ def _shape_source(node, inputs):
     if not isinstance(node.op, Shape):
         return None
     src = inputs[0]
-    while src.owner is not None:
-        if isinstance(src.owner.op, Elemwise):
-            same = [v for v in src.owner.inputs if v.broadcastable == src.broadcastable]
-        else:  # an op that says which input's shape it keeps (a softmax: Op.shape_source)
-            same = [v for v in [src.owner.op.shape_source(src.owner)] if v is not None]
-        if not same:
+    while src.owner is not None:  # (each op says which input's shape it keeps: Op.shape_source)
+        nxt = src.owner.op.shape_source(src.owner)
+        if nxt is None:
             break
-        src = same[0]
+        src = nxt
     return with_inputs(node, [src])

@@ -43,6 +43,12 @@ class Elemwise(Op):
         inputs = [as_tensor_variable(v) for v in inputs]
         return Apply(self, inputs, [TensorType(self.dtype, broadcast_pattern(inputs))])
 
+    def shape_source(self, node: Apply) -> Variable | None:
+        """The first input of the output's broadcastable pattern: every other dimension is checked
+        equal to the output's when the node runs."""
+        out = node.outputs[0]
+        return next((v for v in node.inputs if v.broadcastable == out.broadcastable), None)
+
     def __str__(self) -> str:
         return self._text
 

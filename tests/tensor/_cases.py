@@ -11,8 +11,10 @@ input generators). Two tests run over each table, on every backend (the ``mode``
 Inputs are generated from a fixed seed, so every run sees the same arrays.
 
 On compiling backends (``BATCHED_MODES``) the cases of a table are checked in chunks: one compiled
-function for the values of a whole chunk, one for its projected costs, one for its gradients (see
-"batched checks" below); every case keeps its own test and its own assertions.
+function gives the outputs, the projected costs and the gradients of a whole chunk, and serves the
+value checks of its cases too; cases whose gradient is checked elsewhere or not at all get a
+function for their values (see "batched checks" below). Every case keeps its own test and its own
+assertions.
 ``SYMGRAD_TEST_CHUNK=n`` sets the chunk size; ``SYMGRAD_TEST_BATCH=0`` checks every case on its own,
 through ``verify_grad``, as the numpy backend always does.
 """
@@ -104,7 +106,7 @@ def assert_matches(out, got, expected, rtol=None, atol=0.0, what=""):
 
 
 def check_value(case: Case, mode: str) -> None:
-    batched = _batched("value", case, mode)
+    batched = _value_from_grad(case, mode) or _batched("value", case, mode)
     if batched is not None:
         values, out, got = batched
     else:
@@ -124,7 +126,7 @@ def check_grad(case: Case, mode: str) -> None:
         points = draw(case.grad if isinstance(case.grad, tuple) else case.inputs)
         verify_grad(case.build, points, mode=mode)
         return
-    points, analytic, numeric, abs_tol, rel_tol = batched
+    points, analytic, numeric, abs_tol, rel_tol, _ = batched
     # verify_grad's comparison, input by input
     for i, p in enumerate(points):
         if p.dtype.kind != "f":
@@ -137,10 +139,12 @@ def check_grad(case: Case, mode: str) -> None:
 
 
 # --- batched checks -----------------------------------------------------------------------------------
-# Compiling a numba kernel costs ~0.1-1 s, and verify_grad compiles three per case (a shape probe, the
+# Compiling a numba kernel costs ~0.1-3 s, and verify_grad compiles three per case (a shape probe, the
 # projected cost, the gradient) besides the value's. In BATCHED_MODES a table's cases are checked in
-# chunks instead: one function computes the values of a whole chunk, one its projected costs (called for
-# the finite differences) and one its symbolic gradients; the projection's shape is probed with the numpy
+# chunks instead: one function computes a whole chunk's outputs, projected costs (called for the finite
+# differences) and symbolic gradients; a case whose gradient is checked at its value inputs takes its value
+# check from there too (its output is in that function: the gradient's graph holds it), and the other
+# cases' values are computed in chunks of their own. The projection's shape is probed with the numpy
 # backend, which compiles nothing. Each case keeps its own inputs, outputs and test: the first test that
 # needs a chunk computes the whole chunk (module-level cache, built lazily), and every test then checks
 # only its own case, with exactly the per-case assertions and verify_grad's eps and tolerances.
@@ -149,9 +153,11 @@ def check_grad(case: Case, mode: str) -> None:
 # are checked one by one, so the error surfaces in the right test (with a warning naming the chunk).
 BATCHED_MODES = () if os.environ.get("SYMGRAD_TEST_BATCH") == "0" else ("numba",)
 #: Distinct cases per compiled function. Numba's compile time is set by a kernel's content more than by
-#: the number of kernels, and grows faster than linearly past a few cases (cold tests/tensor on numba, one
-#: process: chunks of 1 or 2 cost the same, 4 is ~8% slower, 8 doubles the reductions), so chunks stay small.
-CHUNK = int(os.environ.get("SYMGRAD_TEST_CHUNK", 2))
+#: the number of kernels, and grows faster than linearly (cold tests/tensor, 2 workers: chunks of 1 and 2
+#: took 249 and 255 s; test_reduction.py alone 144, 153 and 172 s for chunks of 1, 2 and 4), so one case
+#: per function: what batching still buys is one function per case instead of verify_grad's three and
+#: the value check's one, and cases with the same kernel computed once.
+CHUNK = int(os.environ.get("SYMGRAD_TEST_CHUNK", 1))
 
 _TABLES: dict[tuple, list] = {}      # (kind, case ids) -> the table's cases
 _TABLE_OF: dict[tuple, tuple] = {}   # (kind, id(case)) -> its table's key
@@ -165,14 +171,34 @@ def _register(kind: str, cases: Sequence[Case]) -> None:
         _TABLE_OF[(kind, id(c))] = key
 
 
-def _batched(kind: str, case: Case, mode: str):
-    """``case``'s results, computed with its chunk; None: check the case on its own."""
+def _plan(kind: str, case: Case, mode: str) -> "_Plan | None":
+    """The plan of ``case``'s table of this kind on ``mode`` (made on first use); None: not batched."""
     key = _TABLE_OF.get((kind, id(case)))
     if mode not in BATCHED_MODES or key is None:
         return None
     if (key, mode) not in _PLANS:
         _PLANS[key, mode] = _Plan(kind, _TABLES[key], mode, max(CHUNK, 1))
-    return _PLANS[key, mode].result(case)
+    return _PLANS[key, mode]
+
+
+def _grad_plan_of_value(case: Case, mode: str) -> "_Plan | None":
+    """The gradient plan that computes ``case``'s output on its value check's inputs, if any."""
+    if case.grad is not True or case.bc is not None:
+        return None  # gradient at other points, or inputs of other types
+    plan = _plan("grad", case, mode)
+    return plan if plan is not None and plan.serves_value(case) else None
+
+
+def _value_from_grad(case: Case, mode: str):
+    """``case``'s value check from its gradient chunk (values, output, result); None: not served there."""
+    plan = _grad_plan_of_value(case, mode)
+    return None if plan is None else plan.value(case)
+
+
+def _batched(kind: str, case: Case, mode: str):
+    """``case``'s results, computed with its chunk; None: check the case on its own."""
+    plan = _plan(kind, case, mode)
+    return None if plan is None else plan.result(case)
 
 
 class _Plan:
@@ -185,6 +211,8 @@ class _Plan:
         self.case_of: dict[int, tuple] = {}   # id(case) -> (its item, its own built)
         seen: dict = {}
         for case in cases:
+            if kind == "value" and _grad_plan_of_value(case, mode) is not None:
+                continue  # (its check reads its gradient chunk's output)
             try:
                 built = build(case)
                 key = _work_key(kind, built, mode)
@@ -195,6 +223,21 @@ class _Plan:
                 self.items.append((case, built))
             self.case_of[id(case)] = (seen[key], built)
         self.chunks: dict[int, list | None] = {}
+
+    def serves_value(self, case: Case) -> bool:
+        """Whether this gradient plan computes ``case``'s output on the value check's inputs."""
+        if id(case) not in self.case_of:
+            return False
+        built = self.case_of[id(case)][1]
+        return [v.type for v in built.inputs] == [v.type for v in variables_for(draw(case.inputs))]
+
+    def value(self, case: Case):
+        """(values, output, result) of ``case`` from its gradient chunk (served: serves_value), or None."""
+        got = self.result(case)
+        if got is None:
+            return None
+        built = self.case_of[id(case)][1]
+        return got[0], built.out, got[5]
 
     def result(self, case: Case):
         if id(case) not in self.case_of:
@@ -225,8 +268,8 @@ def _work_key(kind: str, built, mode: str):
         sources = [symgrad.function(inputs, out, mode=mode, on_unused_input="ignore").source]
         arrays = values
     else:
-        sources = [symgrad.function(built.inputs, outs, mode=mode, on_unused_input="ignore").source
-                   for outs in ([built.cost], built.grads)]
+        sources = [symgrad.function(built.inputs, [built.out, built.cost] + built.grads, mode=mode,
+                                    on_unused_input="ignore").source]
         arrays = built.points
     if any(src is None for src in sources):
         return object()  # no source to compare: never shared
@@ -253,6 +296,7 @@ class _GradSetup:
 
     points: list
     inputs: list
+    out: object
     cost: object
     grads: list
     eps: float
@@ -280,16 +324,25 @@ def _build_grad(case: Case) -> _GradSetup:
         projection = T.constant(rng.uniform(0.5, 1.5, size=shape).astype(out.dtype))
     cost = (out * projection).sum()
     grads = symgrad.grad(cost, inputs, disconnected_inputs="ignore")
-    return _GradSetup(points, inputs, cost, grads, eps, abs_tol, rel_tol)
+    return _GradSetup(points, inputs, out, cost, grads, eps, abs_tol, rel_tol)
 
 
 def _run_grads(chunk, mode: str) -> list:
     setups = [s for _, s in chunk]
     inputs = [v for s in setups for v in s.inputs]
     points = [p for s in setups for p in s.points]
-    f_cost = symgrad.function(inputs, [s.cost for s in setups], mode=mode, on_unused_input="ignore")
-    f_grad = symgrad.function(inputs, [g for s in setups for g in s.grads], mode=mode, on_unused_input="ignore")
-    analytic = f_grad(*points)
+    # One function gives the outputs, the costs and the gradients: one compile, not three (a
+    # gradient's graph holds its cost's and its output's, so the three cost little more than the
+    # gradients alone); the finite differences read its costs.
+    n = len(setups)
+    f_all = symgrad.function(inputs, [s.out for s in setups] + [s.cost for s in setups]
+                             + [g for s in setups for g in s.grads], mode=mode, on_unused_input="ignore")
+
+    def f_cost(*args):
+        return f_all(*args)[n:2 * n]
+
+    at_points = f_all(*points)
+    outs, analytic = at_points[:n], at_points[2 * n:]
     # Central differences, one element at a time as in verify_grad. A case's cost depends on its own
     # inputs only, so step t perturbs the t-th float element of every case at once.
     start, steps, first = [], [], 0  # each case's first slot in points; its (slot, element) steps
@@ -310,8 +363,8 @@ def _run_grads(chunk, mode: str) -> list:
             if t < len(step):
                 slot, j = step[t]
                 numeric[c][slot - start[c]].reshape(-1)[j] = (float(up[c]) - float(down[c])) / (2 * s.eps)
-    return [(s.points, analytic[k:k + len(s.points)], nums, s.abs_tol, s.rel_tol)
-            for s, nums, k in zip(setups, numeric, start)]
+    return [(s.points, analytic[k:k + len(s.points)], nums, s.abs_tol, s.rel_tol, out)
+            for s, nums, k, out in zip(setups, numeric, start, outs)]
 
 
 # --- input generators (rng -> array) ----------------------------------------------------------------

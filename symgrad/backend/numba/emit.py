@@ -61,9 +61,9 @@ ARENA = "ws"
 
 
 # The jit options of a generated function, by their names in helpers.py: plain (JIT) or a row pass's
-# loops (JIT_FAST: sums may be reassociated). Options are data of the function, chosen where it is
-# generated.
-JIT_OPTIONS = ("JIT", "JIT_FAST")
+# loops (JIT_FAST: sums may be reassociated; JIT_FAST_INNER: the same, for a function only compiled
+# code calls). Options are data of the function, chosen where it is generated.
+JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_FAST_INNER")
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def _row_pass_functions(fname: str, node: Apply, block: int, suffix: str = "") -
     os_ = [f"o{k}" for k in range(len(op.row_exprs))]
     ts = [f"t{k}" for k in range(len(op.sum_exprs))]
     name = f"{fname}_rows{suffix}"
-    return (JitFunction(name, _row_chunk_source(name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST"),)
+    return (JitFunction(name, _row_chunk_source(name, op, X, width, rs, sc, os_, ts, block), "JIT_FAST_INNER"),)
 
 
 def _row_chunk_source(name: str, op, X: Variable, width: str, rows: list, scalars: list, os_: list,

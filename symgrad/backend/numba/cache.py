@@ -18,7 +18,6 @@ import sys
 import types
 import warnings
 from pathlib import Path
-from typing import Collection
 
 import sympy
 
@@ -53,9 +52,9 @@ def module_key(source: str) -> str:
     return hashlib.sha256((environment_key() + "\n" + source).encode()).hexdigest()[:24]
 
 
-def load_module(module: KernelModule, uncached: Collection[str] = ()) -> dict:
+def load_module(module: KernelModule) -> dict:
     """The namespace of ``module`` with every function jitted with its options; from disk when
-    possible. Functions named in ``uncached`` get no disk cache entry of their own (see plan.py)."""
+    possible."""
     text = HEADER + "\n" + module.source + "\n\n" + "".join(
         f"{f.name} = numba.njit(**{f.options})({f.name})\n" for f in module.functions)
     name = f"symgrad_kernel_{module_key(text)}"
@@ -76,8 +75,7 @@ def load_module(module: KernelModule, uncached: Collection[str] = ()) -> dict:
         exec(compile(text, f"<symgrad kernel {name}>", "exec"), namespace)  # noqa: S102 - our own code
         return namespace
     for f in module.functions:
-        if f.name not in uncached:
-            diskcache.attach(namespace[f.name])
+        diskcache.attach(namespace[f.name])
     return namespace
 
 

@@ -134,7 +134,7 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
     ``inputs``/``outputs`` may be the unoptimized graph: only their types are read, and the
     reference backend runs them to explain an error."""
     # (a split kernel runs part by part from Python; only ``loop`` compiles it whole: sequence.py)
-    namespace = entries(plan.module.parts, load_module(plan.module, plan.uncached))
+    namespace = entries(plan.module.parts, load_module(plan.module))
     info = plan.info
 
     def entry(suffix: str):

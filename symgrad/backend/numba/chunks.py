@@ -44,6 +44,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .apart import use_callee
+
 _I8P = ir.IntType(8).as_pointer()
 _INTP = ir.IntType(64)
 _WRAPPER = ir.FunctionType(ir.VoidType(), [_I8P.as_pointer(), _INTP.as_pointer(), _INTP.as_pointer(), _I8P])
@@ -73,9 +75,8 @@ def run_chunks(typingctx, count, fn, state):
     def codegen(context, builder, signature, args):
         n, _, st = args
         n = context.cast(builder, n, signature.args[0], types.intp)
-        compiled = fn.dispatcher.get_compile_result(inner)
+        compiled = use_callee(context, fn.dispatcher, inner)  # (apart when cached on its own: apart.py)
         library = context.active_code_library
-        library.add_linking_library(compiled.library)
         library._reload_init.add(start_threads)  # (numba's parfors register their loader the same way)
         module = builder.module
         state_type = context.get_value_type(state)

@@ -266,7 +266,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         functions.append(JitFunction(part_name, f"def {part_name}({', '.join(params)}):\n" + "\n".join(lines)
                                      + f"\n    return ({', '.join(returns)}{',' if returns else ''})"))
         target = f"{', '.join(returns)}," if returns else "_"
-        calls.append(f"    {target} = {part_name}({', '.join(params)})")
+        # (apart: ``kernel``, compiled for loop, calls the parts' own code; apart.py)
+        calls.append(f"    {target} = call_apart({part_name}, ({''.join(p + ', ' for p in params)}))")
         steps.append(PartCall(part_name, tuple(params), tuple(returns)))
     main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
     sequence = Parts(name + suffix, tuple(args), bool(start), tuple(steps), tuple(results))

@@ -25,6 +25,11 @@ from numba.core.runtime import rtsys
 _warned = False
 
 
+class StaleEntry(RuntimeError):
+    """An entry compiled against another entry that has changed since (a callee called apart:
+    apart.py). Not damage: it is compiled again without a warning."""
+
+
 class TolerantCache(caching.FunctionCache):
     """A ``FunctionCache`` whose damaged entries are rebuilt instead of raised."""
 
@@ -38,6 +43,9 @@ class TolerantCache(caching.FunctionCache):
             rtsys.initialize(target_context)
             with self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
+        except StaleEntry:
+            self._drop()
+            return None
         except Exception as error:  # noqa: BLE001 - any failure to load means: compile again
             self._drop()
             _warn_once(f"symgrad: damaged compiled-code cache entry {self._entry()} "

@@ -24,6 +24,7 @@ from .blas import (
     SGEMM_SYMBOL as _SGEMM_SYMBOL,
     register as _register_blas,
 )
+from .apart import call_apart  # noqa: F401  (generated modules import it from here)
 from .chunks import run_chunks  # noqa: F401  (generated modules import it from here)
 from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 

@@ -8,10 +8,10 @@ Copies, generated again under a name suffix (:func:`~symgrad.backend.numba.codeg
 
 - ``_W``: a kernel whose float32 row pass reads an input directly gets a copy in wider row blocks
   (``ROW_BLOCK_WIDE``), called for large inputs (see ``call.py``);
-- ``_L``: with a threaded row pass, ``loop`` calls its own copy of the kernel, compiled with the
-  loop and cached only inside the loop's entry (numba bug: a function compiled in a process where
-  a callee containing a parallel loop was loaded from numba's cache segfaults when it is itself
-  loaded from the cache later).
+- there is no copy for ``loop``: it calls the kernel apart (apart.py), so its first call compiles
+  only itself. (Threaded kernels once had a ``_L`` copy for it, against a numba crash loading a
+  function compiled beside a cached parallel loop; the parallel loops have since become
+  ``run_chunks`` calls, and tests/backend/numba/test_cache.py runs that sequence.)
 
 >>> import symgrad.tensor as T
 >>> x = T.dvector("x")
@@ -42,23 +42,21 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 9
+PLAN_VERSION = 10
 
 
 @dataclass(frozen=True)
 class KernelPlan:
-    """A kernel module and what is known about it. ``uncached``: functions compiled only as part
-    of a loop (the loop's private copy) and never given a disk cache entry of their own."""
+    """A kernel module and what is known about it."""
 
     module: KernelModule
     info: KernelInfo
-    uncached: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """The plan as JSON, with a digest of its content (valid JSON with damaged text is refused)."""
         body = {"version": PLAN_VERSION, "prelude": self.module.prelude,
                 "functions": [[f.name, f.options, f.source] for f in self.module.functions],
-                "uncached": list(self.uncached), "info": asdict(self.info),
+                "info": asdict(self.info),
                 "parts": [asdict(p) for p in self.module.parts]}
         return json.dumps(dict(body, digest=_digest(body)))
 
@@ -82,8 +80,7 @@ class KernelPlan:
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
                             wide_slot=None if wide is None else _slot(wide),
                             threaded=_flag(info["threaded"]), loops=_flag(info["loops"]),
-                            arena=_flag(info["arena"]), one_blas_thread=_flag(info["one_blas_thread"])),
-            uncached=tuple(_text(n) for n in data["uncached"]))
+                            arena=_flag(info["arena"]), one_blas_thread=_flag(info["one_blas_thread"])))
         if plan.info.arena != plan.module.arena:
             raise ValueError("plan: arena flag disagrees with its module")
         return plan
@@ -133,29 +130,18 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
         module = module.extended(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W",
                                                  arena=True))
         suffixes.append("_W")
-    threaded = module.threaded
-    uncached: tuple[str, ...] = ()
     if updated:
         slots = tuple(inplace.values())
-        kernel_suffix = ""
-        if threaded:  # the loop's private copy of every kernel (see the module docstring)
-            copies = [generate(inputs, outputs, inplace=inplace, suffix="_L", arena=True)]
-            if wide is not None:
-                copies.append(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W_L",
-                                       arena=True))
-            module = module.extended(*copies)
-            uncached = tuple(f.name for copy in copies for f in copy.functions)
-            kernel_suffix = "_L"
-        loops = tuple(_loop_function(inputs, updated, f"kernel{s}{kernel_suffix}", slots, f"loop{s}",
-                                     module.arena) for s in suffixes)
+        loops = tuple(_loop_function(inputs, updated, f"kernel{s}", slots, f"loop{s}", module.arena)
+                      for s in suffixes)
         module = module.extended(KernelModule("", loops))
     ops = [type(n.op) for n in toposort(list(outputs))]
     loops = Scan in ops
-    convolutions = threaded and any(op in (Conv2d, Conv2dGradInputs, Conv2dGradWeights) for op in ops)
+    convolutions = module.threaded and any(op in (Conv2d, Conv2dGradInputs, Conv2dGradWeights) for op in ops)
     info = KernelInfo(may_alias=tuple(alias_flags(list(outputs))), inplace_slots=tuple(inplace.values()),
-                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=threaded, loops=loops,
-                      arena=module.arena, one_blas_thread=convolutions)
-    return KernelPlan(module, info, uncached)
+                      row_slots=tuple(row_slots(inputs, outputs)), wide_slot=wide, threaded=module.threaded,
+                      loops=loops, arena=module.arena, one_blas_thread=convolutions)
+    return KernelPlan(module, info)
 
 
 def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: str, inplace: Sequence[int],
@@ -178,11 +164,11 @@ def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: 
             lines.append(f"    s{slot} = a{slot}")
         state[slot] = f"s{slot}"
     lines.append("    for step in range(n - 1):")
-    lines.append(f"        r = {kernel}({', '.join(state + [ARENA] * arena)})")
+    lines.append(f"        r = call_apart({kernel}, ({''.join(a + ', ' for a in state + [ARENA] * arena)}))")
     for slot, out_index in updated.items():
         conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
         lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
-    lines.append(f"    return {kernel}({', '.join(state + [ARENA] * arena)})")
+    lines.append(f"    return call_apart({kernel}, ({''.join(a + ', ' for a in state + [ARENA] * arena)}))")
     return JitFunction(name, "\n".join(lines))
 
 

@@ -133,7 +133,8 @@ def _scan(em: Emitter, node: Apply) -> None:
     r = em.fresh("r")
     rows_out = [f"{hists[i]}[{t}]" if i < c else f"({ys[i - c]}[{t}] if {t} > 0 else {spare[i - c]})"
                 for i in direct]
-    em.emit(f"{r} = {step}({', '.join(carries + rows + invariants + rows_out)})")
+    # (apart: the step's code stays out of the kernel part, compiled once; apart.py)
+    em.emit(f"{r} = call_apart({step}, ({''.join(a + ', ' for a in carries + rows + invariants + rows_out)}))")
     vals = [f"{r}[{c + j}]" for j in range(n_ys)]
     if ys:  # per-step outputs are sized by step 0's
         em.open(f"if {t} == 0:")

@@ -2,11 +2,11 @@
 each part: :class:`Sequenced`.
 
 codegen.py splits a large kernel into parts (``kernel_part0``, ...) and prints ``kernel`` calling
-them in order. Compiled, that function costs as much again as its parts: numba links the code of
-every function a function calls into its own module, and optimizes and compiles that module
-whole once more (the LSTM training step: 4.6 s of a 21 s cold compile). So a call from Python
-runs the parts in turn instead (:class:`~symgrad.backend.numba.codegen.Parts`, the calls as
-data), and only ``loop`` compiles ``kernel``, when it is first used.
+them in order. A call from Python runs the parts in turn instead
+(:class:`~symgrad.backend.numba.codegen.Parts`, the calls as data), and only ``loop`` compiles
+``kernel``, when it is first used: it calls the parts apart (apart.py), so that compile is small
+(when numba linked every part's code into ``kernel`` and compiled it again, the LSTM training
+step's ``loop`` took 7.8 s to start).
 
 Calling a numba function from Python types each array by its flags, though: a view that is
 contiguous at one call and not at the next (a transposed batch of one row) would compile the next

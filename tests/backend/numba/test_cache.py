@@ -119,8 +119,9 @@ STEP_SCRIPT = textwrap.dedent("""
 
 
 def test_a_loop_compiled_after_its_kernel_was_loaded_from_the_cache_loads_safely(tmp_path):
-    # numba: a function compiled where a callee with a parallel loop came from the cache used to
-    # segfault when loaded from the cache in the next process; the loop now has its own kernel copy
+    # numba: a function compiled where a callee running chunks on threads came from the cache, and
+    # linked into it, segfaults when loaded from the cache in the next process; the loop calls its
+    # kernel apart (apart.py), not linked
     env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
     for what in ["call", "loop", "loop", "call"]:
         res = subprocess.run([sys.executable, "-c", STEP_SCRIPT, what], env=env, capture_output=True, text=True,

@@ -141,6 +141,7 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
         em.emit(f"{o} = {fresh}")
         em.c_ordered.add(o)
     else:
+        em.used.add(into)  # (a scan's destination is an argument name, not read through em.name)
         same = " and ".join(f"{into}.shape[{d}] == {n}" for d, n in enumerate(sizes))
         em.emit(f"if {same}:")
         why = "its row, passed in" if id(out) in em.into else f"in place: nothing reads the old {into} any more"

@@ -5,7 +5,7 @@ per step.
 
 Names: the step module is generated with the suffix ``_s<K>`` (K unique in the enclosing function,
 so nested scans nest suffixes) and its constants start with ``<prefix>S<K>_``: everything it adds to
-the module is distinct from the enclosing kernel's names, and a copy of the kernel (``_W``, ``_L``)
+the module is distinct from the enclosing kernel's names, and a copy of the kernel (``_W``)
 gets its own copy of the step.
 """
 from __future__ import annotations

@@ -42,8 +42,8 @@ def fresh_cache(monkeypatch, tmp_path):
 
 def _module_of(f):
     """The generated module that holds ``f``'s kernel."""
-    found = [m for name, m in sys.modules.items()
-             if name.startswith("symgrad_kernel_") and f.source in Path(m.__file__).read_text()]
+    found = [m for name, m in sys.modules.items() if name.startswith("symgrad_kernel_")
+             and Path(m.__file__).is_file() and f.source in Path(m.__file__).read_text()]  # (others' tmp dirs: gone)
     assert len(found) == 1
     return found[0]
 

@@ -5,6 +5,7 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
+from symgrad.backend.numba import codegen
 
 
 def test_invariants_of_any_layout():
@@ -72,3 +73,24 @@ def test_stored_values_written_into_their_rows():
     np.testing.assert_allclose(g(np.array([2, 2, 2])), np.exp(np.arange(2) * 0.5)[None].repeat(3, 0), rtol=1e-15)
     with pytest.raises(ValueError, match="keep one shape"):  # a row that does not fit is not written
         g(np.array([2, 2, 3]))
+
+
+def test_a_step_split_into_parts(monkeypatch, tmp_path):
+    # a step longer than MAX_PART_LINES runs as parts; the part writing a history row into the
+    # buffer passed in (a destination) must be given that buffer
+    monkeypatch.setattr(codegen, "MAX_PART_LINES", 12)
+    monkeypatch.setattr(sg.config, "cache_dir", str(tmp_path))  # (no plan generated with other parts)
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+
+    def step(r, h):
+        a = T.tanh(r * h + 0.5)
+        b = T.exp(-a * a) * r
+        return T.tanh(a + b.sum() * h)
+
+    hs, _ = sg.scan(step, sequences=x, outputs_info=h0)
+    outs = [hs, sg.grad(hs[-1].sum(), x)]
+    values = np.random.default_rng(8).standard_normal((4, 3)), np.full(3, 0.3)
+    f = sg.function([x, h0], outs, mode="numba")
+    assert "def step_part1" in f.source
+    for a, b in zip(f(*values), sg.function([x, h0], outs, mode="numpy")(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)

@@ -1,0 +1,29 @@
+"""backend/numba/scalarcode.py: shared subexpressions of a loop's expressions become temporaries."""
+import numpy as np
+import sympy
+
+import symgrad as sg
+import symgrad.tensor as T
+from symgrad import scalar as S
+from symgrad.backend.numba.scalarcode import _cse
+
+
+def test_power_base_shared():
+    # the printer writes x**2 as x*x: a base that is not an atom must be computed once
+    inner = sympy.tanh(S.arg(0) + 1)
+    for k in (2, 3, 4):
+        _, shared = _cse((inner ** k + S.arg(1),))
+        assert inner in shared
+    _, shared = _cse((inner ** 5 + S.arg(1),))  # printed as a power: one copy
+    assert inner not in shared
+    _, shared = _cse((S.arg(0) ** 2,))
+    assert shared == ()
+
+
+def test_squared_call_printed_once():
+    x = T.dvector("x")
+    out = 1 - T.tanh(T.tanh(x) * 2 + 0.5) ** 2
+    f = sg.function([x], out, mode="numba")
+    assert f.source.count("vtanh(") == 2
+    xv = np.linspace(-3, 3, 11)
+    np.testing.assert_allclose(f(xv), sg.function([x], out, mode="numpy")(xv), rtol=1e-14, atol=1e-15)

@@ -38,17 +38,19 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
                    for base, kinds in sorted(calls.items(), key=lambda kv: sympy.default_sort_key(kv[0]))
                    if len(kinds) >= 2)
     grouped = {atom for _, kinds in groups for _, atom in kinds}
-    parents: dict = {}
+    parents: dict = {base: 1 for base, _ in groups}  # read once, by its group
     order: list = []  # unique non-atomic nodes, children before parents
     done: set = set()
-    for root in exprs:
+    # a grouped call prints as its group's name, and the group prints its argument once: walk the
+    # group arguments as roots and not the calls' arguments (a temporary nothing reads otherwise)
+    for root in tuple(base for base, _ in groups) + tuple(exprs):
         stack = [(root, False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
                 order.append(node)
                 continue
-            if node in done or node.is_Atom:
+            if node in done or node.is_Atom or node in grouped:
                 continue
             done.add(node)
             stack.append((node, True))

@@ -27,3 +27,13 @@ def test_squared_call_printed_once():
     assert f.source.count("vtanh(") == 2
     xv = np.linspace(-3, 3, 11)
     np.testing.assert_allclose(f(xv), sg.function([x], out, mode="numpy")(xv), rtol=1e-14, atol=1e-15)
+
+
+def test_grouped_argument_not_a_temporary():
+    # sigmoid(a), softplus(a) and softplus(-a) come from one group, which prints a once: no
+    # temporary for a
+    a = S.arg(0) + S.arg(1)
+    groups, shared = _cse((S.sigmoid(a) * S.arg(2) + S.softplus(a) + S.softplus(-a),))
+    assert len(groups) == 1 and shared == ()
+    _, shared = _cse((S.sigmoid(a) + S.softplus(-a) + a * S.arg(2),))  # a read elsewhere too
+    assert shared == (a,)

@@ -21,8 +21,10 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
 
     Nothing is rebuilt: rebuilding a sympy expression re-evaluates its functions and can make
     sympy's assumption system explode on nested functions (tanh of tanh of ...). Shared
-    subexpressions are found on the expression DAG (a node with two or more parent edges) and are
-    substituted by the printer.
+    subexpressions are found on the expression DAG (a node with two or more uses) and are
+    substituted by the printer. A use is a parent edge, counted once per copy the printer writes
+    (``x**2`` is ``x*x``), an output (each expression is used once by its own), or a logistic
+    group (it prints its argument once, and its calls print as its names).
 
     A logistic group is an argument ``a`` with two or more of sigmoid(a), sigmoid(-a),
     softplus(a), softplus(-a) among the expressions: they are computed from one ``exp(-|a|)`` and
@@ -39,6 +41,8 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
                    if len(kinds) >= 2)
     grouped = {atom for _, kinds in groups for _, atom in kinds}
     parents: dict = {base: 1 for base, _ in groups}  # read once, by its group
+    for root in exprs:  # and each expression once, by its output (two equal outputs: one temporary)
+        parents[root] = parents.get(root, 0) + 1
     order: list = []  # unique non-atomic nodes, children before parents
     done: set = set()
     # a grouped call prints as its group's name, and the group prints its argument once: walk the
@@ -110,7 +114,7 @@ def scalar_codes(em: Emitter, exprs: Sequence[sympy.Expr], values: Sequence[str]
         t = em.fresh("c")
         em.emit(f"{t} = {printer.print_top(e)}")
         names[e] = t
-    return [printer.print_top(e) for e in exprs]
+    return [names.get(e) or printer.print_top(e) for e in exprs]
 
 
 def scalar_code(em: Emitter, expr: sympy.Expr, values: Sequence[str], float_width: str,

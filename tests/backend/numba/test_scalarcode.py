@@ -37,3 +37,19 @@ def test_grouped_argument_not_a_temporary():
     assert len(groups) == 1 and shared == ()
     _, shared = _cse((S.sigmoid(a) + S.softplus(-a) + a * S.arg(2),))  # a read elsewhere too
     assert shared == (a,)
+
+
+def test_equal_outputs_computed_once():
+    # an output that is also part of another output, or equal to it, is one temporary
+    from symgrad.backend.numba.emit import Emitter
+    from symgrad.backend.numba.scalarcode import scalar_codes
+    t = sympy.tanh(S.arg(0))
+    em = Emitter()
+    codes = scalar_codes(em, [t, 2 * t, t], ["a", "b"], "float64")
+    text = "\n".join(em.lines + codes)
+    assert text.count("vtanh(") == 1
+    assert codes[0] == codes[2] and codes[0] in codes[1]
+    sig = S.sigmoid(S.arg(0) + S.arg(1))
+    em = Emitter()
+    codes = scalar_codes(em, [sig, S.softplus(S.arg(0) + S.arg(1))], ["a", "b"], "float64")
+    assert "sigmoid" not in "\n".join(codes)  # a grouped call is its group's value

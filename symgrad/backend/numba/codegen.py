@@ -33,7 +33,7 @@ from ...tensor.elemwise import Elemwise
 from ...tensor.ifelse import IfElse
 from ...tensor.indexing import IncSubtensor
 from . import conv, indexing, random, rowpass, scan  # noqa: F401  (importing them registers their ops' emitters)
-from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction
+from .emit import ARENA, EMITTERS, JIT_OPTIONS, ROW_BLOCK, Emitter, JitFunction, apart
 from .emitters import _elemwise_head
 from .gemmupdate import emit_gemm_update, plan_gemm_updates
 from .rowpass import ROW_BLOCK_WIDE  # noqa: F401  (re-exported: backend/numba/__init__.py imports it from here)
@@ -267,7 +267,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
                                      + f"\n    return ({', '.join(returns)}{',' if returns else ''})"))
         target = f"{', '.join(returns)}," if returns else "_"
         # (apart: ``kernel``, compiled for loop, calls the parts' own code; apart.py)
-        calls.append(f"    {target} = call_apart({part_name}, ({''.join(p + ', ' for p in params)}))")
+        calls.append(f"    {target} = {apart(part_name, params)}")
         steps.append(PartCall(part_name, tuple(params), tuple(returns)))
     main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
     sequence = Parts(name + suffix, tuple(args), bool(start), tuple(steps), tuple(results))

@@ -269,6 +269,16 @@ def joined(conditions: Sequence[str]) -> str:
     return conditions[0] if len(conditions) == 1 else " | ".join(f"({c})" for c in conditions)
 
 
+def apart(fn: str, args: Sequence[str]) -> str:
+    """The text of a call of ``fn`` that keeps its code out of the caller (apart.py): its
+    arguments as one tuple, a trailing comma so one argument is a tuple too.
+
+    >>> apart("step", ["a", "b"])
+    'call_apart(step, (a, b, ))'
+    """
+    return f"call_apart({fn}, ({''.join(a + ', ' for a in args)}))"
+
+
 def _msg(text: str) -> str:
     return repr(text)
 

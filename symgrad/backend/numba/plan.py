@@ -37,7 +37,7 @@ from ...tensor.rowstream import RowStream
 from ...tensor.scan import Scan
 from ..kernel import KernelInfo
 from .codegen import KernelModule, PartCall, Parts, generate
-from .emit import ARENA, ROW_BLOCK, JitFunction
+from .emit import ARENA, ROW_BLOCK, JitFunction, apart
 from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
@@ -164,11 +164,12 @@ def _loop_function(inputs: Sequence[Variable], updated: dict[int, int], kernel: 
             lines.append(f"    s{slot} = a{slot}")
         state[slot] = f"s{slot}"
     lines.append("    for step in range(n - 1):")
-    lines.append(f"        r = call_apart({kernel}, ({''.join(a + ', ' for a in state + [ARENA] * arena)}))")
+    call = apart(kernel, state + [ARENA] * arena)
+    lines.append(f"        r = {call}")
     for slot, out_index in updated.items():
         conv = "np.ascontiguousarray({})" if inputs[slot].ndim else "{}"
         lines.append(f"        s{slot} = " + conv.format(f"r[{out_index}]"))
-    lines.append(f"    return call_apart({kernel}, ({''.join(a + ', ' for a in state + [ARENA] * arena)}))")
+    lines.append(f"    return {call}")
     return JitFunction(name, "\n".join(lines))
 
 

@@ -12,7 +12,7 @@ import sympy
 
 from ... import scalar as S
 from .emit import Emitter
-from .scalarprint import ScalarPrinter
+from .scalarprint import ScalarPrinter, base_copies
 
 @lru_cache(maxsize=8192)
 def _cse(exprs: tuple) -> tuple[tuple, tuple]:
@@ -60,7 +60,7 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
             stack.append((node, True))
             # the printer spells x**2..x**4 as x*x...: a power's base counts once per copy, so a
             # squared tanh is one call bound to a temporary, not two calls to compile
-            copies = _printed_copies(node)
+            copies = base_copies(node)
             for child in node.args:
                 if not child.is_Atom:
                     parents[child] = parents.get(child, 0) + (copies if child is node.args[0] else 1)
@@ -68,14 +68,6 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
     shared = tuple(e for e in order if parents.get(e, 0) >= 2 and e not in grouped and not e.is_Atom
                    and not (e.is_Mul and len(e.args) == 2 and e.args[0] == -1 and e.args[1].is_Atom))
     return groups, shared
-
-
-def _printed_copies(node) -> int:
-    """How many times the printer writes ``node``'s first argument: a power's base ``exp`` times
-    for the small integer exponents :meth:`ScalarPrinter._print_Pow` multiplies out, else once."""
-    if node.is_Pow and node.exp.is_Integer and 2 <= int(node.exp) <= 4:
-        return int(node.exp)
-    return 1
 
 
 def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str) -> None:

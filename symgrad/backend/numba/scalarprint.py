@@ -24,6 +24,19 @@ _SCALAR_FUNCTIONS.update({
 })
 
 
+def base_copies(expr: sympy.Expr) -> int:
+    """How many times :class:`ScalarPrinter` writes a power's base: a small integer power is
+    multiplied out (``x**3`` is ``x*x*x``), anything else names its base once.
+
+    >>> from symgrad.scalar import arg
+    >>> base_copies(arg(0) ** 3), base_copies(arg(0) ** 5), base_copies(arg(0) * 2)
+    (3, 1, 1)
+    """
+    if expr.is_Pow and expr.exp.is_Integer and 2 <= int(expr.exp) <= 4:
+        return int(expr.exp)
+    return 1
+
+
 class ScalarPrinter(NumpyExprPrinter):
     """``float_dtype``: the float width literals and helpers use ('float64' or 'float32');
     ``int_result``: the expression computes an integer (its powers follow numpy's integer rule)."""
@@ -88,9 +101,10 @@ class ScalarPrinter(NumpyExprPrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.base, expr.exp
-        if exp.is_Integer and 2 <= int(exp) <= 4:  # x**2 as x*x: exact, and no pow() call
+        copies = base_copies(expr)
+        if copies > 1:  # x**2 as x*x: exact, and no pow() call
             b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
-            return "(" + "*".join([b] * int(exp)) + ")"
+            return "(" + "*".join([b] * copies) + ")"
         if exp.is_Integer and int(exp) == -1:
             one = "np.float32(1)" if self.float_dtype == "float32" else "1.0"
             return f"({one}/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'])})"

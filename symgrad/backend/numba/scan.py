@@ -15,7 +15,7 @@ from ...tensor.elemwise import Elemwise
 from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
 from .blas import LOOP_BLAS_THREADS
-from .emit import Emitter, _label, _msg, _np, emitter, joined
+from .emit import Emitter, _label, _msg, _np, apart, emitter, joined
 
 
 def _scalar(dtype: str, value: str) -> str:
@@ -134,7 +134,7 @@ def _scan(em: Emitter, node: Apply) -> None:
     rows_out = [f"{hists[i]}[{t}]" if i < c else f"({ys[i - c]}[{t}] if {t} > 0 else {spare[i - c]})"
                 for i in direct]
     # (apart: the step's code stays out of the kernel part, compiled once; apart.py)
-    em.emit(f"{r} = call_apart({step}, ({''.join(a + ', ' for a in carries + rows + invariants + rows_out)}))")
+    em.emit(f"{r} = {apart(step, carries + rows + invariants + rows_out)}")
     vals = [f"{r}[{c + j}]" for j in range(n_ys)]
     if ys:  # per-step outputs are sized by step 0's
         em.open(f"if {t} == 0:")

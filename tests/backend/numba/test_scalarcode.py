@@ -5,7 +5,8 @@ import sympy
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad import scalar as S
-from symgrad.backend.numba.scalarcode import _cse
+from symgrad.backend.numba.emit import Emitter
+from symgrad.backend.numba.scalarcode import _cse, scalar_codes
 
 
 def test_power_base_shared():
@@ -41,8 +42,6 @@ def test_grouped_argument_not_a_temporary():
 
 def test_equal_outputs_computed_once():
     # an output that is also part of another output, or equal to it, is one temporary
-    from symgrad.backend.numba.emit import Emitter
-    from symgrad.backend.numba.scalarcode import scalar_codes
     t = sympy.tanh(S.arg(0))
     em = Emitter()
     codes = scalar_codes(em, [t, 2 * t, t], ["a", "b"], "float64")

@@ -22,6 +22,8 @@ from pathlib import Path
 from numba.core import caching
 from numba.core.runtime import rtsys
 
+from . import blasprobe
+
 _warned = False
 
 
@@ -34,6 +36,12 @@ class TolerantCache(caching.FunctionCache):
     """A ``FunctionCache`` whose damaged entries are rebuilt instead of raised."""
 
     def load_overload(self, sig, target_context):
+        loaded = self._load_or_none(sig, target_context)
+        if loaded is None:  # numba compiles next; its refresh then finds arraymath imported (blasprobe)
+            blasprobe.import_arraymath()
+        return loaded
+
+    def _load_or_none(self, sig, target_context):
         try:
             # numba's own load_overload first calls ``target_context.refresh()``: it imports and
             # installs every typing and lowering registry numba has (scipy.linalg included, for

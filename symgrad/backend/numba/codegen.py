@@ -228,7 +228,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
                 line = f"    {results[k]} = {r}"
                 em.lines.append(line)
                 chunks.append(([line], set(), {results[k]}))
-    helpers = tuple(f for group in em.extra for f in group)
+    helpers = tuple(f for group in em.extra for f in group) + tuple(f for f in em.loops.values() if f is not None)
     prelude = "\n".join(em.globals)
     ret = f"    return ({', '.join(results)}{',' if results else ''})"
     start = []

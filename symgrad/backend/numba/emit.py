@@ -62,8 +62,9 @@ ARENA = "ws"
 
 # The jit options of a generated function, by their names in helpers.py: plain (JIT) or a row pass's
 # loops (JIT_FAST: sums may be reassociated; JIT_FAST_INNER: the same, for a function only compiled
-# code calls). Options are data of the function, chosen where it is generated.
-JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_FAST_INNER")
+# code calls; JIT_INNER: plain, for a shared loop only compiled code calls). Options are data of the
+# function, chosen where it is generated.
+JIT_OPTIONS = ("JIT", "JIT_FAST", "JIT_FAST_INNER", "JIT_INNER")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class Emitter:
         # names of arrays this kernel allocated C-ordered (np.empty or the arena): an elementwise
         # loop may read them through a reshape that merges trailing axes (emitters._merged_from)
         self.c_ordered: set[str] = set()
+        # elementwise loops by their text with canonical names: None once printed inline, the
+        # function that runs it from its second occurrence on (emitters._plain_loop)
+        self.loops: dict[str, JitFunction | None] = {}
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""

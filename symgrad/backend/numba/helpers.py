@@ -42,6 +42,9 @@ JIT_FMA = dict(JIT, fastmath={"contract"})
 # function, for calls from Python (cpython: unboxing the state tuple) and through a C pointer
 # (cfunc), which would never run. The seed's cold first call: 1.79-1.95 -> 1.63-1.65 s.
 JIT_FAST_INNER = dict(JIT_FAST, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# A loop body shared by several loops of a kernel (emitters._plain_loop), called apart: the
+# kernel's own options, without those wrappers.
+JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # Below this many elements of X a row pass stays on one thread: starting the threads (~5 us)
 # would cost more than the second core saves.
 PARALLEL_MIN_ELEMENTS = 100_000

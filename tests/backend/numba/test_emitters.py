@@ -4,6 +4,7 @@ import pytest
 
 import symgrad as sg
 import symgrad.tensor as T
+from symgrad.backend.numba.codegen import generate
 
 
 def _both(inputs, out, *values):
@@ -57,3 +58,33 @@ def test_reshape_resolves_or_refuses_a_shape():
     assert r(np.full((1, 1), 3.0)) == 3.0
     with pytest.raises(ValueError, match="reshape"):
         r(v)
+
+
+def _layer(v):
+    return T.tanh(1.5 * v + 0.25)
+
+
+def test_a_repeated_loop_is_one_function():
+    x = T.dvector("x")
+    module = generate([x], [_layer(x), _layer(_layer(x)) + 0])
+    names = [f.name for f in module.functions]
+    assert names.count("ewloop0") == 1 and module.source.count("call_apart(ewloop0") >= 1
+    assert [f.options for f in module.functions if f.name == "ewloop0"] == ["JIT_INNER"]
+
+
+def test_shared_loops_give_the_inline_loops_bits():
+    a, b, c = T.dmatrix("a"), T.dmatrix("b"), T.dmatrix("c")
+    w = sg.shared(np.linspace(0, 1, 6).reshape(2, 3), name="w")
+    u = sg.shared(np.linspace(0, 1, 6).reshape(2, 3), name="u")
+    outs = [_layer(a), _layer(b), _layer(c[:, 1:4])]  # the last reads a window of c
+    f = sg.function([a, b, c], outs, updates=[(w, w - 0.1 * _layer(a)), (u, u - 0.1 * _layer(b))], mode="numba")
+    assert f.source.count("call_apart(ewloop") >= 2
+    v = np.random.default_rng(3).standard_normal((2, 3))
+    wide = np.concatenate([v[:, :1], v, v[:, :1]], axis=1)
+    got = f(v, v.copy(), wide)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], got[2])  # inline, shared, windowed
+    np.testing.assert_allclose(got[0], np.tanh(1.5 * v + 0.25), rtol=1e-15)
+    assert np.array_equal(w.get_value(), u.get_value())  # two updates, in place: inline and shared
+    assert not np.array_equal(w.get_value(), np.linspace(0, 1, 6).reshape(2, 3))
+    f.loop(3, v, v.copy(), wide)  # the kernel called apart from loop, the shared loops apart from it
+    assert np.array_equal(w.get_value(), u.get_value())

@@ -31,20 +31,24 @@ from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
 # (diskcache.attach); for kernels beside their module, for the helpers below where numba keeps
 # the package's files.
-JIT = dict(nogil=True, error_model="numpy")
+# Without the wrapper numba builds for calls through a C function pointer (cfunc), which nothing
+# makes: kernels and parts are called from Python or apart (apart.py), helpers from compiled code.
+# Its LLVM passes and machine code cost up to 0.3 s per function with many array arguments (the
+# 200-deep chain's first call 8.05-8.09 -> 7.41-7.47 s, the LSTM's 17.7-17.8 -> 17.0-17.2 s).
+JIT = dict(nogil=True, error_model="numpy", no_cfunc_wrapper=True)
 # Row passes may reassociate sums (vectorized dot products) and fuse multiply-adds; no flag that
 # assumes finite values or no NaN is set, so inf/nan still propagate as in numpy.
 JIT_FAST = dict(JIT, fastmath={"reassoc", "contract"})
 # The elementwise functions written in plain arithmetic (vexp, vtanh, sigmoid64): multiply-adds
 # fused (a polynomial's Horner steps become one FMA each, rounded once), nothing reordered.
 JIT_FMA = dict(JIT, fastmath={"contract"})
-# A row pass, called only from its kernel: without the wrappers numba builds for every jitted
-# function, for calls from Python (cpython: unboxing the state tuple) and through a C pointer
-# (cfunc), which would never run. The seed's cold first call: 1.79-1.95 -> 1.63-1.65 s.
-JIT_FAST_INNER = dict(JIT_FAST, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# A row pass, called only from its kernel: without the wrapper for calls from Python either
+# (cpython: unboxing the state tuple), which would never run. The seed's cold first call:
+# 1.79-1.95 -> 1.63-1.65 s.
+JIT_FAST_INNER = dict(JIT_FAST, no_cpython_wrapper=True)
 # A loop body shared by several loops of a kernel (emitters._plain_loop), called apart: the
-# kernel's own options, without those wrappers.
-JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# kernel's own options, without that wrapper.
+JIT_INNER = dict(JIT, no_cpython_wrapper=True)
 # Below this many elements of X a row pass stays on one thread: starting the threads (~5 us)
 # would cost more than the second core saves.
 PARALLEL_MIN_ELEMENTS = 100_000

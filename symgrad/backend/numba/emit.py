@@ -110,8 +110,8 @@ class Emitter:
         # names of arrays this kernel allocated C-ordered (np.empty or the arena): an elementwise
         # loop may read them through a reshape that merges trailing axes (emitters._merged_from)
         self.c_ordered: set[str] = set()
-        # elementwise loops by their text with canonical names: None once printed inline, the
-        # function that runs it from its second occurrence on (emitters._plain_loop)
+        # elementwise loops by their parameters and text with canonical names: None once printed
+        # inline, the function that runs it from its second occurrence on (emitters._plain_loop)
         self.loops: dict[str, JitFunction | None] = {}
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:

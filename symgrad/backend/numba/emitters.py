@@ -181,15 +181,17 @@ def _plain_loop(em: Emitter, node: Apply, names: Sequence[str], o: str, sizes: S
     _write_loop(canonical, node, [param(s) for s in sources], offsets, out, [param(n) for n in sizes], width,
                 int_result)
     text = "\n".join(canonical.lines)
-    if text not in em.loops:
-        em.loops[text] = None
+    # (the parameters belong to the key: an input the expression no longer reads, ``s - s``, is
+    # one, and with literal sizes nothing after it tells two such loops apart)
+    key = f"({', '.join(args.values())}):\n{text}"
+    if key not in em.loops:
+        em.loops[key] = None
         _write_loop(em, node, sources, offsets, o, sizes, width, int_result)
         return
-    fn = em.loops[text]
+    fn = em.loops[key]
     if fn is None:
         name = f"ewloop{sum(f is not None for f in em.loops.values())}{em.suffix}"
-        fn = em.loops[text] = JitFunction(name, f"def {name}({', '.join(args.values())}):\n{text}\n    return 0",
-                                          "JIT_INNER")
+        fn = em.loops[key] = JitFunction(name, f"def {name}{key}\n    return 0", "JIT_INNER")
     em.emit(apart(fn.name, list(args)))
 
 

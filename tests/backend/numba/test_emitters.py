@@ -88,3 +88,13 @@ def test_shared_loops_give_the_inline_loops_bits():
     assert not np.array_equal(w.get_value(), np.linspace(0, 1, 6).reshape(2, 3))
     f.loop(3, v, v.copy(), wide)  # the kernel called apart from loop, the shared loops apart from it
     assert np.array_equal(w.get_value(), u.get_value())
+
+
+def test_loops_of_one_text_and_other_parameters_stay_apart():
+    row = T.TensorType("float64", (True,))
+    x, y, s = row("x"), row("y"), T.dscalar("s")
+    # (x, s), (y,) and (y, s): one loop text (s is read by none of them, every size is 1)
+    outs = [T.tanh(x) + (s - s), T.tanh(y) + T.ones_like(y) * 0, T.tanh(y) + (s - s)]
+    _, got, want = _both([x, y, s], outs, np.array([0.5]), np.array([0.25]), 1.0)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-15)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
+from .diskcache import attach_all as _attach_all
 from .helpers import JIT, blas_dot_to, contiguous
 
 
@@ -350,9 +350,5 @@ def pool_backward(x, z, gz, kh, kw, sh, sw, ph, pw, mode, gx):
                                 gx[m, r, q] += share
 
 
-# A damaged cache entry is compiled again, not raised (as the helpers' are).
-for _kernel in (filter_rows, _im2col, _col2im, conv2d_forward_images, conv2d_forward, conv2d_grad_inputs_images,
-                conv2d_grad_inputs, conv2d_grad_weights_images, filters_from_rows, conv2d_grad_weights,
-                conv2d_images, conv2d_chunk, image_chunks, _windows,
-                _halves, _max_pool_2x2, _max_pool_2x2_grad, pool_forward, pool_backward):
-    _attach_cache(_kernel, _TolerantCache)
+# Every kernel above: a damaged cache entry is compiled again, not raised (as the helpers' are).
+_attach_all(globals())

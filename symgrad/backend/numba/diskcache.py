@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from numba.core import caching
+from numba.core.dispatcher import Dispatcher
 from numba.core.runtime import rtsys
 
 from . import blasprobe
@@ -100,6 +101,20 @@ def attach(dispatcher, cache_class=KernelCache) -> None:
         dispatcher._cache = cache_class(dispatcher.py_func)
     except Exception as error:  # noqa: BLE001 - e.g. no writable place: the function still works
         _warn_once(f"symgrad: cannot cache {dispatcher.py_func.__name__} on disk ({error}); compiling in memory")
+
+
+def attach_all(namespace: dict, cache_class=TolerantCache) -> None:
+    """:func:`attach` for every jitted function defined in the module whose globals are
+    ``namespace`` and that has no disk cache yet: found by type, so no helper is left without one.
+
+    >>> import symgrad.backend.numba.helpers as helpers
+    >>> type(helpers.new_range._cache).__name__
+    'TolerantCache'
+    """
+    for value in list(namespace.values()):
+        if (isinstance(value, Dispatcher) and value.py_func.__module__ == namespace["__name__"]
+                and isinstance(value._cache, caching.NullCache)):
+            attach(value, cache_class)
 
 
 def _warn_once(message: str) -> None:

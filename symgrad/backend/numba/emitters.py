@@ -528,7 +528,7 @@ def _arange(em: Emitter, node: Apply) -> None:
     start, stop, step = (em.name(v) for v in node.inputs)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     em.fail_if(f"{step} == 0", f"ValueError({_msg('arange: step must not be zero')})")
-    em.emit(f"{o} = np.arange({start}, {stop}, {step}).astype({_np(node.op.dtype)})")
+    em.emit(f"{o} = new_range({start}, {stop}, {step}, {_np(node.op.dtype)})")
 
 
 @emitter(Alloc)

@@ -26,7 +26,7 @@ from .blas import (
 )
 from .apart import call_apart  # noqa: F401  (generated modules import it from here)
 from .chunks import run_chunks  # noqa: F401  (generated modules import it from here)
-from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache
+from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache, attach_all as _attach_all
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
 # (diskcache.attach); for kernels beside their module, for the helpers below where numba keeps
@@ -447,6 +447,13 @@ def new_vector(items, dtype):
     return np.array(items, dtype)
 
 
+@numba.njit(**JIT)
+def new_range(start, stop, step, dtype):
+    """``np.arange(start, stop, step).astype(dtype)`` (numba's ``np.arange`` and what it calls cost
+    0.5 s of compile in every process that prints one: the MLP's cross-entropy indexes rows by one)."""
+    return np.arange(start, stop, step).astype(dtype)
+
+
 # --- tanh that LLVM can vectorize --------------------------------------------------------------
 # numba calls libm's tanh one element at a time (llvmlite's PyPI builds have no SVML): 336 us for
 # a 400x64 layer against numpy's 44 us. This tanh is plain arithmetic in one function without
@@ -694,10 +701,5 @@ def softplus32(x):
     return x + lg if x > 0 else lg
 
 
-# A damaged cache entry of a helper is compiled again, not raised (numba's own cache raises).
-for _helper in (sigmoid64, sigmoid32, softplus64, softplus32, row_chunks, vsum, check_index, vtanh, vtanh32, vexp,
-                _expm1_reduced, _round_log2,
-                mrg31k3p_next, mt_twist, mt_double, mt_gauss, mt_checked_copy, blas_threads_at_most, blas_threads_back,
-                arena_start, arena_array, resolve_shape, blas_dot, blas_dot_to, _gemm_into, _gemm_call, _overlaps,
-                gemm_update, new_empty, new_zeros, new_filled, new_vector):
-    _attach_cache(_helper, _TolerantCache)
+# Every helper above: a damaged cache entry is compiled again, not raised (numba's own cache raises).
+_attach_all(globals())

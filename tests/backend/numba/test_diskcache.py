@@ -9,6 +9,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from numba.core.dispatcher import Dispatcher
+
+from symgrad.backend.numba import convkernels, helpers
+from symgrad.backend.numba.diskcache import TolerantCache
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, symgrad as sg, symgrad.tensor as T
@@ -103,3 +107,9 @@ def test_warm_start_skips_numba_compiler(warm, tmp_path):
     first, loaded, second = res.stdout.strip().splitlines()[-3:]
     assert (first, loaded) == (EXPECTED, "refreshed while loading: False")
     assert second == repr((np.exp([0.0, 1.0]) * 3 + 1).tolist())
+
+
+@pytest.mark.parametrize("module", [helpers, convkernels], ids=["helpers", "convkernels"])
+def test_every_jitted_helper_has_a_tolerant_disk_cache(module):
+    jitted = [v for v in vars(module).values() if isinstance(v, Dispatcher) and v.py_func.__module__ == module.__name__]
+    assert len(jitted) > 10 and all(isinstance(v._cache, TolerantCache) for v in jitted)

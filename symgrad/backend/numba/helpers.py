@@ -26,7 +26,7 @@ from .blas import (
 )
 from .apart import call_apart  # noqa: F401  (generated modules import it from here)
 from .chunks import run_chunks  # noqa: F401  (generated modules import it from here)
-from .diskcache import TolerantCache as _TolerantCache, attach as _attach_cache, attach_all as _attach_all
+from .diskcache import attach_all as _attach_all
 
 # No cache=True: a disk cache that survives damaged entries is attached after jitting
 # (diskcache.attach); for kernels beside their module, for the helpers below where numba keeps
@@ -73,9 +73,6 @@ def round_half_away(x):
     if abs(x - t) >= 0.5:
         return t + np.sign(x)
     return t
-
-
-_attach_cache(round_half_away, _TolerantCache)  # (a damaged cache entry is compiled again: see the end)
 
 
 @numba.njit(**JIT)

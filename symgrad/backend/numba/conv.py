@@ -10,7 +10,7 @@ from ...config import config
 from ...graph import Apply
 from ...tensor.nnet.abstract_conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ConvParams
 from ...tensor.signal.pool import MODES, Pool, PoolGrad, PoolParams
-from .emit import Emitter, _label, _msg, emitter, joined
+from .emit import Emitter, _label, emitter, joined
 from .rowpass import ROW_THREADS
 
 
@@ -82,9 +82,9 @@ def _conv2d(em: Emitter, node: Apply) -> None:
     pads = _geometry(em, p, f"{wn}.shape[2]", f"{wn}.shape[3]")
     oh, ow = _out_sizes(em, p, f"{xn}.shape[2]", f"{xn}.shape[3]", f"{wn}.shape[2]", f"{wn}.shape[3]", pads)
     em.fail_if(f"{xn}.shape[1] != {wn}.shape[1]",
-               f"ValueError({_msg(f'conv2d: the channels of {_label(x)} and of the filters {_label(w)} disagree')})")
+               ValueError, f'conv2d: the channels of {_label(x)} and of the filters {_label(w)} disagree')
     bad = f"conv2d: the filters {_label(w)} do not fit the input {_label(x)} (with its padding)"
-    em.fail_if(joined([f"{oh} < 1", f"{ow} < 1"]), f"ValueError({_msg(bad)})")
+    em.fail_if(joined([f"{oh} < 1", f"{ow} < 1"]), ValueError, bad)
     em.emit(f"{o} = {em.new_array(node.outputs[0], f'({xn}.shape[0], {wn}.shape[0], {oh}, {ow})')}")
     em.c_ordered.add(o)
     if not config.parallel:
@@ -109,7 +109,7 @@ def _gradient(em: Emitter, node: Apply, spatial: tuple[str, str], sizes: tuple[s
     pads = _geometry(em, p, *sizes)
     oh, ow = _out_sizes(em, p, *spatial, *sizes, pads)
     bad = f"conv2d gradient: {_label(gz)} does not match {against} {_label(a)}"
-    em.fail_if(joined(checks + [f"{gn}.shape[2] != {oh}", f"{gn}.shape[3] != {ow}"]), f"ValueError({_msg(bad)})")
+    em.fail_if(joined(checks + [f"{gn}.shape[2] != {oh}", f"{gn}.shape[3] != {ow}"]), ValueError, bad)
     em.emit(f"{o} = {em.new_array(node.outputs[0], shape)}")
     em.c_ordered.add(o)
     if not config.parallel:
@@ -197,7 +197,7 @@ def _pool_grad(em: Emitter, node: Apply) -> None:
     checks = [f"{v}.shape[{d}] != {xn}.shape[{d}]" for v in (zn, gn) for d in range(nd - 2)]
     checks += [f"{v}.shape[{nd - 2}] != {oh}" for v in (zn, gn)] + [f"{v}.shape[{nd - 1}] != {ow}" for v in (zn, gn)]
     bad = f"pool_2d gradient: {_label(gz)} does not match the input {_label(x)}"
-    em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
+    em.fail_if(joined(checks), ValueError, bad)
     em.emit(f"{o} = {em.new_array(out, f'{xn}.shape')}")
     em.c_ordered.add(o)
     m = _images(xn, nd)

@@ -113,6 +113,9 @@ class Emitter:
         # elementwise loops by their parameters and text with canonical names: None once printed
         # inline, the function that runs it from its second occurrence on (emitters._plain_loop)
         self.loops: dict[str, JitFunction | None] = {}
+        # the messages of the checks, numbered in order (``fail_if``); a scan's step shares its
+        # kernel's list, so a number means one message in the whole module
+        self.errors: list[str] = []
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""
@@ -141,13 +144,32 @@ class Emitter:
         self.emit(line)
         self.depth += 1
 
-    def fail_if(self, cond: str, error: str) -> None:
-        """``if cond: raise error``, with LLVM told that ``cond`` is almost never true
-        (``helpers.unlikely``). Without it every check's raise branch counts as taken half the time,
-        so a loop after ten checks looks cold to LLVM, which then declines to inline a helper there
-        (a tanh loop after the LSTM cell's checks ran one call per element: 40 us instead of 5)."""
-        self.emit(f"if unlikely({cond}):")
-        self.emit(f"    raise {error}")
+    def fail_if(self, cond: str, error: type[ValueError] | type[IndexError], message: str) -> None:
+        """A check: ``error(message)`` when ``cond`` holds. Printed as a call of a cached helper,
+        ``value_error_if(cond, np.int64(k))`` (or ``index_error_if``), that raises ``error(k)``, the
+        message's number in :attr:`errors`; the call path puts the message back (call.py,
+        ``kernel_error``). Why not ``if cond: raise error(message)``: numba's own passes spend
+        several times as long on such a statement as on a call (docs/PERFORMANCE.md, "Checks as
+        helper calls"). Why a number: numba types a string constant argument as its literal and
+        compiles the helper again for each one. The helper marks ``cond`` unlikely
+        (``helpers.unlikely``): without that, every raise branch counts as taken half the time, so a
+        loop after ten checks looks cold to LLVM, which then declines to inline a helper there (a
+        tanh loop after the LSTM cell's checks ran one call per element: 40 us instead of 5).
+
+        >>> em = Emitter(); em.fail_if("n < 0", ValueError, "n is negative"); em.lines, em.errors
+        (['    value_error_if(n < 0, np.int64(0))  # ValueError: n is negative'], ['n is negative'])
+        """
+        helper = _CHECKS.get(error)
+        if helper is None:
+            raise TypeError(f"numba backend: a check raises ValueError or IndexError, not {error!r}")
+        if message in self.errors:
+            code = self.errors.index(message)
+        else:
+            code = len(self.errors)
+            self.errors.append(message)
+        # (for a reader of the kernel; the call path reads ``errors``): one line of printable text
+        note = "".join(c if c.isprintable() else " " for c in " ".join(message.split()))
+        self.emit(f"{helper}({cond}, np.int64({code}))  # {error.__name__}: {note}")
 
     def close(self, n: int = 1) -> None:
         self.depth -= n
@@ -255,8 +277,8 @@ def _label(v: Variable) -> str:
 
 
 def _op_text(op, limit: int = 60) -> str:
-    """An op for a kernel's error message, shortened: every distinct message is a constant numba
-    compiles a raise for, and the wrapper re-runs the reference backend for the precise text."""
+    """An op for a kernel's error message, shortened to stay readable: the wrapper re-runs the
+    reference backend for the precise text."""
     text = str(op)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -283,9 +305,8 @@ def apart(fn: str, args: Sequence[str]) -> str:
     return f"call_apart({fn}, ({''.join(a + ', ' for a in args)}))"
 
 
-def _msg(text: str) -> str:
-    return repr(text)
-
+# the helper that raises each kind of error a check may raise (Emitter.fail_if)
+_CHECKS = {ValueError: "value_error_if", IndexError: "index_error_if"}
 
 EMITTERS: dict[type, Callable[[Emitter, Apply], None]] = {}
 

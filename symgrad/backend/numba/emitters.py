@@ -18,7 +18,7 @@ from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
 from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
-from .emit import EMITTERS, Emitter, JitFunction, _label, _literal, _msg, _np, _op_text, apart, emitter, joined
+from .emit import EMITTERS, Emitter, JitFunction, _label, _literal, _np, _op_text, apart, emitter, joined
 from .scalarcode import scalar_code
 
 
@@ -53,9 +53,8 @@ def _loop_sizes(em: Emitter, out: Variable, inputs: Sequence[Variable], names: S
                 labels += [_label(u) for u in (first, v) if _label(u) not in labels]
         sizes.append(size or "1")
     if checks:
-        em.fail_if(joined(checks), "ValueError(" + _msg(
-            f"{what}: shapes do not match: {' and '.join(labels)} "
-            "(only dimensions declared broadcastable are broadcast)") + ")")
+        em.fail_if(joined(checks), ValueError, f"{what}: shapes do not match: {' and '.join(labels)} "
+                   "(only dimensions declared broadcastable are broadcast)")
     return sizes
 
 
@@ -309,7 +308,7 @@ def _reduce(em: Emitter, node: Apply) -> None:
         return
     if op.kind in ("max", "min", "argmax", "argmin") and axes:
         em.fail_if(joined([f"{xn}.shape[{a}] == 0" for a in axes]),
-                   f"ValueError({_msg(f'{op.kind} of an empty dimension of {_label(x)}')})")
+                   ValueError, f'{op.kind} of an empty dimension of {_label(x)}')
     sizes = [f"{xn}.shape[{d}]" for d in range(x.ndim)]
     kept = [d for d in range(x.ndim) if d not in axes]
     if op.kind in ("argmax", "argmin"):
@@ -404,7 +403,7 @@ def _dot(em: Emitter, node: Apply) -> None:
     an, bn = em.name(a), em.name(b)
     o = em.bind(out, f"v{len(em.names)}")
     em.fail_if(f"{an}.shape[{a.ndim - 1}] != {bn}.shape[0]",
-               f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+               ValueError, f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')
     dtype = out.dtype
     if dtype in ("float32", "float64"):
         ops = [nm if v.dtype == dtype else f"{nm}.astype({_np(dtype)})" for v, nm in ((a, an), (b, bn))]
@@ -515,7 +514,7 @@ def _reshape(em: Emitter, node: Apply) -> None:
         em.emit(f"{s} = {rs}[{d}]")
     bad = [f"{s} < 0" for s in dims] + [f"{s} != 1" for d, s in enumerate(dims) if out.broadcastable[d]]
     em.fail_if(joined(bad or [f"({size}) != 1"]),  # (to no dims: one element)
-               f"ValueError({_msg(f'cannot reshape {_label(x)} into the requested shape')})")
+               ValueError, f'cannot reshape {_label(x)} into the requested shape')
     src = f"new_filled((np.int64(1),), {xn})" if x.ndim == 0 else f"contiguous({xn})"
     if out.ndim == 0:
         em.emit(f"{o} = {src}.reshape((1,))[0]")
@@ -527,7 +526,7 @@ def _reshape(em: Emitter, node: Apply) -> None:
 def _arange(em: Emitter, node: Apply) -> None:
     start, stop, step = (em.name(v) for v in node.inputs)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    em.fail_if(f"{step} == 0", f"ValueError({_msg('arange: step must not be zero')})")
+    em.fail_if(f"{step} == 0", ValueError, 'arange: step must not be zero')
     em.emit(f"{o} = new_range({start}, {stop}, {step}, {_np(node.op.dtype)})")
 
 
@@ -541,7 +540,7 @@ def _alloc(em: Emitter, node: Apply) -> None:
         em.emit(f"{s} = {em.name(v)}")
     negative = [f"{s} < 0" for s, v in zip(dims, shape) if not isinstance(v, Constant)]  # (constants: make_node)
     if negative:
-        em.fail_if(joined(negative), f"ValueError({_msg(f'alloc of {_label(value)}: negative size in the shape')})")
+        em.fail_if(joined(negative), ValueError, f'alloc of {_label(value)}: negative size in the shape')
     pad = len(shape) - value.ndim
     # the value's dims must have the size asked for, unless declared broadcastable and 1 (numpy
     # would otherwise stretch a dim of 1 that was not declared broadcastable)
@@ -549,7 +548,7 @@ def _alloc(em: Emitter, node: Apply) -> None:
               + (f" and not {vn}.shape[{d}] == 1" if value.broadcastable[d] else "") for d in range(value.ndim)]
     if checks:
         bad = f"alloc of {_label(value)}: the value does not have the requested shape"
-        em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
+        em.fail_if(joined(checks), ValueError, bad)
     if out.ndim == 0:
         em.emit(f"{o} = {_np(out.dtype)}({vn})")
     elif value.ndim == 0:
@@ -569,7 +568,7 @@ def _join(em: Emitter, node: Apply) -> None:
         checks = [f"{nm}.shape[{d}] != {names[0]}.shape[{d}]" for d in range(first.ndim) if d != axis]
         if checks:
             bad = f"join along axis {axis}: {_label(v)} and {_label(first)} differ in shape"
-            em.fail_if(joined(checks), f"ValueError({_msg(bad)})")
+            em.fail_if(joined(checks), ValueError, bad)
     em.emit(f"{o} = np.concatenate(({', '.join(names)},), axis={axis})")
 
 
@@ -660,7 +659,7 @@ def _specify_shape(em: Emitter, node: Apply) -> None:
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     if checks:
         em.fail_if(joined(checks),
-                   f"ValueError({_msg(f'specify_shape: {_label(x)} does not have the specified shape')})")
+                   ValueError, f'specify_shape: {_label(x)} does not have the specified shape')
     em.emit(f"{o} = {xn}")
 
 
@@ -669,5 +668,5 @@ def _assert(em: Emitter, node: Apply) -> None:
     x, cond = node.inputs
     xn, cn = em.name(x), em.name(cond)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
-    em.fail_if(f"not {cn}", f"ValueError({_msg(node.op.message)})")
+    em.fail_if(f"not {cn}", ValueError, node.op.message)
     em.emit(f"{o} = {xn}")

@@ -36,7 +36,7 @@ from ... import scalar as S
 from ...graph import Apply, Variable
 from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
-from .emit import Emitter, _label, _literal, _msg, _op_text, joined
+from .emit import Emitter, _label, _literal, _op_text, joined
 from .inplace import _may_view
 
 
@@ -91,11 +91,11 @@ def emit_gemm_update(em: Emitter, out: Variable, buf: Variable, update: GemmUpda
     an, bn, wn = em.name(a), em.name(b), em.name(buf)
     o = em.bind(out, f"v{len(em.names)}")
     em.fail_if(f"{an}.shape[1] != {bn}.shape[0]",
-               f"ValueError({_msg(f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')})")
+               ValueError, f'dot: inner dimensions of {_label(a)} and {_label(b)} disagree')
     em.fail_if(joined([f"{wn}.shape[0] != {an}.shape[0]", f"{wn}.shape[1] != {bn}.shape[1]"]),
-               "ValueError(" + _msg(f"elementwise {_op_text(out.owner.op)}: shapes do not match: {_label(buf)} "
+               ValueError, f"elementwise {_op_text(out.owner.op)}: shapes do not match: {_label(buf)} "
                                     f"and the result of {_op_text(update.dot.op)} "
-                                    "(only dimensions declared broadcastable are broadcast)") + ")")
+                                    "(only dimensions declared broadcastable are broadcast)")
 
     def call() -> None:
         alpha, beta = _literal(update.alpha, buf.dtype), _literal(update.beta, buf.dtype)

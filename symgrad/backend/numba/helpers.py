@@ -321,11 +321,18 @@ def unlikely(typingctx, cond):
 
 
 @numba.njit(**JIT)
-def check_index(i, n, what_bad):
-    """Normalize a possibly negative index into [0, n); a raise instead of reading out of bounds."""
-    if unlikely(i < -n or i >= n):
-        raise IndexError(what_bad)
-    return i + n if i < 0 else i
+def value_error_if(cond, code):
+    """``ValueError(code)`` when ``cond``: a kernel's check (``emit.Emitter.fail_if``; ``code`` numbers
+    its message, which the call path puts back)."""
+    if unlikely(cond):
+        raise ValueError(code)
+
+
+@numba.njit(**JIT)
+def index_error_if(cond, code):
+    """``IndexError(code)`` when ``cond`` (as ``value_error_if``)."""
+    if unlikely(cond):
+        raise IndexError(code)
 
 
 @numba.njit(**JIT)

@@ -1,7 +1,7 @@
 """Emitters of the indexing ops: basic (view) indexing, advanced (integer-array) indexing, and
 inc/set_subtensor of both. Index specs are decoded at generation time; every index is
-bounds-checked (``check_index``) before any access, so no input can make the kernel read or write
-out of bounds.
+bounds-checked (:func:`_check_index`, printed inline) before any access, so no input can make the
+kernel read or write out of bounds.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ...tensor.indexing import (
     decode_spec,
     indexed_broadcastable,
 )
-from .emit import Emitter, _label, _msg, emitter, joined
+from .emit import Emitter, _label, emitter, joined
 
 
 def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry],
@@ -28,8 +28,8 @@ def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry
     for e in entries:
         if e.kind == "int":
             i = em.fresh("j")
-            em.emit(f"{i} = check_index({idx_names[e.position]}, {xn}.shape[{e.dim}], "
-                    f"{_msg(f'index out of bounds for axis {e.dim} of {_label(x)}')})")
+            _check_index(em, i, idx_names[e.position], f"{xn}.shape[{e.dim}]",
+                         f"index out of bounds for axis {e.dim} of {_label(x)}")
             parts.append(i)
         elif e.kind == "array":
             parts.append(":")
@@ -38,13 +38,30 @@ def _basic_index(em: Emitter, x: Variable, xn: str, entries: Sequence[IndexEntry
     return parts
 
 
+def _check_index(em: Emitter, target: str, index: str, size: str, message: str) -> None:
+    """``target = index`` made non-negative (``index + size`` for a negative one), an IndexError
+    with ``message`` where it is outside ``[-size, size)``. Printed, not a helper taking the
+    message: numba compiles a function again for every distinct string constant passed to it
+    (docs/PERFORMANCE.md, "Checks as helper calls").
+
+    >>> em = Emitter(); _check_index(em, "j1", "i", "x.shape[0]", "bad"); print("\\n".join(em.lines))
+        r1 = i
+        index_error_if((r1 < -x.shape[0]) | (r1 >= x.shape[0]), np.int64(0))  # IndexError: bad
+        j1 = r1 + x.shape[0] if r1 < 0 else r1
+    """
+    raw = em.fresh("r")
+    em.emit(f"{raw} = {index}")
+    em.fail_if(f"({raw} < -{size}) | ({raw} >= {size})", IndexError, message)
+    em.emit(f"{target} = {raw} + {size} if {raw} < 0 else {raw}")
+
+
 def _slice_text(em: Emitter, e: IndexEntry, idx: Sequence[Variable], idx_names: Sequence[str]) -> str:
     """``start:stop:step`` for a slice entry whose bounds are index inputs; a step that is not a
     nonzero constant is checked != 0."""
     bounds = ["" if k is None else idx_names[k] for k in e.inputs]
     step = e.inputs[2]
     if bounds[2] and not (isinstance(idx[step], Constant) and idx[step].data != 0):
-        em.fail_if(f"{bounds[2]} == 0", f"ValueError({_msg('slice step cannot be zero')})")
+        em.fail_if(f"{bounds[2]} == 0", ValueError, 'slice step cannot be zero')
     return ":".join(bounds) if any(bounds) else ":"
 
 
@@ -93,7 +110,7 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
         lens = [f"{nm}.shape[0]" for _, nm, _ in arrays]
         em.emit(f"{n} = 0 if min({', '.join(lens)}) == 0 else max({', '.join(lens)})")
         em.fail_if(joined([f"({m} != {n}) & ({m} != 1)" for m in lens]),
-                   f"IndexError({_msg('shape mismatch: indexing arrays could not be broadcast together')})")
+                   IndexError, 'shape mismatch: indexing arrays could not be broadcast together')
         em.emit(f"{bshape} = ({n},)")
         checked = _checked(em, x, view, arrays, [f"{nm}[min(q, {nm}.shape[0] - 1)]" for _, nm, _ in arrays], n)
         return view, checked, bshape, n, x.ndim - len(arrays)
@@ -134,16 +151,16 @@ def _checked(em: Emitter, x: Variable, view: str, arrays: list, items: Sequence[
     """Bounds-checked int64 copies of the index arrays (``items``: element ``q`` of each)."""
     checked = []
     for pos, (item, (d, _, _)) in enumerate(zip(items, arrays)):
-        msg = _msg(f"index out of bounds for axis {d} of {_label(x)}")
+        msg = f"index out of bounds for axis {d} of {_label(x)}"
         # checked indices go to a new array, not back into a broadcast view (numba 0.60 types those read-only)
         c = em.fresh("ix")
         em.emit(f"{c} = new_empty({n}, np.int64)")
         em.open(f"for q in range({n}):")
-        em.emit(f"{c}[q] = check_index({item}, {view}.shape[{pos}], {msg})")
+        _check_index(em, f"{c}[q]", item, f"{view}.shape[{pos}]", msg)
         em.close()
         checked.append(c)
         if arrays[pos][2].ndim == 0:  # numpy checks an integer index even when the result is empty
-            em.emit(f"check_index({arrays[pos][1]}, {view}.shape[{pos}], {msg})")
+            _check_index(em, em.fresh("j"), arrays[pos][1], f"{view}.shape[{pos}]", msg)
     return checked
 
 
@@ -260,5 +277,5 @@ def _check_value_shape(em: Emitter, y: Variable, yn: str, region: str | None, re
               for j in range(y.ndim) if not y.broadcastable[j]]
     if checks:
         em.fail_if(joined(checks),
-                   f"ValueError({_msg(f'inc/set_subtensor: value {_label(y)} does not match the indexed region')})")
+                   ValueError, f'inc/set_subtensor: value {_label(y)} does not match the indexed region')
 

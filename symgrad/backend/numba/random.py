@@ -14,20 +14,20 @@ from __future__ import annotations
 from ...graph import Apply
 from ...tensor.random import (NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
                               RandomStateDraw, RandomStateMultinomial, RandomStatePermutation)
-from .emit import Emitter, _label, _literal, _msg, _np, emitter
+from .emit import Emitter, _label, _literal, _np, emitter
 
 
 def _sizes(em: Emitter, node: Apply, ndim: int) -> tuple[list[str], str]:
     """Read the ``size`` vector (input 1) into ``ndim`` checked locals; returns them and their product."""
     size = em.name(node.inputs[1])
     em.fail_if(f"{size}.shape[0] != {ndim}",
-               f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} must have {ndim} entries')})")
+               ValueError, f'{node.op}: size {_label(node.inputs[1])} must have {ndim} entries')
     dims = []
     for d in range(ndim):
         dim = em.fresh("d")
         em.emit(f"{dim} = np.int64({size}[{d}])")
         em.fail_if(f"{dim} < 0",
-                   f"ValueError({_msg(f'{node.op}: size {_label(node.inputs[1])} has a negative entry')})")
+                   ValueError, f'{node.op}: size {_label(node.inputs[1])} has a negative entry')
         dims.append(dim)
     return dims, " * ".join(dims) if dims else "1"
 
@@ -42,7 +42,7 @@ def _mrg_uniform(em: Emitter, node: Apply) -> None:
     em.emit(f"{new} = contiguous({state}).copy()")  # the new state: never the input's buffer
     em.emit(f"{streams} = {new}.shape[0]")
     bad = f"{op}: the state {_label(node.inputs[0])} must have shape (n_streams, 6) with n_streams >= 1"
-    em.fail_if(f"{new}.shape[1] != 6 or ({streams} == 0 and {n} > 0)", f"ValueError({_msg(bad)})")
+    em.fail_if(f"{new}.shape[1] != 6 or ({streams} == 0 and {n} > 0)", ValueError, bad)
     em.emit(f"{out} = new_empty({n}, {_np(op.dtype)})")
     s, i = em.fresh("s"), em.fresh("i")
     x = [em.fresh("x") for _ in range(6)]
@@ -72,9 +72,9 @@ def _categorical_head(em: Emitter, node: Apply, what: str) -> tuple[str, str, st
     rows, outcomes, n = em.fresh("rows"), em.fresh("m"), em.fresh("n")
     em.emit(f"{rows}, {outcomes} = {pvals}.shape")
     em.emit(f"{n} = np.int64({count})")
-    em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{node.op}: {what} {_label(node.inputs[2])} is negative')})")
+    em.fail_if(f"{n} < 0", ValueError, f'{node.op}: {what} {_label(node.inputs[2])} is negative')
     message = f"{node.op}: {_label(node.inputs[1])} must hold {what} * rows uniforms"
-    em.fail_if(f"{unis}.shape[0] != {rows} * {n}", f"ValueError({_msg(message)})")
+    em.fail_if(f"{unis}.shape[0] != {rows} * {n}", ValueError, message)
     return pvals, unis, rows, outcomes, n, em.fresh("z")
 
 
@@ -109,10 +109,10 @@ def _choice(em: Emitter, node: Apply) -> None:
     pvals, unis, rows, outcomes, n, out = _categorical_head(em, node, "size")
     dtype = node.inputs[0].dtype
     em.fail_if(f"{outcomes} == 0 and {rows} * {n} > 0",
-               f"ValueError({_msg(f'{op}: the probabilities {_label(node.inputs[0])} have no outcomes')})")
+               ValueError, f'{op}: the probabilities {_label(node.inputs[0])} have no outcomes')
     if not op.replace:
         message = f"{op}: cannot draw more values without replacement than there are outcomes"
-        em.fail_if(f"{n} > {outcomes}", f"ValueError({_msg(message)})")
+        em.fail_if(f"{n} > {outcomes}", ValueError, message)
     p, c, r, m, acc, pick, u = (em.fresh(t) for t in ("p", "c", "r", "j", "acc", "pick", "uu"))
     em.emit(f"{out} = new_zeros(({rows}, {n}), {_np(op.dtype)})")
     em.emit(f"{p} = contiguous({pvals}).copy()")
@@ -197,7 +197,7 @@ def _random_state_draw(em: Emitter, node: Apply) -> None:
     elif op.dist == "binomial":
         count, t = em.fresh("cnt"), em.fresh("t")
         em.fail_if(f"{av} < 0",
-                   f"ValueError({_msg(f'{op}: the number of trials {_label(node.inputs[2])} is negative')})")
+                   ValueError, f'{op}: the number of trials {_label(node.inputs[2])} is negative')
         em.emit(f"{count} = 0")
         em.open(f"for {t} in range(np.int64({av})):")
         em.emit(f"if mt_double({st}) < {bv}:")
@@ -206,7 +206,7 @@ def _random_state_draw(em: Emitter, node: Apply) -> None:
         em.emit(f"{out}[{i}] = {cast}({count})")
     else:
         message = f"{op}: high {_label(node.inputs[3])} is below low {_label(node.inputs[2])}"
-        em.fail_if(f"{bv} < {av}", f"ValueError({_msg(message)})")
+        em.fail_if(f"{bv} < {av}", ValueError, message)
         em.emit(f"{out}[{i}] = {cast}({av} + np.floor(mt_double({st}) * ({bv} - {av} + 1.0)))")
     em.close()
     _finish(em, node, out, _shape_tuple(dims), op.ndim == 0)
@@ -218,7 +218,7 @@ def _random_state_permutation(em: Emitter, node: Apply) -> None:
     dims, count, st, r = _mt_head(em, node, op.ndim)
     m, out, i, j, tmp = em.fresh("m"), em.fresh("z"), em.fresh("i"), em.fresh("j"), em.fresh("tmp")
     em.emit(f"{m} = np.int64({em.name(node.inputs[2])})")
-    em.fail_if(f"{m} < 0", f"ValueError({_msg(f'{op}: n {_label(node.inputs[2])} is negative')})")
+    em.fail_if(f"{m} < 0", ValueError, f'{op}: n {_label(node.inputs[2])} is negative')
     em.emit(f"{out} = new_empty(({count}, {m}), {_np(op.dtype)})")
     em.open(f"for {r} in range({count}):")
     em.open(f"for {i} in range({m}):")
@@ -245,7 +245,7 @@ def _emit_cumulative(em: Emitter, node: Apply, k: int, m: str) -> tuple[str, str
     em.emit(f"{last} = {m} - 1")
     em.open(f"for {j} in range({m}):")
     message = f"{node.op}: the probabilities {_label(node.inputs[k])} must be finite and >= 0"
-    em.fail_if(f"not ({p}[{j}] >= 0 and np.isfinite({p}[{j}]))", f"ValueError({_msg(message)})")
+    em.fail_if(f"not ({p}[{j}] >= 0 and np.isfinite({p}[{j}]))", ValueError, message)
     em.emit(f"{acc} = {acc} + np.float64({p}[{j}])")
     em.emit(f"{cum}[{j}] = {acc}")
     em.close()
@@ -276,11 +276,11 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
     m, out, pick = em.fresh("m"), em.fresh("z"), em.fresh("pick")
     em.emit(f"{m} = {a}.shape[0]")
     em.fail_if(f"{m} == 0 and {k} > 0",
-               f"ValueError({_msg(f'{op}: cannot choose from the empty {_label(node.inputs[2])}')})")
+               ValueError, f'{op}: cannot choose from the empty {_label(node.inputs[2])}')
     em.emit(f"{out} = new_empty({k}, {_np(op.dtype)})")
     if op.replace:
         message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
-        em.fail_if(f"{p}.shape[0] != 0 and {p}.shape[0] != {m}", f"ValueError({_msg(message)})")
+        em.fail_if(f"{p}.shape[0] != 0 and {p}.shape[0] != {m}", ValueError, message)
         em.open(f"if {p}.shape[0] == 0:")
         em.open(f"for {i} in range({k}):")
         # min: a product rounded up to m must not index past the end (the reference does the same)
@@ -295,7 +295,7 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
     else:
         perm, j, tmp = em.fresh("perm"), em.fresh("j"), em.fresh("tmp")
         em.open(f"if {p}.shape[0] == 0:")
-        em.fail_if(f"{k} > {m}", f"ValueError({_msg(f'{op}: cannot draw more values without replacement than a has')})")
+        em.fail_if(f"{k} > {m}", ValueError, f'{op}: cannot draw more values without replacement than a has')
         em.emit(f"{perm} = np.arange({m})")
         em.open(f"for {i} in range({k}):")  # a partial Fisher-Yates shuffle: i <= j < m
         em.emit(f"{j} = min({i} + np.int64(mt_double({st}) * ({m} - {i})), {m} - 1)")
@@ -306,12 +306,12 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
         em.close(2)
         em.open("else:")  # each draw: the remaining outcomes' cumulative sums against a double times their total
         message = f"{op}: p {_label(node.inputs[3])} must have one entry per element of a"
-        em.fail_if(f"{p}.shape[0] != {m}", f"ValueError({_msg(message)})")
+        em.fail_if(f"{p}.shape[0] != {m}", ValueError, message)
         left, jj, total = em.fresh("left"), em.fresh("j"), em.fresh("tot")
         em.emit(f"{left} = new_empty({m}, np.float64)")
         em.open(f"for {jj} in range({m}):")
         message = f"{op}: the probabilities {_label(node.inputs[3])} must be finite and >= 0"
-        em.fail_if(f"not ({p}[{jj}] >= 0 and np.isfinite({p}[{jj}]))", f"ValueError({_msg(message)})")
+        em.fail_if(f"not ({p}[{jj}] >= 0 and np.isfinite({p}[{jj}]))", ValueError, message)
         em.emit(f"{left}[{jj}] = np.float64({p}[{jj}])")
         em.close()
         cum, last = em.fresh("cum"), em.fresh("last")
@@ -323,7 +323,7 @@ def _random_state_choice(em: Emitter, node: Apply) -> None:
         em.emit(f"{cum}[{jj}] = {total}")
         em.close()
         message = f"{op}: fewer outcomes of positive probability in p than values to draw"
-        em.fail_if(f"not {total} > 0", f"ValueError({_msg(message)})")
+        em.fail_if(f"not {total} > 0", ValueError, message)
         em.emit(f"{last} = {m} - 1")
         em.open(f"for {jj} in range({m} - 1, -1, -1):")
         em.open(f"if {left}[{jj}] > 0:")
@@ -351,9 +351,9 @@ def _random_state_multinomial(em: Emitter, node: Apply) -> None:
     n, m, out, t, pick = em.fresh("ntr"), em.fresh("m"), em.fresh("z"), em.fresh("t"), em.fresh("pick")
     em.emit(f"{n} = np.int64({em.name(node.inputs[2])})")
     em.emit(f"{m} = {em.name(node.inputs[3])}.shape[0]")
-    em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{op}: n {_label(node.inputs[2])} is negative')})")
+    em.fail_if(f"{n} < 0", ValueError, f'{op}: n {_label(node.inputs[2])} is negative')
     em.fail_if(f"{m} == 0 and {n} * {count} > 0",
-               f"ValueError({_msg(f'{op}: pvals {_label(node.inputs[3])} has no outcomes')})")
+               ValueError, f'{op}: pvals {_label(node.inputs[3])} has no outcomes')
     cum, last = _emit_cumulative(em, node, 3, m)
     em.emit(f"{out} = new_zeros(({count}, {m}), {_np(op.dtype)})")
     em.open(f"for {r} in range({count}):")

@@ -11,7 +11,7 @@ import numba
 from ...config import config
 from ...graph import Apply, Variable
 from ...tensor.rowstream import RowStream
-from .emit import ROW_BLOCK, Emitter, JitFunction, _label, _literal, _msg, _np, emitter
+from .emit import ROW_BLOCK, Emitter, JitFunction, _label, _literal, _np, emitter
 from .scalarcode import scalar_codes
 
 # ROW_BLOCK (rows per block, by the CPU's vector registers) is defined in emit.py, beside the
@@ -148,10 +148,10 @@ def _row_entry(em: Emitter, fname: str, node: Apply, names: list[str]) -> list[s
     em.emit(f"{n} = {Xn}.shape[0]")
     em.emit(f"{m} = {Xn}.shape[1]")
     em.fail_if(f"{wn}.shape[0] != {m}",
-               f"ValueError({_msg(f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')})")
+               ValueError, f'dot: inner dimensions of {_label(X)} and {_label(w)} disagree')
     for v, r in zip(rows, row_n):
         em.fail_if(f"{r}.shape[0] != {n}",
-                   f"ValueError({_msg(f'shapes do not match: {_label(v)} and the rows of {_label(X)}')})")
+                   ValueError, f'shapes do not match: {_label(v)} and the rows of {_label(X)}')
     inner = [Xn, wn, *row_n]
     for v, s in zip(scalars, scalar_n):  # scalars arrive 0-d (as numbers) or as 1-element vectors
         if v.ndim:

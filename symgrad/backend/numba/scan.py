@@ -15,7 +15,7 @@ from ...tensor.elemwise import Elemwise
 from ...tensor.indexing import Subtensor, decode_spec
 from ...tensor.scan import Scan
 from .blas import LOOP_BLAS_THREADS
-from .emit import Emitter, _label, _msg, _np, apart, emitter, joined
+from .emit import Emitter, _label, _np, apart, emitter, joined
 
 
 def _scalar(dtype: str, value: str) -> str:
@@ -70,7 +70,8 @@ def _scan(em: Emitter, node: Apply) -> None:
         seen.add(id(var))
     dests = [TensorType(inner.outputs[i].dtype, inner.outputs[i].broadcastable)(f"row_{i}") for i in direct]
     module = generate(list(inner.inputs) + dests, list(inner.outputs), name="step", row_block=em.row_block,
-                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct)
+                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct,
+                      errors=em.errors)
     em.globals.extend(line for line in module.prelude.splitlines())
     em.extra.append(module.functions)
     em.threaded = em.threaded or module.threaded
@@ -79,7 +80,7 @@ def _scan(em: Emitter, node: Apply) -> None:
 
     n = em.fresh("n")
     em.emit(f"{n} = {em.name(node.inputs[0])}")
-    em.fail_if(f"{n} < 0", f"ValueError({_msg(f'{what}: n_steps is negative')})")
+    em.fail_if(f"{n} < 0", ValueError, f'{what}: n_steps is negative')
     inits = [em.name(v) for v in node.inputs[1:1 + c]]
     seqs = [em.name(v) for v in node.inputs[1 + c:1 + c + s]]
     invariants = []
@@ -92,7 +93,7 @@ def _scan(em: Emitter, node: Apply) -> None:
     if seqs:
         labels = ", ".join(_label(var) for var in node.inputs[1 + c:1 + c + s])
         em.fail_if(joined([f"{q}.shape[0] < {n}" for q in seqs]),
-                   f"ValueError({_msg(f'{what}: a sequence ({labels}) is shorter than n_steps')})")
+                   ValueError, f'{what}: a sequence ({labels}) is shorter than n_steps')
     carries = []
     for kk, (var, init) in enumerate(zip(inner.inputs[:c], inits)):
         cv = em.fresh("c")
@@ -150,7 +151,7 @@ def _scan(em: Emitter, node: Apply) -> None:
                  if inner.outputs[c + j].ndim])
     if checks:
         message = f"{what}: a recurrent state or a per-step output changes shape between steps"
-        em.fail_if(joined(checks), f"ValueError({_msg(message)})")
+        em.fail_if(joined(checks), ValueError, message)
     for kk, cv in enumerate(carries):
         var = inner.inputs[kk]
         em.emit(f"{cv} = {r}[{kk}]" if var.ndim else f"{cv} = {_scalar(var.dtype, f'{r}[{kk}]')}")

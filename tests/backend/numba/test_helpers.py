@@ -150,25 +150,31 @@ def test_unlikely_is_the_truth():
 
 def _checked_then_tanh(guard: str):
     """A kernel's shape: twelve shape checks, each raising, then a tanh loop (LLVM counts every
-    raise branch as taken half the time unless told otherwise, and the loop looks cold)."""
-    checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n" for k in range(12))
+    raise branch as taken half the time unless told otherwise, and the loop looks cold). ``guard``:
+    ``unlikely`` or nothing before an ``if ...: raise``, or ``value_error_if``, the call kernels print."""
+    if guard == "value_error_if":
+        checks = "".join(f"    value_error_if(a{k}.shape[0] != n, np.int64({k}))\n" for k in range(12))
+    else:
+        checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n"
+                         for k in range(12))
     args = ", ".join(f"a{k}" for k in range(12))
     source = (f"def f({args}, x):\n    n = x.shape[0]\n{checks}    o = np.empty(n)\n    for i in range(n):\n"
               "        o[i] = vtanh(x[i])\n    p = np.empty(n)\n    for i in range(n):\n"
               "        p[i] = vtanh(o[i] * 2.0)\n    return p\n")
-    space = {"np": np, "vtanh": helpers.vtanh, "unlikely": helpers.unlikely}
+    space = {"np": np, "vtanh": helpers.vtanh, "unlikely": helpers.unlikely, "value_error_if": helpers.value_error_if}
     exec(source, space)  # noqa: S102 - the text above
     return numba.njit(**helpers.JIT)(space["f"])
 
 
-def test_checks_keep_the_loops_hot():
+@pytest.mark.parametrize("guard", ["unlikely", "value_error_if"])
+def test_checks_keep_the_loops_hot(guard):
     import re
 
-    f = _checked_then_tanh("unlikely")
+    f = _checked_then_tanh(guard)
     x = np.linspace(-2, 2, 16)
     got = f(*[x] * 13)
     np.testing.assert_allclose(got, np.tanh(np.tanh(x) * 2), rtol=1e-14)
-    with pytest.raises(ValueError, match="bad 3"):
+    with pytest.raises(ValueError, match="bad 3" if guard == "unlikely" else "^3$"):
         f(*[x] * 3, x[:2], *[x] * 9)
     llvm = f.inspect_llvm(f.signatures[0])
     assert not re.search(r"call [^\n]*vtanh", llvm)  # inlined into both loops (then vectorized)

@@ -1,9 +1,15 @@
-"""backend/numba/indexing.py: index vectors broadcast by hand as numpy does (each of length n or 1)."""
+"""backend/numba/indexing.py: index vectors broadcast by hand as numpy does (each of length n or 1);
+bounds checks printed inline."""
+import ast
+
 import numpy as np
 import pytest
+from numba.core.registry import CPUDispatcher
 
 import symgrad as sg
 import symgrad.tensor as T
+from symgrad.backend.numba import helpers
+from symgrad.backend.numba.codegen import generate
 
 LENGTHS = [(3, 3), (1, 3), (3, 1), (1, 1), (0, 1), (1, 0), (0, 0)]
 
@@ -53,3 +59,31 @@ def test_increments_of_zeros_write_every_element():
             got, want = f(*args), g(*args)
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_helpers_get_no_string_constants():
+    """numba types a string constant passed to a jitted function as its literal and compiles the
+    function again for each distinct one: a bounds check whose message went to a helper cost a new
+    graph a compile per message. Generated code passes helpers no strings."""
+    x, i, idx = T.dmatrix("x"), T.lscalar("i"), T.lvector("idx")
+    module = generate([x, i, idx], [x[i], x[idx], x[:, idx], T.inc_subtensor(x[idx], 1.0), x[i, idx]])
+    jitted = {name for name, f in vars(helpers).items() if isinstance(f, CPUDispatcher)}
+    calls = [c for c in ast.walk(ast.parse(module.source))
+             if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in jitted]
+    assert calls
+    for call in calls:
+        assert not [a for a in ast.walk(call) if isinstance(a, ast.Constant) and isinstance(a.value, str)], \
+            ast.unparse(call)
+
+
+def test_negative_and_out_of_bounds_indices():
+    x, i, idx = T.dmatrix("x"), T.lscalar("i"), T.lvector("idx")
+    f = sg.function([x, i, idx], [x[i], x[i, idx]], mode="numba")
+    value = np.arange(12.0).reshape(3, 4)
+    for k in (-3, -1, 0, 2):
+        got = f(value, k, np.array([-4, -1, 0, 3]))
+        np.testing.assert_array_equal(got[0], value[k])
+        np.testing.assert_array_equal(got[1], value[k, [-4, -1, 0, 3]])
+    for k, ix in ((3, [0]), (-4, [0]), (0, [4]), (0, [-5])):
+        with pytest.raises(IndexError, match="'x'"):
+            f(value, k, np.array(ix))

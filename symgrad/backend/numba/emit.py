@@ -145,19 +145,19 @@ class Emitter:
         self.depth += 1
 
     def fail_if(self, cond: str, error: type[ValueError] | type[IndexError], message: str) -> None:
-        """A check: ``error(message)`` when ``cond`` holds. Printed as a call of a cached helper,
-        ``value_error_if(cond, np.int64(k))`` (or ``index_error_if``), that raises ``error(k)``, the
-        message's number in :attr:`errors`; the call path puts the message back (call.py,
-        ``kernel_error``). Why not ``if cond: raise error(message)``: numba's own passes spend
-        several times as long on such a statement as on a call (docs/PERFORMANCE.md, "Checks as
-        helper calls"). Why a number: numba types a string constant argument as its literal and
-        compiles the helper again for each one. The helper marks ``cond`` unlikely
-        (``helpers.unlikely``): without that, every raise branch counts as taken half the time, so a
-        loop after ten checks looks cold to LLVM, which then declines to inline a helper there (a
-        tanh loop after the LSTM cell's checks ran one call per element: 40 us instead of 5).
+        """A check: ``error(message)`` when ``cond`` holds. Printed as ``value_error_if(cond, k)``
+        (or ``index_error_if``), an intrinsic that raises ``error(k)``, the message's number in
+        :attr:`errors`; the call path puts the message back (call.py, ``kernel_error``). Why not
+        ``if cond: raise error(message)``: numba's own passes spend far longer on such a statement
+        (docs/PERFORMANCE.md, "Checks as intrinsics"). Why a number: a message is a constant
+        numba serializes into the module, and the kernel's text stays short. The intrinsic marks
+        ``cond`` unlikely (as ``helpers.unlikely``): without that, every raise branch counts as taken
+        half the time, so a loop after ten checks looks cold to LLVM, which then declines to inline
+        a helper there (a tanh loop after the LSTM cell's checks ran one call per element: 40 us
+        instead of 5).
 
         >>> em = Emitter(); em.fail_if("n < 0", ValueError, "n is negative"); em.lines, em.errors
-        (['    value_error_if(n < 0, np.int64(0))  # ValueError: n is negative'], ['n is negative'])
+        (['    value_error_if(n < 0, 0)  # ValueError: n is negative'], ['n is negative'])
         """
         helper = _CHECKS.get(error)
         if helper is None:
@@ -169,7 +169,7 @@ class Emitter:
             self.errors.append(message)
         # (for a reader of the kernel; the call path reads ``errors``): one line of printable text
         note = "".join(c if c.isprintable() else " " for c in " ".join(message.split()))
-        self.emit(f"{helper}({cond}, np.int64({code}))  # {error.__name__}: {note}")
+        self.emit(f"{helper}({cond}, {code})  # {error.__name__}: {note}")
 
     def close(self, n: int = 1) -> None:
         self.depth -= n

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import types
+from numba.core import cgutils
 from llvmlite import ir
 from numba.extending import intrinsic, overload
 
@@ -320,19 +321,30 @@ def unlikely(typingctx, cond):
     return types.boolean(cond), codegen
 
 
-@numba.njit(**JIT)
-def value_error_if(cond, code):
-    """``ValueError(code)`` when ``cond``: a kernel's check (``emit.Emitter.fail_if``; ``code`` numbers
-    its message, which the call path puts back)."""
-    if unlikely(cond):
-        raise ValueError(code)
+def _check(error: type[Exception]):
+    """An intrinsic ``check(cond, k)``: ``error(k)`` when ``cond``, for an int literal ``k`` (a
+    kernel's check, emit.Emitter.fail_if: ``k`` numbers its message, which the call path puts back).
+    numba's own static raise, with the branch marked unlikely (as ``unlikely``), printed where it is
+    called: no call for LLVM to inline (numba 0.63 left calls of a jitted check in place, and the
+    loops after a dozen of them looked cold: vtanh called per element), and no blocks for numba's
+    passes (an ``if cond: raise`` costs those several times as long)."""
+    @intrinsic
+    def check(typingctx, cond, code):
+        if not isinstance(code, types.IntegerLiteral):
+            return None
+        number = code.literal_value
+
+        def codegen(context, builder, signature, args):
+            failed = context.is_true(builder, signature.args[0], args[0])
+            with cgutils.if_unlikely(builder, failed):
+                context.call_conv.return_user_exc(builder, error, (number,))
+            return context.get_dummy_value()
+        return types.none(cond, code), codegen
+    return check
 
 
-@numba.njit(**JIT)
-def index_error_if(cond, code):
-    """``IndexError(code)`` when ``cond`` (as ``value_error_if``)."""
-    if unlikely(cond):
-        raise IndexError(code)
+value_error_if = _check(ValueError)
+index_error_if = _check(IndexError)
 
 
 @numba.njit(**JIT)

@@ -42,11 +42,11 @@ def _check_index(em: Emitter, target: str, index: str, size: str, message: str) 
     """``target = index`` made non-negative (``index + size`` for a negative one), an IndexError
     with ``message`` where it is outside ``[-size, size)``. Printed, not a helper taking the
     message: numba compiles a function again for every distinct string constant passed to it
-    (docs/PERFORMANCE.md, "Checks as helper calls").
+    (docs/PERFORMANCE.md, "Checks as intrinsics").
 
     >>> em = Emitter(); _check_index(em, "j1", "i", "x.shape[0]", "bad"); print("\\n".join(em.lines))
         r1 = i
-        index_error_if((r1 < -x.shape[0]) | (r1 >= x.shape[0]), np.int64(0))  # IndexError: bad
+        index_error_if((r1 < -x.shape[0]) | (r1 >= x.shape[0]), 0)  # IndexError: bad
         j1 = r1 + x.shape[0] if r1 < 0 else r1
     """
     raw = em.fresh("r")

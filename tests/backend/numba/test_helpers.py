@@ -153,7 +153,7 @@ def _checked_then_tanh(guard: str):
     raise branch as taken half the time unless told otherwise, and the loop looks cold). ``guard``:
     ``unlikely`` or nothing before an ``if ...: raise``, or ``value_error_if``, the call kernels print."""
     if guard == "value_error_if":
-        checks = "".join(f"    value_error_if(a{k}.shape[0] != n, np.int64({k}))\n" for k in range(12))
+        checks = "".join(f"    value_error_if(a{k}.shape[0] != n, {k})\n" for k in range(12))
     else:
         checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n"
                          for k in range(12))

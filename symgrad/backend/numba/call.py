@@ -128,21 +128,6 @@ def _functions(layout: ArgumentLayout, n_in: int, n_out: int, entry: Callable, e
     return namespace
 
 
-def kernel_error(error: Exception, messages: Sequence[str]) -> Exception:
-    """The exception a kernel's check meant: a check raises its message's number (``value_error_if``
-    and ``index_error_if`` in helpers.py; emit.Emitter.fail_if), ``messages`` holds the messages.
-
-    >>> kernel_error(ValueError(1), ["a", "shapes do not match"])
-    ValueError('shapes do not match')
-    >>> kernel_error(IndexError("index 3 is out of bounds"), ["a"])
-    IndexError('index 3 is out of bounds')
-    """
-    code = error.args[0] if len(error.args) == 1 else None
-    if type(code) is int and 0 <= code < len(messages):
-        return type(error)(messages[code])
-    return error
-
-
 def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence[Variable],
                  updated: dict[int, int]) -> Kernel:
     """The kernel of ``plan`` (its module loaded from the kernel cache) for this graph's types.
@@ -184,11 +169,9 @@ def build_kernel(plan: KernelPlan, inputs: Sequence[Variable], outputs: Sequence
         run_loop = run_loop and arena.wrap(run_loop)
 
     reference: list = []
-    messages = plan.module.errors
 
     def explain(values, error):
         """Re-run the reference interpreter (tensor/reference.py) to turn a kernel's static message into a precise one."""
-        error = kernel_error(error, messages)
         if not reference:  # (built only ever for an error)
             reference.append(interpret(inputs, toposort(outputs), list(outputs)))
         try:

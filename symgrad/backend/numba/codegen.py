@@ -80,7 +80,6 @@ class KernelModule:
     arena: bool = False  # whether the kernel takes the arena argument last (arena.py)
     parts: tuple[Parts, ...] = ()  # of each function that calls the parts of a split kernel
     threaded: bool = False  # whether a function hands chunks to numba's threads (run_chunks, chunks.py)
-    errors: tuple[str, ...] = ()  # the checks' messages by number (emit.Emitter.fail_if)
 
     def __post_init__(self):
         for f in self.functions:  # (a plan read back from disk is built through here too)
@@ -105,15 +104,9 @@ class KernelModule:
         for other in others:
             if other.prelude and other.prelude != self.prelude:
                 raise RuntimeError("numba backend: a copy of a kernel has other module constants")
-        errors = self.errors
-        for other in others:  # (a copy numbers its checks in this module's list, and may add some)
-            if other.errors[:len(errors)] == errors:
-                errors = other.errors
-            elif errors[:len(other.errors)] != other.errors:
-                raise RuntimeError("numba backend: a copy of a kernel numbers its checks otherwise")
         return replace(self, functions=self.functions + tuple(f for o in others for f in o.functions),
                        parts=self.parts + tuple(p for o in others for p in o.parts),
-                       threaded=self.threaded or any(o.threaded for o in others), errors=errors)
+                       threaded=self.threaded or any(o.threaded for o in others))
 
 
 def _reads(order, outputs: Sequence[Variable]) -> dict[int, int]:
@@ -166,7 +159,7 @@ MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with fun
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
              inplace: dict[int, int] | None = None, row_block: int = ROW_BLOCK, suffix: str = "",
              global_prefix: str = "C", arena: bool = False,
-             destinations: dict[int, int] | None = None, errors: list[str] | None = None) -> KernelModule:
+             destinations: dict[int, int] | None = None) -> KernelModule:
     """A module whose function ``name(a0, a1, ...)`` returns a tuple of the outputs.
 
     ``inplace``: {output index: input slot} of updates written into their input's buffer (from
@@ -180,15 +173,13 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     the caller keeps between calls (arena.py); a kernel that does takes it as its last argument.
     ``destinations``: {output index: input slot} of elementwise outputs written, in graph order,
     into the buffer passed in that slot when its shape agrees (a scan step's history rows: the
-    loop around the step then copies nothing). No input may alias such a buffer. ``errors``: the
-    list the checks' messages are numbered in (``Emitter.errors``; a scan's step shares its kernel's).
+    loop around the step then copies nothing). No input may alias such a buffer.
     """
     inplace = inplace or {}
     em = Emitter()
     em.row_block = row_block
     em.suffix = suffix
     em.global_prefix = global_prefix
-    em.errors = [] if errors is None else errors
     em.arena = arena
     em.escaping = _escaping(outputs) if arena else set()
     args = [em.bind(v, f"a{i}") for i, v in enumerate(inputs)]
@@ -248,7 +239,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     if len(em.lines) <= MAX_PART_LINES:
         body = "\n".join(start + em.lines)
         main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
-        return KernelModule(prelude, helpers + (main,), em.arena_used, threaded=em.threaded, errors=tuple(em.errors))
+        return KernelModule(prelude, helpers + (main,), em.arena_used, threaded=em.threaded)
     parts, current, size = [], [], 0
     for chunk in chunks:
         if current and size + len(chunk[0]) > MAX_PART_LINES:
@@ -280,5 +271,4 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         steps.append(PartCall(part_name, tuple(params), tuple(returns)))
     main = JitFunction(name + suffix, header + "\n" + "\n".join(start + calls) + "\n" + ret)
     sequence = Parts(name + suffix, tuple(args), bool(start), tuple(steps), tuple(results))
-    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used, (sequence,), em.threaded,
-                        tuple(em.errors))
+    return KernelModule(prelude, helpers + tuple(functions) + (main,), em.arena_used, (sequence,), em.threaded)

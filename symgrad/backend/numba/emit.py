@@ -113,9 +113,6 @@ class Emitter:
         # elementwise loops by their parameters and text with canonical names: None once printed
         # inline, the function that runs it from its second occurrence on (emitters._plain_loop)
         self.loops: dict[str, JitFunction | None] = {}
-        # the messages of the checks, numbered in order (``fail_if``); a scan's step shares its
-        # kernel's list, so a number means one message in the whole module
-        self.errors: list[str] = []
 
     def in_arena(self, v: Variable, dtype: str | None = None) -> bool:
         """Whether :meth:`new_array` carves ``v``'s array from the arena."""
@@ -145,31 +142,21 @@ class Emitter:
         self.depth += 1
 
     def fail_if(self, cond: str, error: type[ValueError] | type[IndexError], message: str) -> None:
-        """A check: ``error(message)`` when ``cond`` holds. Printed as ``value_error_if(cond, k)``
-        (or ``index_error_if``), an intrinsic that raises ``error(k)``, the message's number in
-        :attr:`errors`; the call path puts the message back (call.py, ``kernel_error``). Why not
-        ``if cond: raise error(message)``: numba's own passes spend far longer on such a statement
-        (docs/PERFORMANCE.md, "Checks as intrinsics"). Why a number: a message is a constant
-        numba serializes into the module, and the kernel's text stays short. The intrinsic marks
-        ``cond`` unlikely (as ``helpers.unlikely``): without that, every raise branch counts as taken
-        half the time, so a loop after ten checks looks cold to LLVM, which then declines to inline
-        a helper there (a tanh loop after the LSTM cell's checks ran one call per element: 40 us
-        instead of 5).
+        """A check: ``error(message)`` when ``cond`` holds. Printed as ``value_error_if(cond,
+        message)`` (or ``index_error_if``), an intrinsic (helpers.py) that raises it behind a branch
+        marked unlikely. Why not ``if cond: raise error(message)``: numba's own passes spend far
+        longer on such a statement (docs/PERFORMANCE.md, "Checks as intrinsics"). Without the
+        branch marked unlikely, every raise branch counts as taken half the time, so a loop after ten
+        checks looks cold to LLVM, which then declines to inline a helper there (a tanh loop after
+        the LSTM cell's checks ran one call per element: 40 us instead of 5).
 
-        >>> em = Emitter(); em.fail_if("n < 0", ValueError, "n is negative"); em.lines, em.errors
-        (['    value_error_if(n < 0, 0)  # ValueError: n is negative'], ['n is negative'])
+        >>> em = Emitter(); em.fail_if("n < 0", ValueError, "n is negative"); em.lines
+        ["    value_error_if(n < 0, 'n is negative')"]
         """
         helper = _CHECKS.get(error)
         if helper is None:
             raise TypeError(f"numba backend: a check raises ValueError or IndexError, not {error!r}")
-        if message in self.errors:
-            code = self.errors.index(message)
-        else:
-            code = len(self.errors)
-            self.errors.append(message)
-        # (for a reader of the kernel; the call path reads ``errors``): one line of printable text
-        note = "".join(c if c.isprintable() else " " for c in " ".join(message.split()))
-        self.emit(f"{helper}({cond}, {code})  # {error.__name__}: {note}")
+        self.emit(f"{helper}({cond}, {message!r})")
 
     def close(self, n: int = 1) -> None:
         self.depth -= n

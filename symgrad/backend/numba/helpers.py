@@ -322,24 +322,25 @@ def unlikely(typingctx, cond):
 
 
 def _check(error: type[Exception]):
-    """An intrinsic ``check(cond, k)``: ``error(k)`` when ``cond``, for an int literal ``k`` (a
-    kernel's check, emit.Emitter.fail_if: ``k`` numbers its message, which the call path puts back).
-    numba's own static raise, with the branch marked unlikely (as ``unlikely``), printed where it is
-    called: no call for LLVM to inline (numba 0.63 left calls of a jitted check in place, and the
-    loops after a dozen of them looked cold: vtanh called per element), and no blocks for numba's
-    passes (an ``if cond: raise`` costs those several times as long)."""
+    """An intrinsic ``check(cond, message)``: ``error(message)`` when ``cond``, for a string constant
+    ``message`` (a kernel's check, emit.Emitter.fail_if). numba's own static raise, with the branch
+    marked unlikely (as ``unlikely``), printed where it is called: no call for LLVM to inline (numba
+    0.63 left calls of a jitted check in place, and the loops after a dozen of them looked cold:
+    vtanh called per element), no blocks for numba's passes (an ``if cond: raise`` costs those
+    several times as long), and nothing compiled per message (a jitted function taking the message
+    is compiled again for every string constant, which numba types as its literal)."""
     @intrinsic
-    def check(typingctx, cond, code):
-        if not isinstance(code, types.IntegerLiteral):
+    def check(typingctx, cond, message):
+        if not isinstance(message, types.StringLiteral):
             return None
-        number = code.literal_value
+        text = message.literal_value
 
         def codegen(context, builder, signature, args):
             failed = context.is_true(builder, signature.args[0], args[0])
             with cgutils.if_unlikely(builder, failed):
-                context.call_conv.return_user_exc(builder, error, (number,))
+                context.call_conv.return_user_exc(builder, error, (text,))
             return context.get_dummy_value()
-        return types.none(cond, code), codegen
+        return types.none(cond, message), codegen
     return check
 
 

@@ -46,7 +46,7 @@ def _check_index(em: Emitter, target: str, index: str, size: str, message: str) 
 
     >>> em = Emitter(); _check_index(em, "j1", "i", "x.shape[0]", "bad"); print("\\n".join(em.lines))
         r1 = i
-        index_error_if((r1 < -x.shape[0]) | (r1 >= x.shape[0]), 0)  # IndexError: bad
+        index_error_if((r1 < -x.shape[0]) | (r1 >= x.shape[0]), 'bad')
         j1 = r1 + x.shape[0] if r1 < 0 else r1
     """
     raw = em.fresh("r")

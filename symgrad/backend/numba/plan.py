@@ -42,7 +42,7 @@ from .inplace import plan_inplace
 from .rowpass import ROW_BLOCK_WIDE
 
 # Part of every plan's JSON and of its key: a plan written by another layout is never misread.
-PLAN_VERSION = 11
+PLAN_VERSION = 12
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class KernelPlan:
         body = {"version": PLAN_VERSION, "prelude": self.module.prelude,
                 "functions": [[f.name, f.options, f.source] for f in self.module.functions],
                 "info": asdict(self.info),
-                "parts": [asdict(p) for p in self.module.parts], "errors": list(self.module.errors)}
+                "parts": [asdict(p) for p in self.module.parts]}
         return json.dumps(dict(body, digest=_digest(body)))
 
     @classmethod
@@ -74,7 +74,7 @@ class KernelPlan:
             module=KernelModule(_text(data["prelude"]), tuple(JitFunction(_text(n), _text(s), _text(o))
                                                               for n, o, s in data["functions"]),
                                 _flag(info["arena"]), tuple(_parts(p) for p in data["parts"]),
-                                _flag(info["threaded"]), _names(data["errors"])),
+                                _flag(info["threaded"])),
             info=KernelInfo(may_alias=tuple(_flag(b) for b in info["may_alias"]),
                             inplace_slots=tuple(_slot(k) for k in info["inplace_slots"]),
                             row_slots=tuple(_slot(k) for k in info["row_slots"]),
@@ -128,7 +128,7 @@ def plan_kernel(inputs: Sequence[Variable], outputs: Sequence[Variable], updated
     suffixes = [""]
     if wide is not None:  # compiled when first called (see call.py)
         module = module.extended(generate(inputs, outputs, inplace=inplace, row_block=ROW_BLOCK_WIDE, suffix="_W",
-                                          arena=True, errors=list(module.errors)))  # (one numbering)
+                                          arena=True))
         suffixes.append("_W")
     if updated:
         slots = tuple(inplace.values())

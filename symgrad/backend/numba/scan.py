@@ -70,8 +70,7 @@ def _scan(em: Emitter, node: Apply) -> None:
         seen.add(id(var))
     dests = [TensorType(inner.outputs[i].dtype, inner.outputs[i].broadcastable)(f"row_{i}") for i in direct]
     module = generate(list(inner.inputs) + dests, list(inner.outputs), name="step", row_block=em.row_block,
-                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct,
-                      errors=em.errors)
+                      suffix=suffix, global_prefix=f"{em.global_prefix}S{k}_", destinations=direct)
     em.globals.extend(line for line in module.prelude.splitlines())
     em.extra.append(module.functions)
     em.threaded = em.threaded or module.threaded

@@ -153,7 +153,7 @@ def _checked_then_tanh(guard: str):
     raise branch as taken half the time unless told otherwise, and the loop looks cold). ``guard``:
     ``unlikely`` or nothing before an ``if ...: raise``, or ``value_error_if``, the call kernels print."""
     if guard == "value_error_if":
-        checks = "".join(f"    value_error_if(a{k}.shape[0] != n, {k})\n" for k in range(12))
+        checks = "".join(f"    value_error_if(a{k}.shape[0] != n, 'bad {k}')\n" for k in range(12))
     else:
         checks = "".join(f"    if {guard}(a{k}.shape[0] != n):\n        raise ValueError('bad {k}')\n"
                          for k in range(12))
@@ -174,7 +174,7 @@ def test_checks_keep_the_loops_hot(guard):
     x = np.linspace(-2, 2, 16)
     got = f(*[x] * 13)
     np.testing.assert_allclose(got, np.tanh(np.tanh(x) * 2), rtol=1e-14)
-    with pytest.raises(ValueError, match="bad 3" if guard == "unlikely" else "^3$"):
+    with pytest.raises(ValueError, match="bad 3"):
         f(*[x] * 3, x[:2], *[x] * 9)
     llvm = f.inspect_llvm(f.signatures[0])
     assert not re.search(r"call [^\n]*vtanh", llvm)  # inlined into both loops (then vectorized)

@@ -150,6 +150,23 @@ def test_fusion_counts_operations_exactly_where_the_small_limit_is_decided():
     assert MAX_FUSED_OPS < _ops(huge) <= MAX_FUSED_OPS + 1  # (counted only just past the limit)
 
 
+def test_fusion_depth_does_not_depend_on_what_was_asked_before():
+    from symgrad.rewrite import fusion
+
+    x = S.arg(0)
+    chain = [x]
+    for k in range(40):
+        chain.append(sympy.tanh(1.01 * chain[-1] + 0.1))
+    expr = chain[-1] * (1 - chain[20] ** 2)
+    fusion._DEPTHS.clear()
+    fresh = fusion._depth(expr)
+    fusion._DEPTHS.clear()
+    for e in chain:  # (the walk then stops at every known level)
+        fusion._depth(e)
+    assert fusion._depth(expr) == fresh == 3 * 40 + 1
+    assert fusion._depth(x) == 0 and fusion._depth(sympy.Integer(2)) == 0
+
+
 def test_fusion_makes_one_elemwise_node():
     inputs, out = _logistic()
     assert _op_names([out]).count("Elemwise") >= 4

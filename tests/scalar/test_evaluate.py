@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symgrad.scalar as S
+from symgrad.scalar import evaluate
 from symgrad.scalar.evaluate import _float_closed, _natural_dtype, natural_dtype
 
 X = [S.arg(k) for k in range(3)]
@@ -42,3 +43,14 @@ def test_shortcut_applies():
     assert _float_closed(sympy.tanh(1.01 * x + 0.1) * y - 3, ("float32", "float32")) == "float32"
     assert _float_closed(x + y, ("float32", "float64")) is None  # mixed: numpy decides
     assert _float_closed(S.gt(x, y), ("float64", "float64")) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(_exprs())
+def test_shortcut_does_not_depend_on_what_was_asked_before(expr):
+    evaluate._READS_SYMBOL.clear()
+    fresh = evaluate._reads_symbol(expr)
+    evaluate._READS_SYMBOL.clear()
+    for sub in sympy.preorder_traversal(expr):  # every subexpression asked first, the leaves last
+        evaluate._reads_symbol(sub)
+    assert evaluate._reads_symbol(expr) == fresh

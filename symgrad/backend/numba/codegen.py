@@ -1,7 +1,7 @@
 """Print a whole optimized graph as ONE Python function for numba: :func:`generate`, the entry
 point, walks the graph in order, prints each node with its op type's emitter (``EMITTERS``) and
 assembles the module: constants, row-pass helpers, and the kernel, split into consecutive parts
-of at most ``MAX_PART_LINES`` lines when large.
+of about ``MAX_PART_LINES`` lines when large (``MAX_PART_CROSSING``).
 
 The printer has one emitter per op type: emitters.py (elementwise, reductions, dot, shape ops,
 softmax, conditionals), indexing.py, rowpass.py, scan.py, random.py; the emitter and literals are in emit.py. Fused
@@ -154,6 +154,30 @@ def _escaping(outputs: Sequence[Variable]) -> set[int]:
 
 # --- the whole function ---------------------------------------------------------------------
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
+# Every value a part boundary passes on is boxed by the part that returns it and unboxed by each part
+# that reads it (~25 ms of compile per array). A part past MAX_PART_LINES therefore ends at the first
+# boundary that passes at most this many values, and at four times MAX_PART_LINES whatever it
+# passes: the 200-deep tanh chain with its gradient kept every third tanh for its backward loops, and
+# cutting its forward pass where 67 arrays crossed cost 1.1 s more than cutting 150 lines later, where
+# 24 did (the LSTM's and the CNN's cuts pass 10-30 and stay where they were).
+MAX_PART_CROSSING = 32
+
+
+def _crossing(chunks: Sequence[tuple], results: Sequence[str]) -> list[int]:
+    """Per chunk of ``generate`` (lines, names read, names defined): how many values a part
+    boundary just before it would pass on, the names defined before it that it or a later chunk
+    reads or that are results."""
+    later, needed = set(results), []
+    for _, reads, _ in reversed(chunks):
+        later = later | reads
+        needed.append(later)
+    needed.reverse()
+    defined: set = set()
+    counts = []
+    for (_, _, defines), after in zip(chunks, needed):
+        counts.append(len(defined & after))
+        defined |= defines
+    return counts
 
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
@@ -166,8 +190,9 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     :func:`~symgrad.backend.numba.inplace.plan_inplace`); those loops run last, after every check.
     ``row_block``: rows per register block of the row passes. ``suffix`` ends the name of every
     function of the module (``name`` included) and every call between them: a copy of a kernel.
-    A large graph is split into consecutive parts of at most ``MAX_PART_LINES`` lines, each its own
-    function; ``name`` then calls the parts in order, passing the values each one needs.
+    A large graph is split into consecutive parts of about ``MAX_PART_LINES`` lines (a part grows
+    past it to a boundary that passes at most ``MAX_PART_CROSSING`` values), each its own function;
+    ``name`` then calls the parts in order, passing the values each one needs.
     ``global_prefix`` starts the names of module constants (a scan's step module shares the module).
     ``arena``: large results that no caller can see may be carved from an arena, a byte buffer
     the caller keeps between calls (arena.py); a kernel that does takes it as its last argument.
@@ -240,9 +265,11 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         body = "\n".join(start + em.lines)
         main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
         return KernelModule(prelude, helpers + (main,), em.arena_used, threaded=em.threaded)
+    crossing = _crossing(chunks, results)
     parts, current, size = [], [], 0
-    for chunk in chunks:
-        if current and size + len(chunk[0]) > MAX_PART_LINES:
+    for chunk, passed in zip(chunks, crossing):
+        grown = size + len(chunk[0])
+        if current and grown > MAX_PART_LINES and (passed <= MAX_PART_CROSSING or grown > 4 * MAX_PART_LINES):
             parts.append(current)
             current, size = [], 0
         current.append(chunk)

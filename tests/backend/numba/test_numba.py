@@ -156,6 +156,40 @@ def test_large_graphs_are_split_into_parts(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-13)
 
 
+def test_parts_end_where_few_values_cross(monkeypatch):
+    # every result crosses each boundary after it: with at most 2 values passed on, a part ends
+    # early or runs on towards four times MAX_PART_LINES
+    monkeypatch.setattr(codegen, "MAX_PART_LINES", 8)
+    limit = 2
+    monkeypatch.setattr(codegen, "MAX_PART_CROSSING", limit)
+    x = T.dvector("x")
+    outs = [T.tanh(x * (k + 1)) for k in range(12)]
+    module = codegen.generate([x], outs)
+    (seq,) = module.parts
+    sources = {f.name: f.source for f in module.functions}
+    later = [set(seq.results)]
+    for call in reversed(seq.calls[1:]):
+        later.append(later[-1] | set(call.params))
+    later.reverse()
+    returned: set = set()
+    for call, after in zip(seq.calls[:-1], later):
+        returned |= set(call.returns)
+        passed = len(returned & after)
+        lines = sources[call.name].count("\n") - 1  # (the def and return lines)
+        assert passed <= limit or lines > 2 * codegen.MAX_PART_LINES, (call.name, passed)
+        assert lines <= 5 * codegen.MAX_PART_LINES
+    f = sg.function([x], outs, mode="numba")
+    v = np.array([0.1, -0.4, 2.0])
+    for k, got in enumerate(f(v)):
+        np.testing.assert_allclose(got, np.tanh(v * (k + 1)), rtol=1e-15)
+
+
+def test_crossing_counts_values_defined_before_and_read_after():
+    chunks = [([""], set(), {"a"}), ([""], {"a"}, {"b"}), ([""], {"b"}, {"c"}), ([""], {"a", "c"}, {"d"})]
+    assert codegen._crossing(chunks, ["d"]) == [0, 1, 2, 2]
+    assert codegen._crossing(chunks, ["b", "d"]) == [0, 1, 2, 3]
+
+
 def test_float32_kernel_has_no_float64_literals():
     x = T.fvector("x")
     f = sg.function([x], T.nnet.sigmoid(x * 0.5 + 1) / 3, mode="numba")

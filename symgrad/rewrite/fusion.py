@@ -153,9 +153,10 @@ _MEMO_LIMIT = 1 << 16
 
 def _depth(expr: sympy.Expr) -> int:
     """Nesting depth of an expression tree (an atom: 0), computed without recursion."""
+    global _DEPTHS
+    if len(_DEPTHS) > _MEMO_LIMIT:  # (a new dict: a walk in another thread keeps the one it has)
+        _DEPTHS = {}
     memo = _DEPTHS
-    if len(memo) > _MEMO_LIMIT:
-        memo.clear()
     stack = [(expr, False)]
     while stack:
         e, children_done = stack.pop()

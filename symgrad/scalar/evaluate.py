@@ -109,9 +109,10 @@ _MEMO_LIMIT = 1 << 16
 def _reads_symbol(expr: sympy.Expr) -> bool | None:
     """:data:`_READS_SYMBOL`'s answer for ``expr``, by an iterative post-order walk that skips the
     subexpressions already known (sympy shares subtrees: each is visited once)."""
+    global _READS_SYMBOL
+    if len(_READS_SYMBOL) > _MEMO_LIMIT:  # (a new dict: a walk in another thread keeps the one it has)
+        _READS_SYMBOL = {}
     memo = _READS_SYMBOL
-    if len(memo) > _MEMO_LIMIT:
-        memo.clear()
     stack = [(expr, False)]
     while stack:
         e, children_done = stack.pop()

@@ -54,3 +54,11 @@ def test_shortcut_does_not_depend_on_what_was_asked_before(expr):
     for sub in sympy.preorder_traversal(expr):  # every subexpression asked first, the leaves last
         evaluate._reads_symbol(sub)
     assert evaluate._reads_symbol(expr) == fresh
+
+
+def test_shortcut_with_a_small_memo(monkeypatch):
+    monkeypatch.setattr(evaluate, "_MEMO_LIMIT", 2)  # (replaced by a new one again and again)
+    x, y = X[:2]
+    exprs = [sympy.tanh(1.01 * x + 0.1) * y - 3, x * sympy.sqrt(2), S.gt(x, y) + x, sympy.exp(x) / (1 + y ** 2)]
+    for _ in range(3):
+        assert [evaluate._reads_symbol(e) for e in exprs] == [True, None, None, True]

@@ -40,6 +40,7 @@ import numpy as np
 import numba
 from symgrad.backend.numba.helpers import *  # noqa: F401,F403
 from symgrad.backend.numba.helpers import JIT, JIT_FAST, JIT_FAST_INNER, JIT_INNER
+from symgrad.backend.numba.inlined import call_inline  # noqa: F401
 from symgrad.backend.numba.convkernels import (  # noqa: F401
     conv2d_chunk, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights, conv2d_images, filter_rows,
     filters_from_rows, image_chunks, pool_backward, pool_forward)

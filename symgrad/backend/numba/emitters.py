@@ -597,7 +597,7 @@ def _softmax(em: Emitter, node: Apply) -> None:
     em.open(f"for c in range({cols}):")
     # float64: vexp (helpers.py), which LLVM vectorizes; libm's exp is a call per element. float32
     # keeps libm's expf: vexp is float64 arithmetic and would widen the row's sum.
-    em.emit(f"e = {'np.exp' if width == 'float32' else 'vexp'}({m}[r, c] - mx)")
+    em.emit(f"e = np.exp({m}[r, c] - mx)" if width == "float32" else f"e = call_inline(vexp, {m}[r, c] - mx)")
     if node.op.log:
         em.emit(f"{m}[r, c] = {m}[r, c] - mx")
     else:

@@ -75,10 +75,9 @@ def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str)
     uses ``vexp`` (a loop over it vectorizes); float32 stays float32 with libm's expf (vexp is
     float64 arithmetic: half the lanes)."""
     one = "np.float32(1)" if width == "float32" else "1.0"
-    exp = "np.exp" if width == "float32" else "vexp"
     a, e, d, l = (em.fresh(p) for p in ("lga", "lge", "lgd", "lgl"))
     em.emit(f"{a} = as_float({printer.doprint(base)})")
-    em.emit(f"{e} = {exp}(-np.abs({a}))")
+    em.emit(f"{e} = np.exp(-np.abs({a}))" if width == "float32" else f"{e} = call_inline(vexp, -np.abs({a}))")
     em.emit(f"{d} = {one} + {e}")
     if any(kind == "softplus" for (kind, _), _ in symbols):  # symbols: ((kind, sign), atom) pairs
         em.emit(f"{l} = np.log1p({e})")

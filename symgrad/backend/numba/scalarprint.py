@@ -7,7 +7,7 @@ computed in float64.
 
 >>> from symgrad.scalar import arg, sigmoid
 >>> ScalarPrinter("float32").doprint(sigmoid(arg(0)) * 0.5)
-'np.float32(0.5)*sigmoid32(x0)'
+'np.float32(0.5)*call_inline(sigmoid32, x0)'
 """
 from __future__ import annotations
 
@@ -50,10 +50,11 @@ class ScalarPrinter(NumpyExprPrinter):
         self.names = names if names is not None else {}
         self._top = None
         suffix = "32" if float_dtype == "float32" else "64"
-        # tanh: helpers.vtanh, plain arithmetic that LLVM vectorizes (libm's is a call per element)
-        tanh = "vtanh({0})" if suffix == "64" else "vtanh32({0})"
-        self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"sigmoid{suffix}({{0}})",
-                              softplus=f"softplus{suffix}({{0}})", tanh=tanh)
+        # tanh: helpers.vtanh, plain arithmetic that LLVM vectorizes (libm's is a call per element);
+        # the helpers are called through inlined.call_inline, so LLVM inlines them wherever the loop is
+        tanh = "call_inline(vtanh, {0})" if suffix == "64" else "call_inline(vtanh32, {0})"
+        self.functions = dict(_SCALAR_FUNCTIONS, sigmoid=f"call_inline(sigmoid{suffix}, {{0}})",
+                              softplus=f"call_inline(softplus{suffix}, {{0}})", tanh=tanh)
 
     def _print(self, expr, **kwargs):
         # named subexpressions (inputs, shared temporaries) print as their names, except the one

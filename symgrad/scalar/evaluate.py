@@ -101,7 +101,7 @@ def _float_closed(expr: sympy.Expr, dtypes: tuple) -> str | None:
 # Per subexpression, kept across calls: True (float-closed and reads a symbol), False (a finite
 # number), None (anything else). Fusion asks about expressions that grow by substituting ones it
 # asked about before, so a walk stops at the subtrees it has seen: walking each whole expression
-# again made the 200-deep tanh chain's fusion quadratic (0.43 s of its 2.3 s build).
+# again made the fusion of a deep chain quadratic (docs/PERFORMANCE.md, "Large graphs").
 _READS_SYMBOL: dict = {}
 _MEMO_LIMIT = 1 << 16
 

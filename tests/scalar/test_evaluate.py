@@ -51,7 +51,8 @@ def test_shortcut_does_not_depend_on_what_was_asked_before(expr):
     evaluate._READS_SYMBOL.clear()
     fresh = evaluate._reads_symbol(expr)
     evaluate._READS_SYMBOL.clear()
-    for sub in sympy.preorder_traversal(expr):  # every subexpression asked first, the leaves last
+    subexpressions = list(sympy.postorder_traversal(expr))[:-1]  # (children before parents, not expr)
+    for sub in subexpressions:  # so the walk over expr stops at answers from earlier calls
         evaluate._reads_symbol(sub)
     assert evaluate._reads_symbol(expr) == fresh
 

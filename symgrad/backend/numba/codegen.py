@@ -1,7 +1,7 @@
 """Print a whole optimized graph as ONE Python function for numba: :func:`generate`, the entry
 point, walks the graph in order, prints each node with its op type's emitter (``EMITTERS``) and
 assembles the module: constants, row-pass helpers, and the kernel, split into consecutive parts
-of about ``MAX_PART_LINES`` lines when large (``MAX_PART_CROSSING``).
+of about ``MAX_PART_LINES`` lines when large (``_split``).
 
 The printer has one emitter per op type: emitters.py (elementwise, reductions, dot, shape ops,
 softmax, conditionals), indexing.py, rowpass.py, scan.py, random.py; the emitter and literals are in emit.py. Fused
@@ -154,30 +154,43 @@ def _escaping(outputs: Sequence[Variable]) -> set[int]:
 
 # --- the whole function ---------------------------------------------------------------------
 MAX_PART_LINES = 250  # numba's compile time grows faster than linearly with function size
-# Every value a part boundary passes on is boxed by the part that returns it and unboxed by each part
-# that reads it (~25 ms of compile per array). A part past MAX_PART_LINES therefore ends at the first
-# boundary that passes at most this many values, and at four times MAX_PART_LINES whatever it
-# passes: the 200-deep tanh chain with its gradient kept every third tanh for its backward loops, and
-# cutting its forward pass where 67 arrays crossed cost 1.1 s more than cutting 150 lines later, where
-# 24 did (the LSTM's and the CNN's cuts pass 10-30 and stay where they were).
+# Every value a part passes on to later parts is boxed by it and unboxed by each part that reads it,
+# a cost per array (docs/PERFORMANCE.md, "Large graphs"). A part past MAX_PART_LINES therefore ends
+# at the first boundary where it would pass on at most this many values, and at four times
+# MAX_PART_LINES whatever it passes: the 200-deep tanh chain with its gradient keeps every third
+# tanh for its backward loops, and a cut right after its forward pass passed them all.
 MAX_PART_CROSSING = 32
 
 
-def _crossing(chunks: Sequence[tuple], results: Sequence[str]) -> list[int]:
-    """Per chunk of ``generate`` (lines, names read, names defined): how many values a part
-    boundary just before it would pass on, the names defined before it that it or a later chunk
-    reads or that are results."""
-    later, needed = set(results), []
+def _split(chunks: Sequence[tuple]) -> list[list[tuple]]:
+    """``generate``'s chunks (lines, names read, names defined) in consecutive parts: a part past
+    ``MAX_PART_LINES`` ends before the first chunk at which it would pass on at most
+    ``MAX_PART_CROSSING`` of its own values (those it defines that this chunk or a later one reads),
+    or where it would grow past four times ``MAX_PART_LINES``. (Results are returned by the part that
+    defines them wherever the cuts fall, and a value from an earlier part was passed on already.)
+
+    >>> chunks = [(["a = 1"] * 200, set(), {"a"}), (["b = a"] * 200, {"a"}, {"b"}), (["c = b"] * 9, {"b"}, {"c"})]
+    >>> [len(part) for part in _split(chunks)]  # (each cut passes one value on)
+    [1, 2]
+    """
+    read_from, later = [], set()  # read_from[k]: the names chunk k or a later one reads
     for _, reads, _ in reversed(chunks):
         later = later | reads
-        needed.append(later)
-    needed.reverse()
-    defined: set = set()
-    counts = []
-    for (_, _, defines), after in zip(chunks, needed):
-        counts.append(len(defined & after))
-        defined |= defines
-    return counts
+        read_from.append(later)
+    read_from.reverse()
+    parts, current, size, own = [], [], 0, set()
+    for chunk, needed in zip(chunks, read_from):
+        grown = size + len(chunk[0])
+        if current and grown > MAX_PART_LINES and (len(own & needed) <= MAX_PART_CROSSING
+                                                    or grown > 4 * MAX_PART_LINES):
+            parts.append(current)
+            current, size, own = [], 0, set()
+        current.append(chunk)
+        size += len(chunk[0])
+        own |= chunk[2]
+    if current:
+        parts.append(current)
+    return parts
 
 
 def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str = "kernel",
@@ -191,7 +204,8 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
     ``row_block``: rows per register block of the row passes. ``suffix`` ends the name of every
     function of the module (``name`` included) and every call between them: a copy of a kernel.
     A large graph is split into consecutive parts of about ``MAX_PART_LINES`` lines (a part grows
-    past it to a boundary that passes at most ``MAX_PART_CROSSING`` values), each its own function;
+    past it, up to four times, to a boundary where it passes at most ``MAX_PART_CROSSING`` of its
+    values on: ``_split``), each its own function;
     ``name`` then calls the parts in order, passing the values each one needs.
     ``global_prefix`` starts the names of module constants (a scan's step module shares the module).
     ``arena``: large results that no caller can see may be carved from an arena, a byte buffer
@@ -265,17 +279,7 @@ def generate(inputs: Sequence[Variable], outputs: Sequence[Variable], name: str 
         body = "\n".join(start + em.lines)
         main = JitFunction(name + suffix, header + "\n" + (body + "\n" if body else "") + ret)
         return KernelModule(prelude, helpers + (main,), em.arena_used, threaded=em.threaded)
-    crossing = _crossing(chunks, results)
-    parts, current, size = [], [], 0
-    for chunk, passed in zip(chunks, crossing):
-        grown = size + len(chunk[0])
-        if current and grown > MAX_PART_LINES and (passed <= MAX_PART_CROSSING or grown > 4 * MAX_PART_LINES):
-            parts.append(current)
-            current, size = [], 0
-        current.append(chunk)
-        size += len(chunk[0])
-    if current:
-        parts.append(current)
+    parts = _split(chunks)
     needed_later = [set(results)]
     for part in reversed(parts[1:]):
         reads = set().union(*(c[1] for c in part))

@@ -3,11 +3,12 @@ helpers (``vtanh``, ``vexp``, the logistic helpers).
 
 A loop over ``vtanh`` vectorizes only when the call is inlined, and LLVM's inliner weighs a call by
 how often it thinks the call's block runs: below a frequency it counts the site as cold and
-inlines only callees far smaller than ``vtanh`` (threshold 45 against its cost of ~195). In a long
-kernel function the blocks after many branches look cold, so a loop late in a long part called
-``vtanh`` once per element (the 250-deep tanh chain with its gradient, once its parts could grow
-past ``MAX_PART_LINES``: 56 calls left in its loops, its step 1.6x slower). The call site printed
-here carries LLVM's ``alwaysinline`` attribute, so where the loop is does not matter.
+inlines only callees far smaller than ``vtanh`` (its cold threshold is 45, ``vtanh`` costs several
+times that). In a long kernel function the blocks after many branches look cold, so a loop late in
+a long part called ``vtanh`` once per element (the 250-deep tanh chain with its gradient, once its
+parts could grow past ``MAX_PART_LINES``: docs/PERFORMANCE.md, "Large graphs"). The call printed
+here carries LLVM's ``alwaysinline`` attribute, so it is inlined wherever the loop is, and the loop
+can then be vectorized as any other.
 
 >>> import numba, numpy as np
 >>> @numba.njit
@@ -28,11 +29,12 @@ from numba.extending import intrinsic
 
 @intrinsic
 def call_inline(typingctx, fn, x):
-    """``fn(x)`` for a jitted ``fn``, the call marked ``alwaysinline`` for LLVM."""
+    """``fn(x)`` for a jitted ``fn`` that returns a value (not an optional one: numba's plain call
+    path unpacks those), the call marked ``alwaysinline`` for LLVM."""
     if not isinstance(fn, types.Dispatcher):
         return None
     inner = fn.get_call_type(typingctx, (types.unliteral(x),), {})  # compiles fn
-    if inner is None:
+    if inner is None or isinstance(inner.return_type, types.Optional):
         return None
 
     def codegen(context, builder, signature, args):

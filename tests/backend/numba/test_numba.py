@@ -157,37 +157,37 @@ def test_large_graphs_are_split_into_parts(monkeypatch):
 
 
 def test_parts_end_where_few_values_cross(monkeypatch):
-    # every result crosses each boundary after it: with at most 2 values passed on, a part ends
-    # early or runs on towards four times MAX_PART_LINES
+    # every tanh is read at the end: a part that passes on more than one value runs on towards
+    # four times MAX_PART_LINES instead of ending at MAX_PART_LINES
     monkeypatch.setattr(codegen, "MAX_PART_LINES", 8)
-    limit = 2
+    limit = 1
     monkeypatch.setattr(codegen, "MAX_PART_CROSSING", limit)
     x = T.dvector("x")
-    outs = [T.tanh(x * (k + 1)) for k in range(12)]
-    module = codegen.generate([x], outs)
+    ys = [T.tanh(x * (k + 1)) for k in range(12)]
+    out = T.stack(ys).sum(axis=0)
+    module = codegen.generate([x], [out])
     (seq,) = module.parts
     sources = {f.name: f.source for f in module.functions}
-    later = [set(seq.results)]
-    for call in reversed(seq.calls[1:]):
-        later.append(later[-1] | set(call.params))
-    later.reverse()
-    returned: set = set()
-    for call, after in zip(seq.calls[:-1], later):
-        returned |= set(call.returns)
-        passed = len(returned & after)
-        lines = sources[call.name].count("\n") - 1  # (the def and return lines)
-        assert passed <= limit or lines > 2 * codegen.MAX_PART_LINES, (call.name, passed)
-        assert lines <= 5 * codegen.MAX_PART_LINES
-    f = sg.function([x], outs, mode="numba")
+    sizes = [sources[call.name].count("\n") - 1 for call in seq.calls]  # (without the def and return lines)
+    for call, lines in zip(seq.calls[:-1], sizes):
+        assert len(call.returns) <= limit or lines > 2 * codegen.MAX_PART_LINES, (call.name, call.returns)
+    assert max(sizes) > 2 * codegen.MAX_PART_LINES and max(sizes) <= 4 * codegen.MAX_PART_LINES
+    f = sg.function([x], out, mode="numba")
     v = np.array([0.1, -0.4, 2.0])
-    for k, got in enumerate(f(v)):
-        np.testing.assert_allclose(got, np.tanh(v * (k + 1)), rtol=1e-15)
+    np.testing.assert_allclose(f(v), sum(np.tanh(v * (k + 1)) for k in range(12)), rtol=1e-14)
 
 
-def test_crossing_counts_values_defined_before_and_read_after():
-    chunks = [([""], set(), {"a"}), ([""], {"a"}, {"b"}), ([""], {"b"}, {"c"}), ([""], {"a", "c"}, {"d"})]
-    assert codegen._crossing(chunks, ["d"]) == [0, 1, 2, 2]
-    assert codegen._crossing(chunks, ["b", "d"]) == [0, 1, 2, 3]
+def test_a_cut_counts_only_what_its_part_passes_on(monkeypatch):
+    monkeypatch.setattr(codegen, "MAX_PART_LINES", 2)
+    monkeypatch.setattr(codegen, "MAX_PART_CROSSING", 2)
+    line = ["x"]
+    chunks = [(line * 3, set(), {"a", "b"}), (line, set(), {"c"}), (line, set(), {"d"}), (line, {"d"}, {"e"}),
+              (line, {"a", "b", "c", "e"}, {"f"})]
+    # the first part passes a and b on; the second, cut before e, passes c and d (a and b are not
+    # its own); counting everything defined before that cut (4 values) would have kept going
+    assert [len(p) for p in codegen._split(chunks)] == [1, 2, 2]
+    monkeypatch.setattr(codegen, "MAX_PART_CROSSING", 1)
+    assert [len(p) for p in codegen._split(chunks)] == [5]  # (no cut passes one value: 7 lines <= 4 * 2)
 
 
 def test_float32_kernel_has_no_float64_literals():

@@ -23,6 +23,7 @@ import sympy
 from .. import scalar as S
 from ..graph import Variable, clients, rebuild_graph
 from ..scalar.evaluate import natural_dtype
+from ..scalar.memo import EXPAND, SubexpressionMemo
 from ..tensor.elemwise import Elemwise
 
 SMALL_EXPR_OPS = 8  # inner expressions this small are recomputed in every consumer
@@ -145,31 +146,8 @@ def _ops(expr: sympy.Expr) -> int:
     return nodes if nodes > _EXACT_COUNT_NODES else sympy.count_ops(expr)
 
 
-# Nesting depth per subexpression, kept across calls: fusion asks about expressions built from
-# ones it asked about before (see evaluate._READS_SYMBOL).
-_DEPTHS: dict = {}
-_MEMO_LIMIT = 1 << 16
-
-
-def _depth(expr: sympy.Expr) -> int:
-    """Nesting depth of an expression tree (an atom: 0), computed without recursion."""
-    global _DEPTHS
-    if len(_DEPTHS) > _MEMO_LIMIT:  # (a new dict: a walk in another thread keeps the one it has)
-        _DEPTHS = {}
-    memo = _DEPTHS
-    stack = [(expr, False)]
-    while stack:
-        e, children_done = stack.pop()
-        if e in memo:
-            continue
-        if not e.args:
-            memo[e] = 0
-        elif not children_done:
-            stack.append((e, True))
-            stack.extend((a, False) for a in e.args if a not in memo)
-        else:
-            memo[e] = 1 + max(memo[a] for a in e.args)
-    return memo[expr]
+# Nesting depth of an expression tree (an atom: 0), remembered per subexpression across calls.
+_depth = SubexpressionMemo(lambda e: EXPAND if e.args else 0, lambda e, answers: 1 + max(answers))
 
 
 def _leaf(leaves: list[Variable], v: Variable, dtype: str | None = None) -> sympy.Expr:

@@ -19,6 +19,7 @@ import numpy as np
 import sympy
 
 from . import maximum, minimum, sigmoid, softplus
+from .memo import EXPAND, SubexpressionMemo
 from .numpyprint import NumpyExprPrinter
 
 
@@ -98,37 +99,16 @@ def _float_closed(expr: sympy.Expr, dtypes: tuple) -> str | None:
     return dtypes[0] if _reads_symbol(expr) is True else None
 
 
-# Per subexpression, kept across calls: True (float-closed and reads a symbol), False (a finite
-# number), None (anything else). Fusion asks about expressions that grow by substituting ones it
-# asked about before, so a walk stops at the subtrees it has seen: walking each whole expression
-# again made the fusion of a deep chain quadratic (docs/PERFORMANCE.md, "Large graphs").
-_READS_SYMBOL: dict = {}
-_MEMO_LIMIT = 1 << 16
+def _closed_leaf(e: sympy.Basic):
+    if e.is_Symbol or (e.is_Number and e.is_finite):  # (oo, nan and zoo: evaluation decides)
+        return bool(e.is_Symbol)
+    return EXPAND if isinstance(e, _FLOAT_CLOSED) else None
 
 
-def _reads_symbol(expr: sympy.Expr) -> bool | None:
-    """:data:`_READS_SYMBOL`'s answer for ``expr``, by an iterative post-order walk that skips the
-    subexpressions already known (sympy shares subtrees: each is visited once)."""
-    global _READS_SYMBOL
-    if len(_READS_SYMBOL) > _MEMO_LIMIT:  # (a new dict: a walk in another thread keeps the one it has)
-        _READS_SYMBOL = {}
-    memo = _READS_SYMBOL
-    stack = [(expr, False)]
-    while stack:
-        e, children_done = stack.pop()
-        if e in memo:
-            continue
-        if e.is_Symbol or (e.is_Number and e.is_finite):  # (oo, nan and zoo: evaluation decides)
-            memo[e] = bool(e.is_Symbol)
-        elif not isinstance(e, _FLOAT_CLOSED):
-            memo[e] = None
-        elif not children_done:
-            stack.append((e, True))
-            stack.extend((a, False) for a in e.args if a not in memo)
-        else:
-            answers = [memo[a] for a in e.args]
-            memo[e] = True if all(a is not None for a in answers) and any(answers) else None
-    return memo[expr]
+# Per subexpression: True (float-closed and reads a symbol), False (a finite number), None
+# (anything else: an operation without a symbol below it, or one not in _FLOAT_CLOSED).
+_reads_symbol = SubexpressionMemo(
+    _closed_leaf, lambda e, answers: True if all(a is not None for a in answers) and any(answers) else None)
 
 
 @lru_cache(maxsize=4096)

@@ -158,9 +158,9 @@ def test_fusion_depth_does_not_depend_on_what_was_asked_before():
     for k in range(40):
         chain.append(sympy.tanh(1.01 * chain[-1] + 0.1))
     expr = chain[-1] * (1 - chain[20] ** 2)
-    fusion._DEPTHS.clear()
+    fusion._depth.clear()
     fresh = fusion._depth(expr)
-    fusion._DEPTHS.clear()
+    fusion._depth.clear()
     for e in chain:  # (the walk then stops at every known level)
         fusion._depth(e)
     assert fusion._depth(expr) == fresh == 3 * 40 + 1

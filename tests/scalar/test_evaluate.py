@@ -48,9 +48,9 @@ def test_shortcut_applies():
 @settings(max_examples=100, deadline=None)
 @given(_exprs())
 def test_shortcut_does_not_depend_on_what_was_asked_before(expr):
-    evaluate._READS_SYMBOL.clear()
+    evaluate._reads_symbol.clear()
     fresh = evaluate._reads_symbol(expr)
-    evaluate._READS_SYMBOL.clear()
+    evaluate._reads_symbol.clear()
     subexpressions = list(sympy.postorder_traversal(expr))[:-1]  # (children before parents, not expr)
     for sub in subexpressions:  # so the walk over expr stops at answers from earlier calls
         evaluate._reads_symbol(sub)
@@ -58,7 +58,7 @@ def test_shortcut_does_not_depend_on_what_was_asked_before(expr):
 
 
 def test_shortcut_with_a_small_memo(monkeypatch):
-    monkeypatch.setattr(evaluate, "_MEMO_LIMIT", 2)  # (replaced by a new one again and again)
+    monkeypatch.setattr(evaluate._reads_symbol, "limit", 2)  # (replaced by a new one again and again)
     x, y = X[:2]
     exprs = [sympy.tanh(1.01 * x + 0.1) * y - 3, x * sympy.sqrt(2), S.gt(x, y) + x, sympy.exp(x) / (1 + y ** 2)]
     for _ in range(3):

@@ -20,6 +20,7 @@ from ...tensor.reduction import Reduce
 from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
 from .emit import EMITTERS, Emitter, JitFunction, _label, _literal, _np, _op_text, apart, emitter, joined
 from .scalarcode import scalar_code
+from .scalarprint import fast_exp
 
 
 # --- elementwise ------------------------------------------------------------------------------
@@ -595,9 +596,7 @@ def _softmax(em: Emitter, node: Apply) -> None:
     em.close()
     em.emit(f"tot = {zero}")
     em.open(f"for c in range({cols}):")
-    # float64: vexp (helpers.py), which LLVM vectorizes; libm's exp is a call per element. float32
-    # keeps libm's expf: vexp is float64 arithmetic and would widen the row's sum.
-    em.emit(f"e = np.exp({m}[r, c] - mx)" if width == "float32" else f"e = call_inline(vexp, {m}[r, c] - mx)")
+    em.emit(f"e = {fast_exp(f'{m}[r, c] - mx', width)}")
     if node.op.log:
         em.emit(f"{m}[r, c] = {m}[r, c] - mx")
     else:

@@ -12,7 +12,7 @@ import sympy
 
 from ... import scalar as S
 from .emit import Emitter
-from .scalarprint import ScalarPrinter, base_copies
+from .scalarprint import ScalarPrinter, base_copies, fast_exp
 
 @lru_cache(maxsize=8192)
 def _cse(exprs: tuple) -> tuple[tuple, tuple]:
@@ -71,13 +71,12 @@ def _cse(exprs: tuple) -> tuple[tuple, tuple]:
 
 
 def _emit_logistic(em: Emitter, printer, base, symbols, names: dict, width: str) -> None:
-    """sigmoid/softplus of ±a from one exp and one log1p, bit-identical to the helpers'. float64
-    uses ``vexp`` (a loop over it vectorizes); float32 stays float32 with libm's expf (vexp is
-    float64 arithmetic: half the lanes)."""
+    """sigmoid/softplus of ±a from one exp (``fast_exp``) and one log1p, bit-identical to the
+    helpers'."""
     one = "np.float32(1)" if width == "float32" else "1.0"
     a, e, d, l = (em.fresh(p) for p in ("lga", "lge", "lgd", "lgl"))
     em.emit(f"{a} = as_float({printer.doprint(base)})")
-    em.emit(f"{e} = np.exp(-np.abs({a}))" if width == "float32" else f"{e} = call_inline(vexp, -np.abs({a}))")
+    em.emit(f"{e} = {fast_exp(f'-np.abs({a})', width)}")
     em.emit(f"{d} = {one} + {e}")
     if any(kind == "softplus" for (kind, _), _ in symbols):  # symbols: ((kind, sign), atom) pairs
         em.emit(f"{l} = np.log1p({e})")

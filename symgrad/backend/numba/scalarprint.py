@@ -37,6 +37,17 @@ def base_copies(expr: sympy.Expr) -> int:
     return 1
 
 
+def fast_exp(arg: str, float_width: str) -> str:
+    """The exp of a softmax or a logistic group inside a loop: float64 ``vexp`` (helpers.py), which
+    LLVM inlines and vectorizes (libm's exp is a call per element); float32 keeps libm's expf (vexp
+    is float64 arithmetic: half the lanes, and a float64 row sum).
+
+    >>> fast_exp("z", "float64"), fast_exp("z", "float32")
+    ('call_inline(vexp, z)', 'np.exp(z)')
+    """
+    return f"np.exp({arg})" if float_width == "float32" else f"call_inline(vexp, {arg})"
+
+
 class ScalarPrinter(NumpyExprPrinter):
     """``float_dtype``: the float width literals and helpers use ('float64' or 'float32');
     ``int_result``: the expression computes an integer (its powers follow numpy's integer rule)."""

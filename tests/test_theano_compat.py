@@ -97,6 +97,17 @@ def test_a_name_that_is_not_a_module_is_refused(switch):
     assert config is symgrad.config
 
 
+def test_compile_ops_path(switch):
+    from theano.compile.ops import Shape_i, shape_i
+
+    import symgrad.compile.ops
+    import symgrad.tensor as T
+    from symgrad.tensor.shape import Shape_i as own
+    assert Shape_i is own and shape_i is symgrad.compile.ops.shape_i
+    x = T.dmatrix("x")
+    assert int(shape_i(x, 1, fgraph=None).eval({x: [[1.0, 2.0]]})) == 2
+
+
 def test_convolution_and_pooling_paths(switch):
     import theano.tensor as T
     import theano.tensor.nnet.conv

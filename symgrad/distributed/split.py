@@ -49,7 +49,7 @@ from ..tensor.indexing import AdvancedSubtensor, Subtensor, decode_spec
 from ..tensor.linalg import Dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
-from ..tensor.shape import ARange, DimShuffle, Shape
+from ..tensor.shape import ARange, DimShuffle, Shape, Shape_i
 
 __all__ = ["RowSplit", "split_rows"]
 
@@ -139,6 +139,8 @@ def _classify(node: Apply, kinds: list) -> object:
         return Row(op.new_order.index(kinds[0].axis))  # (the row axis is never broadcastable: never dropped)
     if isinstance(op, Shape) and isinstance(kinds[0], Row):
         return ShapeOf(kinds[0].axis)
+    if isinstance(op, Shape_i) and isinstance(kinds[0], Row):
+        return COUNT if op.i == kinds[0].axis else GLOBAL  # a row count, or the size of another axis
     if isinstance(op, Subtensor):
         return _subtensor_kind(node, kinds)
     if isinstance(op, AdvancedSubtensor):

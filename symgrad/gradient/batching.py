@@ -17,7 +17,7 @@ from ..tensor.linalg import Dot, dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
 from ..tensor.shape import (
-    Alloc, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, arange, dimshuffle, shape)
+    Alloc, DimShuffle, Join, MakeVector, Reshape, Shape, Shape_i, SpecifyShape, arange, dimshuffle, shape)
 from ..tensor.variable import constant
 
 
@@ -142,6 +142,10 @@ def _batch_shape(bt, node, ins):
     return [(shape(ins[0])[1:], False)]
 
 
+def _batch_shape_i(bt, node, ins):
+    return [(Shape_i(node.op.i + 1)(ins[0]), False)]
+
+
 def _batch_makevector(bt, node, ins):
     columns = [dimshuffle(E.cast(bt.full(node, ins, i), node.op.dtype), (0, "x")) for i in range(len(ins))]
     return [(Join(1)(*columns) if len(columns) > 1 else columns[0], True)]
@@ -259,6 +263,7 @@ BATCH_RULES: dict[type, Callable] = {
     DimShuffle: _batch_dimshuffle,
     Reshape: _batch_reshape,
     Shape: _batch_shape,
+    Shape_i: _batch_shape_i,
     MakeVector: _batch_makevector,
     Join: _batch_join,
     Subtensor: _batch_subtensor,

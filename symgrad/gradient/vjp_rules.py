@@ -27,7 +27,8 @@ from ..tensor.reduction import sum as tsum
 from ..tensor.random import (ChoiceFromUniform, MRGUniform, MultinomialFromUniform, RandomStateChoice,
                              RandomStateDraw, RandomStateMultinomial, RandomStatePermutation)
 from ..tensor.shape import (
-    Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape, dimshuffle, shape, shape_i)
+    Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, Shape_i, SpecifyShape, dimshuffle, shape,
+    shape_i)
 from ..tensor.signal.pool import Pool, PoolGrad
 from ..tensor.variable import constant
 
@@ -246,6 +247,7 @@ VJP_RULES: dict[type, Callable] = {
     Pool: _pool_vjp,
     PoolGrad: _pool_grad_vjp,
     Shape: _no_gradient,
+    Shape_i: _no_gradient,
     ARange: _no_gradient,
     IfElse: _ifelse_vjp,
     SpecifyShape: _specify_shape_vjp,

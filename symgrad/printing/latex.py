@@ -42,6 +42,7 @@ from ..tensor.shape import (
     MakeVector,
     Reshape,
     Shape,
+    Shape_i,
     SpecifyShape,
 )
 from .text import _index_text
@@ -291,8 +292,10 @@ def _node_exprs(node: Apply, args: list, expr_of: Callable) -> list:
             and isinstance(node.inputs[0].owner.op, Shape) and op.spec == ("i",) \
             and isinstance(node.inputs[1], Constant):
         source = node.inputs[0].owner.inputs[0]
-        axis = int(node.inputs[1].data) % max(source.ndim, 1)
-        v, axis = _dim_source(source, axis)
+        v, axis = _dim_source(source, int(node.inputs[1].data) % max(source.ndim, 1))
+        return [_structural(f"len_{axis}", _length(axis))(expr_of(v))]
+    if isinstance(op, Shape_i):  # (what the optimizer makes of the case above)
+        v, axis = _dim_source(node.inputs[0], op.i)
         return [_structural(f"len_{axis}", _length(axis))(expr_of(v))]
     if isinstance(op, (Subtensor, AdvancedSubtensor)):
         return [_structural(f"index_{op.spec}", _subtensor(op.spec))(*args)]

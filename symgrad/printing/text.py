@@ -25,7 +25,7 @@ from ..tensor.indexing import AdvancedSubtensor, IncSubtensor, Subtensor, decode
 from ..tensor.linalg import Dot
 from ..tensor.nnet import Softmax
 from ..tensor.reduction import Reduce
-from ..tensor.shape import ARange, DimShuffle, MakeVector, Reshape, Shape
+from ..tensor.shape import ARange, DimShuffle, MakeVector, Reshape, Shape, Shape_i
 from .view import graph_view, leaf_text
 
 
@@ -88,6 +88,8 @@ def _single_text(node: Apply, texts: list[str]) -> str:
         return f"{fn}({texts[0]}[{_index_text(op.spec, texts[2:])}], {texts[1]})"
     if isinstance(op, Shape):
         return f"{texts[0]}.shape"
+    if isinstance(op, Shape_i):
+        return f"{texts[0]}.shape[{op.i}]"
     if isinstance(op, MakeVector):
         return f"[{', '.join(texts)}]"
     if isinstance(op, ARange):

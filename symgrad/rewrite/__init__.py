@@ -28,7 +28,7 @@ from .pipeline import Pass, Pipeline
 from .reuse import reuse_computed
 from .rowstream import fuse_row_streams
 from .scan import optimize_scans
-from .shape_of import shape_of_elemwise
+from .shape_of import shape_i_of_shape, shape_of_elemwise
 from .sparse import sparse_updates
 from .stabilize import stabilize_graph
 
@@ -41,6 +41,7 @@ OPTIMIZE = Pipeline((
     SCANS,
     Pass("lift_subtensors", lift_subtensors),
     Pass("shape_of_elemwise", shape_of_elemwise),
+    Pass("shape_to_shape_i", shape_i_of_shape),
     Pass("fold_constants", fold_constants),
     MERGE,
     Pass("fuse", fuse),

@@ -34,7 +34,7 @@ from .random import (NORM32, NORM64, ChoiceFromUniform, MRGUniform, MultinomialF
 from .reduction import Reduce
 from .rowstream import RowStream
 from .scan import Scan
-from .shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from .shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, Shape_i, SpecifyShape
 from .signal.pool import Pool, PoolGrad, PoolParams
 
 IMPLS: dict[type, Callable[[Apply], Callable]] = {}
@@ -151,6 +151,12 @@ def _reshape(node):
 @impl(Shape)
 def _shape(node):
     return lambda x: np.array(x.shape, dtype="int64")
+
+
+@impl(Shape_i)
+def _shape_i(node):
+    i = node.op.i
+    return lambda x: np.asarray(x.shape[i], dtype="int64")
 
 
 @impl(MakeVector)

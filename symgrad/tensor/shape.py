@@ -1,4 +1,4 @@
-"""Structural shape ops: Shape, DimShuffle (transpose / add or drop broadcastable dims),
+"""Structural shape ops: Shape, Shape_i (one entry of a shape), DimShuffle (transpose / add or drop broadcastable dims),
 Reshape, MakeVector, ARange, Join, Alloc (a value broadcast to a symbolic shape: ``alloc``, ``zeros``,
 ``ones``), SpecifyShape (a run-time shape check), Assert (a run-time check).
 
@@ -97,7 +97,33 @@ def shape(x) -> Variable:
     return Shape()(as_tensor_variable(x))
 
 
+@dataclass(frozen=True)
+class Shape_i(Op):
+    """The length of axis ``i`` of a tensor, an int64 scalar: what the optimizer makes of
+    ``x.shape[i]`` for a constant ``i`` (Theano's ``Shape_i``; rewrite/shape_of.py), so a backend
+    reads one length instead of building the whole shape vector and indexing it.
+
+    >>> import numpy as np, symgrad.tensor as T
+    >>> X = T.dmatrix("X")
+    >>> n = Shape_i(1)(X)
+    >>> str(n.owner.op), int(n.eval({X: np.zeros((2, 3))}))
+    ('Shape_i{1}', 3)
+    """
+
+    i: int
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        if not 0 <= self.i < x.ndim:
+            raise TypeError(f"Shape_i{{{self.i}}}: {x.label()} ({x.type.describe()}) has no axis {self.i}")
+        return Apply(self, [x], [TensorType("int64", ())])
+
+    def __str__(self):
+        return f"Shape_i{{{self.i}}}"
+
+
 def shape_i(x, i: int) -> Variable:
+    """``x.shape[i]`` (an int64 scalar; the optimizer turns it into ``Shape_i`` for a constant ``i``)."""
     return getitem(shape(x), i)
 
 

@@ -6,6 +6,7 @@ import pytest
 import symgrad as sg
 import symgrad.tensor as T
 from symgrad.distributed.split import split_rows
+from symgrad.tensor.shape import Shape_i
 
 X, y, labels = T.dmatrix("X"), T.dvector("y"), T.lvector("labels")
 ROWS = T.lscalar("rows")
@@ -26,6 +27,7 @@ COSTS = {
     "embedding_lookup": T.mean(T.sum(W.T[labels] * X, axis=1)),
     "sum_along_axis1_then_rows": (T.sum(T.tanh(X * w), axis=1) - y).mean() + (w * 2).sum(),
     "normalized_by_count_twice": T.sum(T.dot(X, w)) / X.shape[0] / y.shape[0] * 5.0,
+    "shape_i_count_and_width": T.sum(T.dot(X, w)) / Shape_i(0)(X) + Shape_i(1)(X) * (w ** 2).sum(),
 }
 PARAMS = [w, W, b]
 N, BLOCK = 23, 7

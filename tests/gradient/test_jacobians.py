@@ -12,6 +12,7 @@ import symgrad.tensor as T
 from symgrad.gradient import BATCH_RULES, DisconnectedInputError, Lop, Rop, batch_graph, hessian, jacobian
 from symgrad.graph import toposort
 from symgrad.ifelse import IfElse, ifelse
+from symgrad.tensor.shape import Shape_i
 from tests.conftest import BACKENDS
 
 RNG = np.random.default_rng(7)
@@ -73,6 +74,7 @@ BATCHED = [  # (name, seed kind, f(seed)) -- every op type in BATCH_RULES appear
     ("ifelse_list", "v", lambda v: T.concatenate(ifelse(C, [v, Y], [Y, v]))),
     ("specify_shape", "m", lambda v: T.specify_shape(v, (2, 3)) * X),
     ("alloc", "v", lambda v: T.alloc(v, 2, 3) * X + T.alloc(v[0], 3)),
+    ("shape_i", "m", lambda v: v * Shape_i(1)(v) + Shape_i(0)(v)),
     # scan: the seed as a sequence (rows of the matrix), as the initial state and as an invariant
     ("scan_sequence", "m", lambda v: sg.scan(lambda x, h, y: T.tanh(x * y + h), sequences=v,
                                              outputs_info=T.zeros_like(Y), non_sequences=Y)[0]),

@@ -18,6 +18,7 @@ import symgrad as sg
 import symgrad.tensor as T
 from symgrad.graph import Apply, Op
 from symgrad.printing import debugprint, latex, pp, pydotprint, to_networkx, to_sympy
+from symgrad.tensor.shape import Shape_i
 from tests.conftest import BACKENDS
 
 
@@ -47,6 +48,7 @@ def test_pp_common_expressions():
     assert sg.pp(X.T) == "X.T"
     assert sg.pp(w[1:3]) == "w[1:3]"
     assert sg.pp(X.shape) == "X.shape"
+    assert sg.pp(Shape_i(1)(X)) == "X.shape[1]"
     assert sg.pp(T.nnet.softmax(X)) == "softmax(X)"
     assert sg.pp(T.nnet.softmax(X, axis=0)) == "softmax(X, axis=0)"
     assert sg.pp(T.log(T.nnet.softmax(X))) == "log_softmax(X)"
@@ -120,6 +122,13 @@ def test_debugprint_to_file_object():
     buf = io.StringIO()
     debugprint(T.exp(x), file=buf)
     assert buf.getvalue() == "Elemwise{exp(x0)} [id A]\n |x [id B]\n"
+
+
+def test_debugprint_function_shows_shape_i():
+    """A compiled function's graph is the optimized one: ``x.shape[0]`` shows as Theano's Shape_i."""
+    x = T.dmatrix("x")
+    text = sg.debugprint(sg.function([x], x.sum() / x.shape[0], mode="numpy"), file="str")
+    assert "Shape_i{0} [id" in text and "Shape [id" not in text
 
 
 def test_debugprint_print_type():
@@ -513,6 +522,7 @@ LATEX_CASES = [
     (lambda: u * T.dot(A, u), r"u \left(A \cdot u\right)"),
     (lambda: A.sum(axis=1) / A.shape[1], r"\frac{\sum_{\text{axis}=1}\left(A\right)}{\operatorname{shape}\left(A\right)_{1}}"),
     (lambda: A.mean(), r"\frac{\sum\left(A\right)}{\operatorname{len}\left(A\right) \operatorname{shape}\left(A\right)_{1}}"),
+    (lambda: Shape_i(0)(A) * Shape_i(1)(A), r"\operatorname{len}\left(A\right) \operatorname{shape}\left(A\right)_{1}"),
     (lambda: T.max(A, axis=0), r"\max_{\text{axis}=0}\left(A\right)"),
     (lambda: T.argmax(A, axis=1), r"\operatorname{argmax}_{\text{axis}=1}\left(A\right)"),
     (lambda: T.prod(u), r"\prod\left(u\right)"),

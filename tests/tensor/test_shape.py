@@ -6,6 +6,10 @@ import pytest
 import symgrad
 import symgrad.tensor as T
 
+from symgrad.graph import toposort
+from symgrad.rewrite import optimize
+from symgrad.tensor.shape import Shape_i
+
 from ._cases import Case, check_grad, check_value, grad_params, integers, params, uniform
 
 M = uniform(-2, 2, (2, 3))
@@ -73,6 +77,8 @@ SHAPE = [
     Case("x.shape[0]", lambda x: x.shape[0], lambda x: np.asarray(x.shape[0], dtype="int64"), (M,), grad=False),
     Case("x.shape[-1]", lambda x: x.shape[-1], lambda x: np.asarray(x.shape[-1], dtype="int64"), (T3,), grad=False),
     Case("x.shape[1:]", lambda x: x.shape[1:], lambda x: np.array(x.shape[1:], dtype="int64"), (T3,), grad=False),
+    Case("Shape_i", lambda x: Shape_i(1)(x), lambda x: np.asarray(x.shape[1], dtype="int64"), (T3,), grad=False),
+    Case("Shape_i_times_x", lambda x: x * Shape_i(0)(x), lambda x: x * x.shape[0], (M,)),
     Case("scalar.shape", lambda x: x.shape, lambda x: np.zeros(0, dtype="int64"), (uniform(-1, 1, ()),), grad=False),
     Case("shape_arithmetic", lambda x: x.shape[0] * x.shape[1] + 1, lambda x: np.asarray(x.size + 1, dtype="int64"),
          (M,), grad=False),
@@ -185,6 +191,7 @@ def test_static_broadcastable_patterns():
     pytest.param(lambda x: x.reshape(T.dvector()), TypeError, id="reshape_float_vector"),
     pytest.param(lambda x: x.reshape(x.shape), ValueError, id="reshape_symbolic_no_ndim"),
     pytest.param(lambda x: x.flatten(3), ValueError, id="flatten_ndim_too_big"),
+    pytest.param(lambda x: Shape_i(2)(x), TypeError, id="Shape_i_no_such_axis"),
     pytest.param(lambda x: T.concatenate([x, x], axis=2), ValueError, id="concatenate_bad_axis"),
     pytest.param(lambda x: T.concatenate([x, T.dvector()]), TypeError, id="concatenate_ndim_mismatch"),
     pytest.param(lambda x: T.concatenate([]), ValueError, id="concatenate_empty"),
@@ -228,3 +235,32 @@ def test_alloc_jacobian_and_hessian(mode):
     got_jac, got_hess = f(np.array([1.0, 2.0, 3.0]), 2)
     np.testing.assert_allclose(got_jac, np.diag([0.0, 2.0, 4.0]))
     np.testing.assert_allclose(got_hess, 4 * np.eye(3))
+
+
+def test_constant_shape_entries_become_shape_i():
+    """The optimizer reads ``x.shape[k]`` of a constant k as ``Shape_i`` (negative k counted from the
+    end); the shape vector is gone from such graphs, and kept where a slice of it is read."""
+    x = T.dtensor3("x")
+    last, twice, tail = optimize([x.shape[-1], x.shape[0] * 2, x.shape[1:]])
+
+    def ops(v):
+        return [str(n.op) for n in toposort([v])]
+
+    assert ops(last) == ["Shape_i{2}"]
+    assert "Shape_i{0}" in ops(twice) and "Shape" not in ops(twice)
+    assert "Shape" in ops(tail)
+
+
+def test_shape_entry_out_of_range_raises_when_run(mode):
+    """``x.shape[2]`` of a matrix is not rewritten: it raises numpy's IndexError when run."""
+    x = T.dmatrix("x")
+    f = symgrad.function([x], x.shape[2], mode=mode)
+    with pytest.raises(IndexError):
+        f(np.zeros((2, 3)))
+
+
+def test_shape_i_jacobian(mode):
+    """Through Shape_i's batching rule: d(v * len(v))/dv = len(v) * I."""
+    v = T.dvector("v")
+    jac = T.jacobian(v * Shape_i(0)(v), v)
+    np.testing.assert_array_equal(jac.eval({v: np.arange(3.0)}, mode=mode), 3 * np.eye(3))

@@ -17,7 +17,7 @@ from ...tensor.elemwise import Elemwise
 from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
-from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, SpecifyShape
+from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, Shape_i, SpecifyShape
 from .emit import EMITTERS, Emitter, JitFunction, _label, _literal, _np, _op_text, apart, emitter, joined
 from .scalarcode import scalar_code
 from .scalarprint import fast_exp
@@ -488,6 +488,14 @@ def _shape(em: Emitter, node: Apply) -> None:
         em.emit(f"{o} = new_zeros(np.int64(0), np.int64)")
     else:
         em.emit(f"{o} = new_vector(({', '.join(f'{xn}.shape[{d}]' for d in range(x.ndim))},), np.int64)")
+
+
+@emitter(Shape_i)
+def _shape_i(em: Emitter, node: Apply) -> None:
+    # one length read, where x.shape[i] as Subtensor(Shape) printed a shape vector, an index check and
+    # a read (~40 ms more of numba's compile per read)
+    o = em.bind(node.outputs[0], f"v{len(em.names)}")
+    em.emit(f"{o} = {em.name(node.inputs[0])}.shape[{node.op.i}]")
 
 
 @emitter(MakeVector)

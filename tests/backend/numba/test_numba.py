@@ -36,6 +36,16 @@ def test_the_whole_graph_is_one_kernel():
     np.testing.assert_allclose(f(np.array([0.0, 1.0]))[0], 1 + np.e)
 
 
+def test_a_constant_shape_entry_is_one_read():
+    """``x.shape[0]`` (Shape_i after the rewrites) prints as one length read, not a shape vector
+    indexed with a bounds check."""
+    x = T.dmatrix("x")
+    f = sg.function([x], x.sum() / x.shape[0], mode="numba")
+    assert "new_vector" not in f.source and "index_error_if" not in f.source
+    assert re.search(r"^    v\d+ = a0\.shape\[0\]$", f.source, flags=re.MULTILINE)
+    assert f(np.ones((4, 3))) == 3.0
+
+
 def test_numpy_mode_has_no_source():
     x = T.dvector("x")
     assert sg.function([x], x + 1, mode="numpy").source is None

@@ -18,7 +18,7 @@ from ...tensor.linalg import Dot
 from ...tensor.nnet import Softmax
 from ...tensor.reduction import Reduce
 from ...tensor.shape import Alloc, ARange, Assert, DimShuffle, Join, MakeVector, Reshape, Shape, Shape_i, SpecifyShape
-from .emit import EMITTERS, Emitter, JitFunction, _label, _literal, _np, _op_text, apart, emitter, joined
+from .emit import ARENA, EMITTERS, Emitter, JitFunction, _label, _literal, _np, _op_text, apart, emitter, joined
 from .scalarcode import scalar_code
 from .scalarprint import fast_exp
 
@@ -106,25 +106,29 @@ def _window(v: Variable) -> "tuple[Variable, list[int]] | None":
 
 @emitter(Elemwise)
 def _elemwise(em: Emitter, node: Apply) -> None:
-    loop = _elemwise_head(em, node, em.into.get(id(node.outputs[0])))
+    op, out = node.op, node.outputs[0]
+    # a constant fill (the zeros a gradient is added into) that only one node reads: written when
+    # read, or where an increment of it needs it (indexing.py: a region that covers the whole array
+    # needs no fill)
+    fill = op.expr.is_Number and op.dtype in ("float32", "float64") and id(out) in em.consumable
+    loop = _elemwise_head(em, node, em.into.get(id(out)), allocate_in_loop=not fill)
     if loop is None:
         return
-    op, out = node.op, node.outputs[0]
-    if op.expr.is_Number and op.dtype in ("float32", "float64") and id(out) in em.consumable:
-        # a constant fill (the zeros a gradient is added into) that only one node reads: written
-        # when read, or where an increment of it needs it (indexing.py: a region that covers the
-        # whole array needs no fill)
+    if fill:
         em.pending_fills[em.name(out)] = (out.ndim, _literal(float(op.expr), op.dtype))
         return
     loop()
 
 
-def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callable[[], None] | None:
+def _elemwise_head(em: Emitter, node: Apply, into: str | None = None,
+                   allocate_in_loop: bool = False) -> Callable[[], None] | None:
     """Emit an elementwise node's shape checks and its result array; return the emitter of its
     loop (None for a 0-d result, computed at once). ``into``: an input buffer of the result's type
     that the loop writes into when the shapes agree (an update written in place, see inplace.py:
     every check of every in-place node is emitted before the first loop writes anything; or a row
-    of a scan's history, which no input of the step aliases: ``Emitter.into``)."""
+    of a scan's history, which no input of the step aliases: ``Emitter.into``).
+    ``allocate_in_loop``: a new result array is printed by the loop's emitter, which calls for
+    nothing in between, so that a loop function (``_plain_loop``) can allocate it itself."""
     op, out = node.op, node.outputs[0]
     names = [em.name(v) for v in node.inputs]
     o = em.bind(out, f"v{len(em.names)}")
@@ -137,8 +141,10 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
         return None
     sizes = _loop_sizes(em, out, node.inputs, names, f"elementwise {_op_text(op)}")
     fresh = em.new_array(out, f"({', '.join(sizes)},)", op.dtype)
+    allocate = into is None and allocate_in_loop
     if into is None:
-        em.emit(f"{o} = {fresh}")
+        if not allocate:
+            em.emit(f"{o} = {fresh}")
         em.c_ordered.add(o)
     else:
         em.used.add(into)  # (a scan's destination is an argument name, not read through em.name)
@@ -152,47 +158,71 @@ def _elemwise_head(em: Emitter, node: Apply, into: str | None = None) -> Callabl
     def loop() -> None:
         first = _merged_from(em, node, names, o) if into is None else None
         if first is not None:
+            if allocate:
+                em.emit(f"{o} = {fresh}")
             _merged_loop(em, node, names, o, sizes, first, width, int_result)
             return
-        _plain_loop(em, node, names, o, sizes, width, int_result)
+        _plain_loop(em, node, names, o, sizes, width, int_result, fresh if allocate else None)
     return loop
 
 
 def _plain_loop(em: Emitter, node: Apply, names: Sequence[str], o: str, sizes: Sequence[str], width: str,
-                int_result: bool) -> None:
+                int_result: bool, fresh: str | None = None) -> None:
     """The loop nest of ``_elemwise_head`` writing ``o``: printed inline where its text, with its
     arrays, scalars and sizes renamed to parameters in order, first occurs in the function being
     generated; from its second occurrence on, a function beside it (``ewloopK``, ``JIT_INNER``)
     runs it, called apart (apart.py). numba then types, lowers and optimizes that body once, not
     once per copy (the 200-deep tanh chain: 64 of its 67 forward loops are one body, three tanh
-    each). The same operations on the same values either way: the same bits."""
+    each). The same operations on the same values either way: the same bits.
+
+    ``fresh``: the new array ``o`` is to be (printed here, not yet). A copy whose text with that
+    allocation occurred before is one call of a function that allocates the array and returns it,
+    ``o = call_apart(...)``: an allocation printed in the caller costs numba more to compile than
+    the call (LLVM inlines ``arena_array`` at every site; docs/PERFORMANCE.md). A copy whose loop
+    occurred before with another allocation (in the arena, then new for an output) or in place
+    calls the loop alone."""
     sources, offsets = [], []
     for v, nm in zip(node.inputs, names):
         window = _window(v) if v.ndim else None
         sources.append(em.name(window[0]) if window is not None else nm)
         offsets.append(window[1] if window is not None else None)
+
     args: dict[str, str] = {}  # the caller's name -> the parameter's, in order of first use
 
     def param(text: str) -> str:  # (literals stay in the text)
         return args.setdefault(text, f"p{len(args)}") if text.isidentifier() else text
 
     out = param(o)
-    canonical = Emitter()
-    _write_loop(canonical, node, [param(s) for s in sources], offsets, out, [param(n) for n in sizes], width,
-                int_result)
-    text = "\n".join(canonical.lines)
+    body = Emitter()
+    _write_loop(body, node, [param(s) for s in sources], offsets, out, [param(n) for n in sizes], width, int_result)
+    text = "\n".join(body.lines)
     # (the parameters belong to the key: an input the expression no longer reads, ``s - s``, is
     # one, and with literal sizes nothing after it tells two such loops apart)
-    key = f"({', '.join(args.values())}):\n{text}"
-    if key not in em.loops:
-        em.loops[key] = None
+    plain = f"({', '.join(args.values())}):\n{text}\n    return 0"
+    allocating = None
+    if fresh is not None:  # the same loop allocating its result: ``fresh`` in the parameters' names
+        passed = ([ARENA] if em.in_arena(node.outputs[0], node.op.dtype) else []) + list(args)[1:]
+        params = [args.get(n, n) for n in passed]  # (the arena keeps its name)
+        allocation = em.new_array(node.outputs[0], f"({', '.join(args.get(n, n) for n in sizes)},)", node.op.dtype)
+        allocating = f"({', '.join(params)}):\n    {out} = {allocation}\n{text}\n    return {out}"
+    if allocating in em.loops:
+        key, call = allocating, f"{o} = {{}}"
+    elif plain in em.loops:
+        passed, key, call = list(args), plain, "{}"
+        if fresh is not None:
+            em.emit(f"{o} = {fresh}")
+    else:  # the first copy: inline
+        em.loops[plain] = None
+        if allocating is not None:
+            em.loops[allocating] = None
+            em.emit(f"{o} = {fresh}")
         _write_loop(em, node, sources, offsets, o, sizes, width, int_result)
         return
     fn = em.loops[key]
     if fn is None:
         name = f"ewloop{sum(f is not None for f in em.loops.values())}{em.suffix}"
-        fn = em.loops[key] = JitFunction(name, f"def {name}{key}\n    return 0", "JIT_INNER")
-    em.emit(apart(fn.name, list(args)))
+        fn = em.loops[key] = JitFunction(name, f"def {name}{key}", "JIT_INNER")
+    em.emit(call.format(apart(fn.name, passed)))
 
 
 def _write_loop(em: Emitter, node: Apply, sources: Sequence[str], offsets: Sequence, o: str, sizes: Sequence[str],

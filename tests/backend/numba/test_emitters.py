@@ -1,4 +1,6 @@
 """backend/numba/emitters.py: elementwise loops over slices read the slice's base (at an offset)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,36 @@ def test_a_repeated_loop_is_one_function():
     names = [f.name for f in module.functions]
     assert names.count("ewloop0") == 1 and module.source.count("call_apart(ewloop0") >= 1
     assert [f.options for f in module.functions if f.name == "ewloop0"] == ["JIT_INNER"]
+
+
+def _big(v):  # (more than fusion recomputes in each reader)
+    return T.tanh(1.5 * v + 0.25) * T.exp(-v) + v * v * 0.5 + 1
+
+
+def test_a_shared_loop_allocates_its_result():
+    """A loop repeated with the same allocation is one statement: its function allocates the array
+    and returns it. Repeated with another allocation (new, for an output), the loop alone is shared."""
+    x = T.dvector("x")
+    y1 = _big(x)
+    y2 = _big(y1)  # the arena, as y1: one call
+    y3 = _big(y2)  # an output: new, then the loop alone
+    f = sg.function([x], [y3, (y1 * y2).sum()], mode="numba")
+    src = f.source
+    assert re.search(r"^    v\d+ = call_apart\(ewloop\d+, \(ws, ", src, flags=re.MULTILINE)
+    assert re.search(r"^def ewloop\d+\(ws, p1, p2\):\n    p0 = arena_array\(ws, \(p2,\), np.float64, 8\)\n(.*\n)*"
+                     r"    return p0$", src, flags=re.MULTILINE)
+    assert re.search(r"^    (v\d+) = new_empty\(.*\n    call_apart\(ewloop\d+, \(\1, ", src, flags=re.MULTILINE)
+    v = np.linspace(-1, 1, 7)
+
+    def big(v):
+        return np.tanh(1.5 * v + 0.25) * np.exp(-v) + v * v * 0.5 + 1
+
+    got, total = f(v)
+    np.testing.assert_allclose(got, big(big(big(v))), rtol=1e-14)
+    np.testing.assert_allclose(total, (big(v) * big(big(v))).sum(), rtol=1e-14)
+    again, _ = f(-v)  # the arena is carved again; the first result is the caller's own
+    np.testing.assert_allclose(got, big(big(big(v))), rtol=1e-14)
+    np.testing.assert_allclose(again, big(big(big(-v))), rtol=1e-14)
 
 
 def test_shared_loops_give_the_inline_loops_bits():

@@ -167,13 +167,13 @@ def test_large_graphs_are_split_into_parts(monkeypatch):
 
 
 def test_parts_end_where_few_values_cross(monkeypatch):
-    # every tanh is read at the end: a part that passes on more than one value runs on towards
-    # four times MAX_PART_LINES instead of ending at MAX_PART_LINES
+    # each step's product and its tanh are both read at the end: a part that passes on more than
+    # one value runs on towards four times MAX_PART_LINES instead of ending at MAX_PART_LINES
     monkeypatch.setattr(codegen, "MAX_PART_LINES", 8)
     limit = 1
     monkeypatch.setattr(codegen, "MAX_PART_CROSSING", limit)
     x = T.dvector("x")
-    ys = [T.tanh(x * (k + 1)) for k in range(12)]
+    ys = [y for k in range(12) for y in (x * (k + 1), T.tanh(x * (k + 1)))]
     out = T.stack(ys).sum(axis=0)
     module = codegen.generate([x], [out])
     (seq,) = module.parts
@@ -184,7 +184,7 @@ def test_parts_end_where_few_values_cross(monkeypatch):
     assert max(sizes) > 2 * codegen.MAX_PART_LINES and max(sizes) <= 4 * codegen.MAX_PART_LINES
     f = sg.function([x], out, mode="numba")
     v = np.array([0.1, -0.4, 2.0])
-    np.testing.assert_allclose(f(v), sum(np.tanh(v * (k + 1)) for k in range(12)), rtol=1e-14)
+    np.testing.assert_allclose(f(v), sum(v * (k + 1) + np.tanh(v * (k + 1)) for k in range(12)), rtol=1e-14)
 
 
 def test_a_cut_counts_only_what_its_part_passes_on(monkeypatch):

@@ -89,7 +89,9 @@ def _advanced_prepare(em: Emitter, node: Apply, x: Variable, xn: str, spec, idx)
             arrays.append((e.dim, idx_names[e.position], idx[e.position]))
     parts += [":"] * (x.ndim - len(spec))
     view = em.fresh("t")
-    em.emit(f"{view} = {xn}[{', '.join(parts)}]")
+    # (x itself where nothing is sliced: numba types x[:, :] with layout 'A', strides known only at
+    # run time, and the gather and scatter loops over it do not vectorize)
+    em.emit(f"{view} = {xn}" if all(p == ":" for p in parts) else f"{view} = {xn}[{', '.join(parts)}]")
     adv_dims = [d for d, _, _ in arrays]
     others = [d for d in range(x.ndim) if d not in adv_dims]
     perm = adv_dims + others

@@ -87,3 +87,20 @@ def test_negative_and_out_of_bounds_indices():
     for k, ix in ((3, [0]), (-4, [0]), (0, [4]), (0, [-5])):
         with pytest.raises(IndexError, match="'x'"):
             f(value, k, np.array(ix))
+
+
+def test_gathers_read_the_array_itself():
+    """An advanced index of no sliced dimension reads the array as it is (a C-ordered array keeps
+    its layout for the gather and scatter loops), not through a full-slice view ``x[:, :]``."""
+    x, i, y = T.dmatrix("x"), T.lvector("i"), T.dmatrix("y")
+    outs = [x[i] * 2, T.inc_subtensor(x[i], y)]
+    f = sg.function([x, i, y], outs, mode="numba")
+    assert "[:, :]" not in f.source
+    xv, iv = np.arange(12.0).reshape(4, 3), np.array([3, 0, 3, -1])
+    yv = np.ones((4, 3))
+    got = f(xv, iv, yv)
+    want = xv.copy()
+    np.add.at(want, iv, yv)
+    np.testing.assert_array_equal(got[0], xv[iv] * 2)
+    np.testing.assert_array_equal(got[1], want)
+    assert np.array_equal(xv, np.arange(12.0).reshape(4, 3))  # the input is left as it was

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..graph import Variable
 from ..tensor.shape import Shape, Shape_i, SpecifyShape, shape, specify_shape
+from ..tensor.shape import shape_i as _shape_i
 
 __all__ = ["Shape", "Shape_i", "SpecifyShape", "shape", "shape_i", "specify_shape"]
 
@@ -18,4 +19,4 @@ __all__ = ["Shape", "Shape_i", "SpecifyShape", "shape", "shape_i", "specify_shap
 def shape_i(var, i: int, fgraph=None) -> Variable:
     """``var.shape[i]``, as Theano's ``theano.compile.ops.shape_i``; ``fgraph`` (Theano's shape
     feature of a function graph) is accepted and not needed: the optimizer makes ``Shape_i`` of it."""
-    return var.shape[i]
+    return _shape_i(var, i)

@@ -236,6 +236,19 @@ def _constant_expr(c: Constant):
     return _Raw(r"C_{" + "\\times ".join(map(str, data.shape)) + "}")
 
 
+def _shape_entry(node: Apply) -> tuple[Variable, int] | None:
+    """(x, axis) when ``node`` reads one length of x: ``x.shape[k]`` of a constant k, or the
+    ``Shape_i`` the optimizer makes of it."""
+    op = node.op
+    if isinstance(op, Shape_i):
+        return node.inputs[0], op.i
+    if isinstance(op, Subtensor) and op.spec == ("i",) and isinstance(node.inputs[1], Constant) \
+            and node.inputs[0].owner is not None and isinstance(node.inputs[0].owner.op, Shape):
+        source = node.inputs[0].owner.inputs[0]
+        return source, int(node.inputs[1].data) % max(source.ndim, 1)
+    return None
+
+
 def _dim_source(v: Variable, axis: int) -> tuple[Variable, int]:
     """The variable and axis a dimension's length comes from: back through elementwise ops (whose
     inputs share non-broadcastable dims), dot, dimshuffle and reductions, to where it is known."""
@@ -288,14 +301,9 @@ def _node_exprs(node: Apply, args: list, expr_of: Callable) -> list:
         order = ",".join(map(str, op.new_order))
         return [_structural(f"dimshuffle_{order}",
                             _call(rf"\operatorname{{transpose}}_{{({order})}}"))(*args)]
-    if isinstance(op, Subtensor) and node.inputs[0].owner is not None \
-            and isinstance(node.inputs[0].owner.op, Shape) and op.spec == ("i",) \
-            and isinstance(node.inputs[1], Constant):
-        source = node.inputs[0].owner.inputs[0]
-        v, axis = _dim_source(source, int(node.inputs[1].data) % max(source.ndim, 1))
-        return [_structural(f"len_{axis}", _length(axis))(expr_of(v))]
-    if isinstance(op, Shape_i):  # (what the optimizer makes of the case above)
-        v, axis = _dim_source(node.inputs[0], op.i)
+    read = _shape_entry(node)
+    if read is not None:
+        v, axis = _dim_source(*read)
         return [_structural(f"len_{axis}", _length(axis))(expr_of(v))]
     if isinstance(op, (Subtensor, AdvancedSubtensor)):
         return [_structural(f"index_{op.spec}", _subtensor(op.spec))(*args)]

@@ -207,17 +207,16 @@ def _plain_loop(em: Emitter, node: Apply, names: Sequence[str], o: str, sizes: S
         allocating = f"({', '.join(params)}):\n    {out} = {allocation}\n{text}\n    return {out}"
     if allocating in em.loops:
         key, call = allocating, f"{o} = {{}}"
-    elif plain in em.loops:
-        passed, key, call = list(args), plain, "{}"
+    else:
         if fresh is not None:
             em.emit(f"{o} = {fresh}")
-    else:  # the first copy: inline
-        em.loops[plain] = None
-        if allocating is not None:
-            em.loops[allocating] = None
-            em.emit(f"{o} = {fresh}")
-        _write_loop(em, node, sources, offsets, o, sizes, width, int_result)
-        return
+        if plain not in em.loops:  # the first copy: inline
+            em.loops[plain] = None
+            if allocating is not None:
+                em.loops[allocating] = None
+            _write_loop(em, node, sources, offsets, o, sizes, width, int_result)
+            return
+        passed, key, call = list(args), plain, "{}"
     fn = em.loops[key]
     if fn is None:
         name = f"ewloop{sum(f is not None for f in em.loops.values())}{em.suffix}"
@@ -523,7 +522,7 @@ def _shape(em: Emitter, node: Apply) -> None:
 @emitter(Shape_i)
 def _shape_i(em: Emitter, node: Apply) -> None:
     # one length read, where x.shape[i] as Subtensor(Shape) printed a shape vector, an index check and
-    # a read (~40 ms more of numba's compile per read)
+    # a read (what each costs numba: docs/PERFORMANCE.md)
     o = em.bind(node.outputs[0], f"v{len(em.names)}")
     em.emit(f"{o} = {em.name(node.inputs[0])}.shape[{node.op.i}]")
 
